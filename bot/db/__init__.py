@@ -1,0 +1,17 @@
+from bot.db.models import (
+    Answer,
+    Base,
+    Conversation,
+    FaqEntry,
+    Feedback,
+    FinetuneRun,
+    Message,
+    ModelVersion,
+    Review,
+)
+from bot.db.session import get_engine, session_factory, session_scope
+
+__all__ = [
+    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "Message",
+    "ModelVersion", "Review", "get_engine", "session_factory", "session_scope",
+]

@@ -1,0 +1,80 @@
+"""The one settings object. Every backend is chosen here, from env vars (``SUPPORTBOT_*``) or ``.env``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Storage
+    data_dir: Path = Field(Path("./data"), description="Where the SQLite file, Chroma and models live.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///<data_dir>/supportbot.db"
+    )
+
+    # Vector store: embedded Chroma under data_dir unless a server URL is given.
+    chroma_path: Path | None = Field(None, description="Embedded Chroma folder; default <data_dir>/chroma")
+    chroma_url: str | None = Field(None, description="Chroma server, e.g. http://chroma:8000")
+    chroma_collection: str = "faq"
+    embedding_model_path: Path | None = Field(
+        None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2"
+    )
+
+    # Retrieval
+    retrieval_top_k: int = Field(5, ge=1, le=50)
+    abstain_threshold: float = Field(
+        0.5, ge=-1.0, le=1.0, description="Below this retrieval score the bot abstains."
+    )
+
+    # Model runtime
+    model_backend: Literal["ctransformers"] = "ctransformers"
+    model_path: Path | None = Field(
+        None, description="GGUF to serve; default: the active model version in the database"
+    )
+    model_threads: int = Field(2, ge=1)
+    model_context_length: int = Field(2048, ge=256)
+    max_new_tokens: int = Field(160, ge=1, le=2048)
+    max_question_chars: int = Field(4000, ge=1)
+
+    # Slack (used by `supportbot serve`)
+    slack_bot_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    review_channel: str | None = None
+    support_channel: str | None = None
+
+    @field_validator("admin_users", mode="before")
+    @classmethod
+    def _split_users(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [u.strip() for u in value.split(",") if u.strip()]
+        return value
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'supportbot.db').resolve()}"
+
+    @property
+    def resolved_chroma_path(self) -> Path:
+        return self.chroma_path or self.data_dir / "chroma"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
