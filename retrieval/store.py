@@ -1,0 +1,93 @@
+"""Vector stores behind one small interface. Chroma embedded by default, Chroma server when configured."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlparse
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class VectorDoc:
+    id: str
+    entry_id: str
+    text: str
+    embedding: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class VectorHit:
+    id: str
+    entry_id: str
+    text: str
+    score: float  # cosine similarity, higher is closer
+    metadata: dict[str, Any]
+
+
+class VectorStore(Protocol):
+    def upsert(self, docs: Sequence[VectorDoc]) -> None: ...
+    def delete_entries(self, entry_ids: Sequence[str]) -> None: ...
+    def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]: ...
+    def count(self) -> int: ...
+
+
+class ChromaStore:
+    """One Chroma collection in cosine space; documents carry their FAQ entry id in metadata."""
+
+    BATCH = 4000  # below Chroma's max batch size
+
+    def __init__(self, collection: str, *, path: Path | None = None, url: str | None = None,
+                 embedding_function: Any = None):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
+        if url:
+            parsed = urlparse(url)
+            self.client = chromadb.HttpClient(
+                host=parsed.hostname or "localhost", port=parsed.port or 8000,
+                ssl=parsed.scheme == "https", settings=chroma_settings,
+            )
+        else:
+            if path is None:
+                raise ValueError("ChromaStore needs a path (embedded) or a url (server)")
+            path.mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        self.collection = self.client.get_or_create_collection(
+            collection, embedding_function=embedding_function, configuration={"hnsw": {"space": "cosine"}},
+        )
+
+    def upsert(self, docs: Sequence[VectorDoc]) -> None:
+        for start in range(0, len(docs), self.BATCH):
+            batch = docs[start : start + self.BATCH]
+            self.collection.upsert(
+                ids=[d.id for d in batch],
+                documents=[d.text for d in batch],
+                embeddings=np.stack([d.embedding for d in batch]),
+                metadatas=[{**d.metadata, "entry_id": d.entry_id} for d in batch],
+            )
+
+    def delete_entries(self, entry_ids: Sequence[str]) -> None:
+        for start in range(0, len(entry_ids), self.BATCH):
+            self.collection.delete(where={"entry_id": {"$in": list(entry_ids[start : start + self.BATCH])}})
+
+    def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]:
+        n = self.count()
+        if n == 0:
+            return []
+        res = self.collection.query(
+            query_embeddings=[embedding], n_results=min(k, n),
+            include=["documents", "metadatas", "distances"],
+        )
+        return [
+            VectorHit(id=i, entry_id=m["entry_id"], text=d, score=1.0 - float(dist), metadata=m)
+            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+        ]
+
+    def count(self) -> int:
+        return self.collection.count()

@@ -1,0 +1,130 @@
+"""Shared fixtures: real SQLite and PostgreSQL, the real bundled model and embedder.
+
+Expensive things (model install, embedder load) happen once per session.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from bot.container import Container, quiet_libraries
+from bot.db import migrate
+from bot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_FAQ = ROOT / "examples" / "faq.csv"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "SUPPORTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+
+quiet_libraries()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test reads the developer's .env or SUPPORTBOT_* variables by accident."""
+    for key in list(os.environ):
+        if key.startswith("SUPPORTBOT_") and key != "SUPPORTBOT_TEST_POSTGRES_URL":
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    d = tmp_path / "data"
+    d.mkdir()
+    return d
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database on the machine's real PostgreSQL, dropped afterwards."""
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"supportbot_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} (start it; .ci/run does): {exc}")
+    url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    from bot.db.session import get_engine
+
+    get_engine(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled model, installed once: a data dir whose SQLite has the base version registered."""
+    from bot.llm.registry import install_base_model
+
+    d = tmp_path_factory.mktemp("model-store")
+    settings = Settings(data_dir=d)
+    c = Container(settings)
+    c.ensure_schema()
+    with c.sessions() as session:
+        install_base_model(session, settings.models_dir)
+        session.commit()
+    # Fold the WAL into the main file so tests can copy supportbot.db alone.
+    with c.sessions() as session:
+        session.execute(sa.text("PRAGMA wal_checkpoint(TRUNCATE)"))
+    return d
+
+
+@pytest.fixture(scope="session")
+def model_path(model_store: Path) -> Path:
+    (path,) = (model_store / "models").glob("base-*.gguf")
+    return path
+
+
+@pytest.fixture(scope="session")
+def runtime(model_path: Path):
+    from bot.llm.ctransformers_runtime import CTransformersRuntime
+
+    return CTransformersRuntime(model_path, threads=2, context_length=2048)
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    from retrieval.embedder import get_embedder
+
+    return get_embedder(None)
+
+
+@pytest.fixture
+def settings(data_dir: Path, model_path: Path) -> Settings:
+    """Embedded defaults in a fresh data dir, serving the session's installed model."""
+    return Settings(data_dir=data_dir, model_path=model_path)
+
+
+@pytest.fixture
+def container(settings: Settings) -> Container:
+    c = Container(settings)
+    c.ensure_schema()
+    return c
+
+
+@pytest.fixture
+def sample_index(container: Container):
+    from retrieval.faq import load_faq
+
+    container.index.import_items(load_faq(SAMPLE_FAQ))
+    return container.index
+
+
+def head_revision() -> str:
+    return migrate.head_revision("sqlite://")

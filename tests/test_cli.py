@@ -1,0 +1,111 @@
+"""The `supportbot` command line, as a user runs it."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+from .conftest import SAMPLE_FAQ
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(monkeypatch, data_dir, model_store):
+    # Reuse the session's installed model: copy its SQLite (with the registered version) into this data dir.
+    shutil.copy(model_store / "supportbot.db", data_dir / "supportbot.db")
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    return data_dir
+
+
+def invoke(*args):
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_ask_json_end_to_end_with_the_real_model(env):
+    code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))
+    assert code == 0 and "37 added" in stdout
+    code, stdout, stderr = invoke("ask", "How do I reset my VPN password?", "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout.strip().splitlines()[-1])
+    assert set(data) >= {"answer", "sources", "abstained", "model_version", "latency_ms"}
+    assert data["abstained"] is False and data["answer"].strip()
+    assert data["sources"][0]["id"] == "vpn-password-reset"
+    assert all(set(s) >= {"id", "score"} for s in data["sources"])
+    assert data["model_version"].startswith("base-")
+
+    engine = sa.create_engine(f"sqlite:///{env / 'supportbot.db'}")
+    with engine.connect() as conn:
+        stored = conn.execute(sa.text("SELECT text, abstained FROM answers")).all()
+    assert stored == [(data["answer"], False)]
+
+
+def test_reimport_reports_unchanged(env):
+    invoke("faq", "import", str(SAMPLE_FAQ))
+    code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))
+    assert code == 0 and "0 added, 0 updated, 37 unchanged" in stdout
+
+
+def test_bad_faq_is_refused_whole(env, tmp_path):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("id,question,answer\nok,Fine?,Yes.\nbroken,,\n")
+    code, _, stderr = invoke("faq", "import", str(bad))
+    assert code == 1
+    assert "was not imported" in stderr and "bad.csv:3: empty question" in stderr
+    engine = sa.create_engine(f"sqlite:///{env / 'supportbot.db'}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM faq_entries")).scalar() == 0
+
+
+def test_empty_question_is_a_clear_error(env):
+    code, _, stderr = invoke("ask", "   ")
+    assert code == 1 and "The question is empty" in stderr
+
+
+def test_ask_without_a_model_says_how_to_install_one(monkeypatch, data_dir):
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    invoke("faq", "import", str(SAMPLE_FAQ))
+    code, _, stderr = invoke("ask", "How do I reset my VPN password?")
+    assert code == 1 and "supportbot model install" in stderr
+
+
+def test_db_commands(monkeypatch, data_dir):
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    assert invoke("db", "upgrade")[1].startswith("Database at revision 0001")
+    assert "current: 0001" in invoke("db", "current")[1]
+    assert "at revision base" in invoke("db", "downgrade", "base")[1]
+
+
+@pytest.mark.postgres
+def test_commands_refuse_an_unmigrated_server_database(monkeypatch, postgres_url, data_dir):
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", postgres_url)
+    proc = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "import", str(SAMPLE_FAQ)],
+                          capture_output=True, text=True, env=os.environ.copy())
+    assert proc.returncode == 1 and "Run: supportbot db upgrade" in proc.stderr
+    assert invoke("db", "upgrade")[0] == 0
+    code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))
+    assert code == 0 and "37 added" in stdout
+
+
+def test_console_script_runs_the_whole_loop(tmp_path, model_store):
+    """The installed `supportbot` entry point, in a fresh process, as the README uses it."""
+    exe = Path(sys.executable).with_name("supportbot")
+    env = {**os.environ, "SUPPORTBOT_DATA_DIR": str(tmp_path / "d")}
+    (tmp_path / "d").mkdir()
+    shutil.copy(model_store / "supportbot.db", tmp_path / "d" / "supportbot.db")
+    run = lambda *a: subprocess.run([str(exe), *a], capture_output=True, text=True, env=env, timeout=300)  # noqa: E731
+    assert run("faq", "import", str(SAMPLE_FAQ)).returncode == 0
+    proc = run("ask", "I forgot my VPN password", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["sources"][0]["id"] == "vpn-password-reset" and not data["abstained"]
