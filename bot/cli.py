@@ -157,7 +157,7 @@ def ask(
         print(json.dumps(result.to_json(), ensure_ascii=False))
         return
     out.print(result.answer, highlight=False)
-    if result.sources:
+    if result.sources and not result.abstained:
         out.print("\n[bold]Sources[/]")
         for s in result.sources[:3]:
             out.print(f"  {s['id']}  (score {s['score']:.2f})  {s['question']}" + (f"  {s['url']}" if s.get("url") else ""),

@@ -1,0 +1,19 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+SB := .venv/bin/supportbot
+QUESTION ?= How do I reset my VPN password?
+
+.PHONY: demo install test
+
+install:
+	bash scripts/bootstrap.sh
+
+## Set up on the embedded defaults (SQLite, embedded Chroma, bundled model, sample FAQ) and ask a question.
+demo: install
+	$(SB) db upgrade
+	$(SB) model install
+	$(SB) faq import examples/faq.csv
+	$(SB) ask "$(QUESTION)"
+
+## Run the test suite (needs PostgreSQL on 127.0.0.1:5432 for the postgres-marked tests).
+test: install
+	.venv/bin/python -m pytest
