@@ -17,7 +17,8 @@ if [[ -f $stamp && $(cat "$stamp") == "$want" ]]; then
 fi
 
 [[ -x .venv/bin/python ]] || "$PYTHON" -m venv .venv
-pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@"; }
+# (Filters one harmless warning that some pip configurations print for every package.)
+pip() { .venv/bin/python -m pip --disable-pip-version-check -q "$@" 2> >(grep -v "^WARNING: Location '" >&2); }
 echo "Installing supportbot into .venv (a few minutes the first time)..."
 # torch first and pinned exactly: this takes the CPU build; a looser pin pulls GBs of CUDA packages.
 pip install "torch==2.13.0"
