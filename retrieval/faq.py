@@ -85,13 +85,29 @@ def validate_items(items: Iterable[tuple[str, FaqItem]], problems: list[str] | N
     return out
 
 
-def parse_csv(path: Path) -> list[FaqItem]:
-    """Columns ``id,question,answer`` and optional ``alt_questions`` (``|``-separated), ``url``, ``tags``."""
+Located = list[tuple[str, FaqItem]]  # (file:line, item)
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8-sig")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FaqFormatError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
-    reader = csv.DictReader(text.splitlines(keepends=True), strict=True)
+
+
+def _as_list(value: object, sep: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return _split(_clean(value), sep)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(dict.fromkeys(_clean(v) for v in value if _clean(v)))
+    raise TypeError("must be a list of strings")
+
+
+def parse_csv(path: Path) -> tuple[Located, list[str]]:
+    """Columns ``id,question,answer`` and optional ``alt_questions`` (``|``-separated), ``url``, ``tags``."""
+    reader = csv.DictReader(_read_text(path).splitlines(keepends=True), strict=True)
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
@@ -100,7 +116,7 @@ def parse_csv(path: Path) -> list[FaqItem]:
     if missing:
         raise FaqFormatError([f"{path}:1: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}"])
     reader.fieldnames = header
-    items: list[tuple[str, FaqItem]] = []
+    items: Located = []
     problems: list[str] = []
     try:
         for row in reader:
@@ -118,20 +134,140 @@ def parse_csv(path: Path) -> list[FaqItem]:
             )))
     except csv.Error as exc:
         problems.append(f"{path}:{reader.line_num}: {exc}")
-    return validate_items(items, problems)
+    return items, problems
 
 
-PARSERS = {".csv": parse_csv}
+JSONL_KEYS = {"id", "question", "answer", "alt_questions", "url", "tags"}
+
+
+def parse_jsonl(path: Path) -> tuple[Located, list[str]]:
+    """One JSON object per line with the CSV's keys; ``alt_questions`` and ``tags`` are lists."""
+    items: Located = []
+    problems: list[str] = []
+    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+        where = f"{path}:{n}"
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(obj, dict):
+            problems.append(f"{where}: expected a JSON object, got {type(obj).__name__}")
+            continue
+        unknown = sorted(set(obj) - JSONL_KEYS)
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
+            continue
+        try:
+            fields = {}
+            for key in ("id", "question", "answer", "url"):
+                value = obj.get(key)
+                if key == "id" and isinstance(value, int) and not isinstance(value, bool):
+                    value = str(value)
+                if value is not None and not isinstance(value, str):
+                    raise TypeError(f"{key} must be a string")
+                fields[key] = _clean(value or "")
+            alts = _as_list(obj.get("alt_questions"), "|")
+            tags = _as_list(obj.get("tags"), ",")
+        except TypeError as exc:
+            problems.append(f"{where}: {exc}")
+            continue
+        items.append((where, FaqItem(id=fields["id"], question=fields["question"], answer=fields["answer"],
+                                     alt_questions=alts, url=fields["url"] or None, tags=tags, source=str(path))))
+    return items, problems
+
+
+_HEADING = re.compile(r"^##\s+(?P<q>.+?)(?:\s+\{#(?P<id>[^}\s]+)\})?\s*#*\s*$")
+_META = re.compile(r"^<!--\s*(?P<key>alt|alt_questions|url|tags|id)\s*:\s*(?P<value>.*?)\s*-->\s*$", re.I)
+_FENCE = re.compile(r"^\s*(```|~~~)")
+
+
+def slugify(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:96] or "entry"
+
+
+def parse_markdown(path: Path) -> tuple[Located, list[str]]:
+    """``## Question`` starts an entry and its body is the answer. Optional, right under the heading:
+    ``<!-- alt: other phrasing | another -->``, ``<!-- url: https://... -->``, ``<!-- tags: a, b -->``.
+    The id is ``{#id}`` at the end of the heading, else a slug of the question."""
+    items: Located = []
+    problems: list[str] = []
+    current: dict | None = None
+    in_fence = False
+
+    def finish() -> None:
+        if current is None:
+            return
+        body = "\n".join(current["body"]).strip()
+        items.append((current["where"], FaqItem(
+            id=current["id"], question=_clean(current["q"]), answer=_clean(body),
+            alt_questions=_split(current["alt"], "|"), url=current["url"] or None,
+            tags=_split(current["tags"], ","), source=str(path),
+        )))
+
+    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        heading = None if in_fence else _HEADING.match(line)
+        if heading and not line.startswith("###"):
+            finish()
+            q = heading["q"].strip()
+            current = {"where": f"{path}:{n}", "q": q, "id": heading["id"] or slugify(q),
+                       "alt": "", "url": "", "tags": "", "body": [], "meta_open": True}
+            continue
+        if current is None:
+            continue  # title and intro before the first entry
+        meta = _META.match(line) if current["meta_open"] else None
+        if meta:
+            key = {"alt_questions": "alt"}.get(meta["key"].lower(), meta["key"].lower())
+            current[key] = meta["value"]
+            continue
+        if line.strip():
+            current["meta_open"] = False
+        current["body"].append(line)
+    finish()
+    if not items:
+        problems.append(f"{path}: no '## question' headings found")
+    return items, problems
+
+
+PARSERS = {".csv": parse_csv, ".jsonl": parse_jsonl, ".md": parse_markdown, ".markdown": parse_markdown}
+
+
+def faq_files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARSERS
+                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    return [path]
 
 
 def load_faq(path: str | Path) -> list[FaqItem]:
+    """Parse a FAQ file, or every FAQ file in a directory, and validate them together.
+
+    Raises FaqFormatError listing every problem (file:line); nothing is returned half-valid.
+    """
     path = Path(path)
     if not path.exists():
-        raise FaqFormatError([f"{path}: no such file"])
-    parser = PARSERS.get(path.suffix.lower())
-    if parser is None:
-        raise FaqFormatError([f"{path}: unsupported format {path.suffix!r}; expected one of {', '.join(PARSERS)}"])
-    items = parser(path)
+        raise FaqFormatError([f"{path}: no such file or directory"])
+    files = faq_files(path)
+    if not files:
+        raise FaqFormatError([f"{path}: no FAQ files ({', '.join(PARSERS)}) in this directory"])
+    located: Located = []
+    problems: list[str] = []
+    for f in files:
+        parser = PARSERS.get(f.suffix.lower())
+        if parser is None:
+            raise FaqFormatError([f"{f}: unsupported format {f.suffix!r}; expected one of {', '.join(PARSERS)}"])
+        try:
+            got, bad = parser(f)
+        except FaqFormatError as exc:
+            problems += exc.problems
+            continue
+        located += got
+        problems += bad
+    items = validate_items(located, problems)
     if not items:
         raise FaqFormatError([f"{path}: no FAQ entries"])
     return items
