@@ -1,17 +1,26 @@
-"""The FAQ index: SQL holds the entries, the vector store indexes their phrasings."""
+"""The FAQ index: SQL holds the entries, the vector store indexes what can match them.
+
+Indexed per entry: its question and alternative phrasings, phrasings admins approved later
+("learned"), and its answer in chunks. Every document carries its entry id, so hits and citations
+always point at FAQ entries.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import FaqEntry, utcnow
+from bot.db.models import FaqEntry, LearnedPhrasing, utcnow
+from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
 from retrieval.store import VectorDoc, VectorStore
+
+CURATED_SOURCE = "curated"  # entries written by admins in Slack; never pruned by a file import
 
 
 @dataclass(frozen=True)
@@ -21,7 +30,8 @@ class RetrievedEntry:
     question: str
     answer: str
     url: str | None
-    matched: str  # the phrasing that matched best
+    matched: str  # the indexed text that matched best
+    matched_kind: str = "question"
 
 
 @dataclass
@@ -39,21 +49,48 @@ class ImportReport:
 Progress = Callable[[int], None]
 
 
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class FaqIndex:
-    # Vector hits fetched per wanted entry: an entry has several phrasings competing for slots.
+    # Vector hits fetched per wanted entry: an entry has several documents competing for slots.
     OVERFETCH = 4
 
-    def __init__(self, sessions: sessionmaker[Session], store: VectorStore, embedder: Embedder):
+    def __init__(self, sessions: sessionmaker[Session], store: VectorStore, embedder: Embedder, *,
+                 answer_weight: float = 0.9, chunk_chars: int = 600):
         self.sessions = sessions
         self.store = store
         self.embedder = embedder
+        self.answer_weight = answer_weight
+        self.chunk_chars = chunk_chars
 
-    def _docs(self, item: FaqItem) -> list[str]:
-        return list(item.phrasings)
+    # ---- building documents -------------------------------------------------------------------
+    def _texts(self, entry_id: str, question: str, alts: Sequence[str], answer: str,
+               learned: Sequence[str]) -> list[tuple[str, str, str]]:
+        """(doc id, kind, text) for everything that should find this entry."""
+        docs = [(f"{entry_id}#q{i}", "question", t) for i, t in enumerate([question, *alts])]
+        docs += [(f"{entry_id}#l{_sha(t)[:16]}", "learned", t) for t in learned]
+        docs += [(f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))]
+        return docs
 
+    def _embed(self, entry_id: str, texts: list[tuple[str, str, str]]) -> list[VectorDoc]:
+        vectors = self.embedder.encode([t for _, _, t in texts])
+        return [VectorDoc(id=i, entry_id=entry_id, text=t, embedding=v, metadata={"kind": k})
+                for (i, k, t), v in zip(texts, vectors)]
+
+    def _learned(self, session: Session, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        out: dict[str, list[str]] = {}
+        if entry_ids:
+            for row in session.scalars(select(LearnedPhrasing).where(LearnedPhrasing.entry_id.in_(list(entry_ids)))):
+                out.setdefault(row.entry_id, []).append(row.text)
+        return out
+
+    # ---- import -------------------------------------------------------------------------------
     def import_items(self, items: Sequence[FaqItem], *, prune: bool = False,
                      progress: Progress | None = None) -> ImportReport:
-        """Add new and changed entries, skip unchanged ones; with ``prune``, drop entries not in ``items``.
+        """Add new and changed entries, skip unchanged ones; with ``prune``, drop imported entries
+        that are not in ``items`` (curated entries stay).
 
         Embeddings are computed before anything is written; SQL commits only after the vector store
         took the documents, so a failure leaves SQL as it was and the next import redoes the work.
@@ -65,21 +102,18 @@ class FaqIndex:
             report.unchanged = len(items) - len(changed)
             if progress and report.unchanged:
                 progress(report.unchanged)
+            learned = self._learned(session, [it.id for it in changed if it.id in current])
 
             docs: list[VectorDoc] = []
-            for start in range(0, len(changed), 64):
-                chunk = changed[start : start + 64]
-                texts = [(it, i, t) for it in chunk for i, t in enumerate(self._docs(it))]
-                vectors = self.embedder.encode([t for _, _, t in texts])
-                docs += [
-                    VectorDoc(id=f"{it.id}#q{i}", entry_id=it.id, text=t, embedding=v, metadata={"kind": "question"})
-                    for (it, i, t), v in zip(texts, vectors)
-                ]
+            for it in changed:
+                docs += self._embed(it.id, self._texts(it.id, it.question, it.alt_questions, it.answer,
+                                                       learned.get(it.id, [])))
                 if progress:
-                    progress(len(chunk))
+                    progress(1)
 
+            wanted = {it.id for it in items}
+            pruned = [eid for eid, e in current.items() if prune and eid not in wanted and e.source != CURATED_SOURCE]
             stale = [it.id for it in changed if it.id in current]
-            pruned = [eid for eid in current if prune and eid not in {it.id for it in items}]
             if stale or pruned:
                 self.store.delete_entries(stale + pruned)
             if docs:
@@ -99,20 +133,66 @@ class FaqIndex:
             session.commit()
         return report
 
+    # ---- learning at once ---------------------------------------------------------------------
+    def learn_phrasing(self, entry_id: str, text: str, *, answer_id: int | None = None,
+                       approved_by: str | None = None) -> bool:
+        """Make ``text`` (an approved asker's question) find ``entry_id`` from now on.
+
+        Returns False when the entry already knows this phrasing. Searchable as soon as this returns.
+        """
+        text = " ".join(text.split())
+        if not text:
+            raise ValueError("empty phrasing")
+        with self.sessions() as session:
+            entry = session.get(FaqEntry, entry_id)
+            if entry is None:
+                raise KeyError(f"no FAQ entry {entry_id!r}")
+            known = {entry.question, *entry.alt_questions}
+            if text in known or session.scalar(select(LearnedPhrasing).where(
+                    LearnedPhrasing.entry_id == entry_id, LearnedPhrasing.text_sha256 == _sha(text))):
+                return False
+            session.add(LearnedPhrasing(entry_id=entry_id, text=text, text_sha256=_sha(text),
+                                        answer_id=answer_id, approved_by=approved_by))
+            self.store.upsert(self._embed(entry_id, [(f"{entry_id}#l{_sha(text)[:16]}", "learned", text)]))
+            session.commit()
+        return True
+
+    def add_curated_entry(self, question: str, answer: str, *, url: str | None = None,
+                          approved_by: str | None = None) -> str:
+        """A new entry from an approved human answer; returns its id. Same question again updates it."""
+        question, answer = " ".join(question.split()), answer.strip()
+        if not question or not answer:
+            raise ValueError("a curated entry needs a question and an answer")
+        entry_id = f"curated-{_sha(question.lower())[:12]}"
+        item = FaqItem(id=entry_id, question=question, answer=answer, url=url, source=CURATED_SOURCE)
+        with self.sessions() as session:
+            row = session.get(FaqEntry, entry_id) or FaqEntry(id=entry_id, alt_questions=[], tags=[])
+            row.question, row.answer, row.url, row.source = question, answer, url, CURATED_SOURCE
+            row.content_hash, row.updated_at = item.content_hash(), utcnow()
+            session.add(row)
+            self.store.delete_entries([entry_id])
+            self.store.upsert(self._embed(entry_id, self._texts(entry_id, question, (), answer, [])))
+            session.commit()
+        return entry_id
+
+    # ---- search -------------------------------------------------------------------------------
     def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
-        """Entries ranked by their best-matching phrasing (max cosine over phrasings)."""
+        """Entries ranked by their best-matching document (max over an entry's documents; answer
+        chunks count at ``answer_weight``, since answers share words with many questions)."""
         hits = self.store.query(self.embedder.encode([question])[0], k * self.OVERFETCH)
-        best: dict[str, tuple[float, str]] = {}
+        best: dict[str, tuple[float, str, str]] = {}
         for h in hits:
-            if h.entry_id not in best or h.score > best[h.entry_id][0]:
-                best[h.entry_id] = (h.score, h.text)
+            kind = h.metadata.get("kind", "question")
+            score = h.score * (self.answer_weight if kind == "answer" else 1.0)
+            if h.entry_id not in best or score > best[h.entry_id][0]:
+                best[h.entry_id] = (score, h.text, kind)
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
         with self.sessions() as session:
             rows = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))}
         return [
             RetrievedEntry(id=eid, score=score, question=rows[eid].question, answer=rows[eid].answer,
-                           url=rows[eid].url, matched=matched)
-            for eid, (score, matched) in ranked if eid in rows
+                           url=rows[eid].url, matched=matched, matched_kind=kind)
+            for eid, (score, matched, kind) in ranked if eid in rows
         ]
 
     def count_entries(self) -> int:

@@ -5,6 +5,7 @@ from bot.db.models import (
     FaqEntry,
     Feedback,
     FinetuneRun,
+    LearnedPhrasing,
     Message,
     ModelVersion,
     Review,
@@ -12,6 +13,6 @@ from bot.db.models import (
 from bot.db.session import get_engine, session_factory, session_scope
 
 __all__ = [
-    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "Message",
+    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "LearnedPhrasing", "Message",
     "ModelVersion", "Review", "get_engine", "session_factory", "session_scope",
 ]

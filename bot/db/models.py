@@ -95,6 +95,25 @@ class FaqEntry(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class LearnedPhrasing(Base):
+    """An asker's question that an admin approved as answered by an entry: a new way to find it.
+
+    Kept apart from the imported FAQ so re-imports never lose what admins taught the bot.
+    """
+
+    __tablename__ = "learned_phrasings"
+    # Unique on a hash: PostgreSQL cannot index arbitrarily long text in a btree.
+    __table_args__ = (UniqueConstraint("entry_id", "text_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("faq_entries.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    approved_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ModelVersion(Base):
     __tablename__ = "model_versions"
 

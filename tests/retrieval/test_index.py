@@ -2,6 +2,8 @@
 
 import dataclasses
 
+from retrieval.chunking import chunk_text
+
 from retrieval.faq import FaqItem, load_faq
 
 from ..conftest import SAMPLE_FAQ
@@ -32,7 +34,7 @@ def test_reimport_is_idempotent_and_updates_changed_entries(container):
     first = container.index.import_items(items)
     assert (first.added, first.updated, first.unchanged) == (len(items), 0, 0)
     docs = container.store.count()
-    assert docs == sum(len(i.phrasings) for i in items)
+    assert docs == sum(len(i.phrasings) + len(chunk_text(i.answer)) for i in items)
 
     again = container.index.import_items(items)
     assert (again.added, again.updated, again.unchanged) == (0, 0, len(items))
@@ -55,3 +57,42 @@ def test_prune_removes_entries_missing_from_source(container):
     report = container.index.import_items(items[:1], prune=True)
     assert report.pruned == 1 and container.index.count_entries() == 1
     assert [h.id for h in container.index.search("Where is the gym?", k=5)] == ["a"]
+
+
+def test_long_answers_are_chunked_and_chunks_cite_their_entry(container):
+    body = "\n\n".join(f"Step {n}: open the settings page number {n} and press the blue button labelled 'sync {n}'."
+                         for n in range(40))
+    body += "\n\nFinally, the quarterly budget spreadsheet lives in the finance drive under Reports."
+    container.index.import_items([FaqItem("long", "How do I configure the sync client?", body),
+                                  FaqItem("other", "Where is the gym?", "Floor 3.")])
+    chunks = chunk_text(body)
+    assert len(chunks) > 3
+    assert container.store.count() == 1 + len(chunks) + 2
+    hit = container.index.search("where is the quarterly budget spreadsheet", k=2)[0]
+    assert hit.id == "long" and hit.matched_kind == "answer" and "quarterly budget" in hit.matched
+
+
+def test_learned_phrasing_is_found_at_once_and_survives_reimport(container):
+    items = load_faq(SAMPLE_FAQ)
+    container.index.import_items(items)
+    odd = "my tunnel to the office network rejects my secret"
+    assert container.index.learn_phrasing("vpn-password-reset", odd, approved_by="UADMIN") is True
+    assert container.index.learn_phrasing("vpn-password-reset", odd) is False  # idempotent
+    top = container.index.search(odd, k=1)[0]
+    assert (top.id, top.matched_kind, round(top.score, 3)) == ("vpn-password-reset", "learned", 1.0)
+
+    vpn = next(i for i in items if i.id == "vpn-password-reset")
+    edited = dataclasses.replace(vpn, answer=vpn.answer + " Updated.")
+    container.index.import_items([edited if i.id == vpn.id else i for i in items])
+    assert container.index.search(odd, k=1)[0].matched_kind == "learned"
+
+
+def test_curated_entry_is_searchable_and_never_pruned(container):
+    container.index.import_items([FaqItem("gym", "Where is the gym?", "Floor 3.")])
+    eid = container.index.add_curated_entry("Can I bring my dog to the office?", "Yes, on Fridays, on floor 1.",
+                                            approved_by="UADMIN")
+    assert container.index.search("are dogs allowed at the office", k=1)[0].id == eid
+    report = container.index.import_items([FaqItem("gym", "Where is the gym?", "Floor 3.")], prune=True)
+    assert report.pruned == 0 and container.index.count_entries() == 2
+    assert container.index.add_curated_entry("Can I bring my dog to the office?", "Only on Fridays.") == eid
+    assert container.index.search("dogs at the office?", k=1)[0].answer == "Only on Fridays."
