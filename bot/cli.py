@@ -21,7 +21,9 @@ model_app = typer.Typer(help="Generative model versions.", no_args_is_help=True)
 faq_app = typer.Typer(help="FAQ content.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+eval_app = typer.Typer(help="Measure retrieval and answers before going live.", no_args_is_help=True)
 app.add_typer(faq_app, name="faq")
+app.add_typer(eval_app, name="eval")
 
 out = Console(soft_wrap=True)  # never break paths and messages mid-line
 err = Console(stderr=True, soft_wrap=True)
@@ -128,12 +130,61 @@ def faq_import(
         fail(f"{file} was not imported:\n{exc}")
     c = _container()
     c.ensure_schema()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=not err.is_terminal) as bar:
+    with _progress() as bar:
         task = bar.add_task("Embedding FAQ entries", total=len(items))
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
     out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=err, transient=not err.is_terminal)
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
+    queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
+) -> None:
+    """Import FAQ into a throwaway store and score retrieval on QUERIES (null expected_id = out of scope)."""
+    import tempfile
+
+    from bot.container import Container
+    from retrieval.evaluate import QueryFileError, evaluate, load_queries
+    from retrieval.faq import FaqFormatError, load_faq
+
+    try:
+        items = load_faq(faq)
+        qs = load_queries(queries)
+    except (FaqFormatError, QueryFileError) as exc:
+        fail(str(exc))
+    known = {i.id for i in items}
+    unknown = sorted({q.expected_id for q in qs if q.expected_id and q.expected_id not in known})
+    if unknown:
+        fail(f"{queries}: expected_id not in the FAQ: {', '.join(unknown[:10])}")
+    base = Settings()
+    with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
+        c = Container(base.model_copy(update={"data_dir": Path(tmp), "database_url": None, "chroma_url": None,
+                                              "chroma_path": None}))
+        c.ensure_schema()
+        with _progress() as bar:
+            task = bar.add_task("Importing FAQ", total=len(items))
+            c.index.import_items(items, progress=lambda n: bar.advance(task, n))
+            c.index.retrieve("warm up")  # first query pays one-off costs; keep it out of the latency figures
+            task = bar.add_task("Running queries", total=len(qs))
+            k = max(5, base.retrieval_top_k)
+            report = evaluate(qs, lambda q: (lambda r: (r.hits, r.abstain))(c.index.retrieve(q, k)),
+                              progress=lambda n: bar.advance(task, n))
+    data = report.to_json()
+    table = Table("metric", "value", title=f"Retrieval on {faq.name}: {len(items)} entries, "
+                  f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries")
+    for key, value in data.items():
+        table.add_row(key, "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value)))
+    out.print(table)
+    if as_json:
+        print(json.dumps(data))
 
 
 @app.command()

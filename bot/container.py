@@ -77,7 +77,7 @@ class Container:
 
     @cached_property
     def index(self) -> FaqIndex:
-        return FaqIndex(self.sessions, self.store, self.embedder)
+        return FaqIndex(self.sessions, self.store, self.embedder, abstain_threshold=self.settings.abstain_threshold)
 
     @cached_property
     def models(self) -> ModelProvider:

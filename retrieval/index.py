@@ -34,6 +34,17 @@ class RetrievedEntry:
     matched_kind: str = "question"
 
 
+@dataclass(frozen=True)
+class Retrieval:
+    hits: list[RetrievedEntry]
+    confidence: float  # the score abstention is decided on
+    abstain: bool
+
+    @property
+    def top(self) -> RetrievedEntry | None:
+        return self.hits[0] if self.hits else None
+
+
 @dataclass
 class ImportReport:
     added: int = 0
@@ -58,8 +69,9 @@ class FaqIndex:
     OVERFETCH = 4
 
     def __init__(self, sessions: sessionmaker[Session], store: VectorStore, embedder: Embedder, *,
-                 answer_weight: float = 0.9, chunk_chars: int = 600):
+                 abstain_threshold: float = 0.5, answer_weight: float = 0.9, chunk_chars: int = 600):
         self.sessions = sessions
+        self.abstain_threshold = abstain_threshold
         self.store = store
         self.embedder = embedder
         self.answer_weight = answer_weight
@@ -194,6 +206,12 @@ class FaqIndex:
                            url=rows[eid].url, matched=matched, matched_kind=kind)
             for eid, (score, matched, kind) in ranked if eid in rows
         ]
+
+    def retrieve(self, question: str, k: int = 5) -> Retrieval:
+        """Ranked entries and whether the FAQ covers the question at all."""
+        hits = self.search(question, k)
+        confidence = hits[0].score if hits else 0.0
+        return Retrieval(hits, confidence, abstain=not hits or confidence < self.abstain_threshold)
 
     def count_entries(self) -> int:
         with self.sessions() as session:

@@ -105,10 +105,59 @@ def embedder():
     return get_embedder(None)
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Chroma server, started from the chromadb package on 127.0.0.1."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = _free_port()
+    exe = Path(sys.executable).with_name("chroma")
+    log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w+")
+    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
+                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.seek(0)
+                pytest.fail(f"chroma server did not start: {log.read()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store_kind(request) -> str:
+    return request.param
+
+
 @pytest.fixture
-def settings(data_dir: Path, model_path: Path) -> Settings:
-    """Embedded defaults in a fresh data dir, serving the session's installed model."""
-    return Settings(data_dir=data_dir, model_path=model_path)
+def settings(request, data_dir: Path, model_path: Path) -> Settings:
+    """Embedded defaults in a fresh data dir, serving the session's installed model. Tests that
+    ask for ``store_kind`` run twice: embedded Chroma and a Chroma server."""
+    extra = {}
+    if "store_kind" in request.fixturenames and request.getfixturevalue("store_kind") == "server":
+        # one collection per test on the shared server
+        extra = {"chroma_url": request.getfixturevalue("chroma_server"),
+                 "chroma_collection": f"t{uuid.uuid4().hex[:16]}"}
+    return Settings(data_dir=data_dir, model_path=model_path, **extra)
 
 
 @pytest.fixture

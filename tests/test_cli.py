@@ -109,3 +109,25 @@ def test_console_script_runs_the_whole_loop(tmp_path, model_store):
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["sources"][0]["id"] == "vpn-password-reset" and not data["abstained"]
+
+
+def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
+    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    queries = SAMPLE_FAQ.with_name("queries.jsonl")
+    code, stdout, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(queries), "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout.strip().splitlines()[-1])
+    assert set(data) >= {"hit@1", "hit@5", "mrr", "oos_abstain", "in_scope_answered", "p50_ms", "p95_ms"}
+    assert data["n_in_scope"] == 52 and data["n_out_of_scope"] == 20
+    assert data["hit@1"] >= 0.9 and data["hit@5"] >= 0.98 and data["oos_abstain"] >= 0.9
+    assert list(data_dir.iterdir()) == []  # a throwaway store: the user's data dir is untouched
+
+
+def test_eval_retrieval_rejects_unknown_expected_ids(tmp_path):
+    q = tmp_path / "q.jsonl"
+    q.write_text('{"query": "hi", "expected_id": "no-such-entry"}\n{"query": "x"\n')
+    code, _, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(q))
+    assert code == 1 and "q.jsonl:2: invalid JSON" in stderr
+    q.write_text('{"query": "hi", "expected_id": "no-such-entry"}\n')
+    code, _, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(q))
+    assert code == 1 and "expected_id not in the FAQ: no-such-entry" in stderr

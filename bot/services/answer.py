@@ -76,17 +76,16 @@ class AnswerService:
             session.add(asked)
             session.commit()  # the question is durable before any slow work starts
 
-            hits = self.index.search(question, k=self.settings.retrieval_top_k)
-            sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question} for h in hits]
-            top = hits[0] if hits else None
+            found = self.index.retrieve(question, k=self.settings.retrieval_top_k)
+            sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
+                       for h in found.hits]
             result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
             version_id = None
-            if top is not None and top.score >= self.settings.abstain_threshold:
+            if not found.abstain:
                 loaded = self.models.get()
-                result.answer, result.tokens = self._generate(loaded.runtime, question, top)
+                result.answer, result.tokens = self._generate(loaded.runtime, question, found.top)
                 result.abstained = False
                 result.model_version, version_id = loaded.version_name, loaded.version_id
-                result.sources = [s for s in sources if s["id"] == top.id] + [s for s in sources if s["id"] != top.id]
 
             result.latency_ms = (time.perf_counter() - started) * 1000
             reply = Message(conversation=convo, role="bot", text=result.answer,

@@ -29,7 +29,7 @@ def test_out_of_scope_scores_low(sample_index):
     assert top.score < 0.3
 
 
-def test_reimport_is_idempotent_and_updates_changed_entries(container):
+def test_reimport_is_idempotent_and_updates_changed_entries(container, store_kind):
     items = load_faq(SAMPLE_FAQ)
     first = container.index.import_items(items)
     assert (first.added, first.updated, first.unchanged) == (len(items), 0, 0)
@@ -49,7 +49,7 @@ def test_reimport_is_idempotent_and_updates_changed_entries(container):
     assert container.index.search("my vpn login stopped working", k=1)[0].id == "vpn-password-reset"
 
 
-def test_prune_removes_entries_missing_from_source(container):
+def test_prune_removes_entries_missing_from_source(container, store_kind):
     items = [FaqItem("a", "How do I order pizza?", "Call 555."), FaqItem("b", "Where is the gym?", "Floor 3.")]
     container.index.import_items(items)
     report = container.index.import_items(items[:1])
@@ -59,7 +59,7 @@ def test_prune_removes_entries_missing_from_source(container):
     assert [h.id for h in container.index.search("Where is the gym?", k=5)] == ["a"]
 
 
-def test_long_answers_are_chunked_and_chunks_cite_their_entry(container):
+def test_long_answers_are_chunked_and_chunks_cite_their_entry(container, store_kind):
     body = "\n\n".join(f"Step {n}: open the settings page number {n} and press the blue button labelled 'sync {n}'."
                          for n in range(40))
     body += "\n\nFinally, the quarterly budget spreadsheet lives in the finance drive under Reports."
@@ -72,7 +72,7 @@ def test_long_answers_are_chunked_and_chunks_cite_their_entry(container):
     assert hit.id == "long" and hit.matched_kind == "answer" and "quarterly budget" in hit.matched
 
 
-def test_learned_phrasing_is_found_at_once_and_survives_reimport(container):
+def test_learned_phrasing_is_found_at_once_and_survives_reimport(container, store_kind):
     items = load_faq(SAMPLE_FAQ)
     container.index.import_items(items)
     odd = "my tunnel to the office network rejects my secret"
@@ -87,7 +87,7 @@ def test_learned_phrasing_is_found_at_once_and_survives_reimport(container):
     assert container.index.search(odd, k=1)[0].matched_kind == "learned"
 
 
-def test_curated_entry_is_searchable_and_never_pruned(container):
+def test_curated_entry_is_searchable_and_never_pruned(container, store_kind):
     container.index.import_items([FaqItem("gym", "Where is the gym?", "Floor 3.")])
     eid = container.index.add_curated_entry("Can I bring my dog to the office?", "Yes, on Fridays, on floor 1.",
                                             approved_by="UADMIN")
