@@ -67,6 +67,7 @@ def _sha(text: str) -> str:
 class FaqIndex:
     # Vector hits fetched per wanted entry: an entry has several documents competing for slots.
     OVERFETCH = 4
+    IMPORT_BATCH = 64  # entries embedded per encoder call during import
 
     def __init__(self, sessions: sessionmaker[Session], store: VectorStore, embedder: Embedder, *,
                  abstain_threshold: float = 0.5, answer_weight: float = 0.9, chunk_chars: int = 600):
@@ -86,10 +87,11 @@ class FaqIndex:
         docs += [(f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))]
         return docs
 
-    def _embed(self, entry_id: str, texts: list[tuple[str, str, str]]) -> list[VectorDoc]:
-        vectors = self.embedder.encode([t for _, _, t in texts])
-        return [VectorDoc(id=i, entry_id=entry_id, text=t, embedding=v, metadata={"kind": k})
-                for (i, k, t), v in zip(texts, vectors)]
+    def _embed(self, docs: list[tuple[str, tuple[str, str, str]]]) -> list[VectorDoc]:
+        """(entry id, (doc id, kind, text)) -> embedded documents."""
+        vectors = self.embedder.encode([t for _, (_, _, t) in docs])
+        return [VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
+                for (eid, (i, k, t)), v in zip(docs, vectors)]
 
     def _learned(self, session: Session, entry_ids: Sequence[str]) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -104,8 +106,9 @@ class FaqIndex:
         """Add new and changed entries, skip unchanged ones; with ``prune``, drop imported entries
         that are not in ``items`` (curated entries stay).
 
-        Embeddings are computed before anything is written; SQL commits only after the vector store
-        took the documents, so a failure leaves SQL as it was and the next import redoes the work.
+        SQL (the source of truth) commits only after the vector store holds every new document:
+        new documents are written over their old ids first, leftovers removed after. A failure part
+        way leaves SQL as it was, so the next import sees the same entries as changed and finishes.
         """
         report = ImportReport()
         with self.sessions() as session:
@@ -116,20 +119,23 @@ class FaqIndex:
                 progress(report.unchanged)
             learned = self._learned(session, [it.id for it in changed if it.id in current])
 
-            docs: list[VectorDoc] = []
-            for it in changed:
-                docs += self._embed(it.id, self._texts(it.id, it.question, it.alt_questions, it.answer,
-                                                       learned.get(it.id, [])))
+            old_ids = self.store.ids_for_entries([it.id for it in changed if it.id in current])
+            new_ids: set[str] = set()
+            # Embed and store in batches of entries: one encoder call per batch, bounded memory.
+            for start in range(0, len(changed), self.IMPORT_BATCH):
+                batch = changed[start : start + self.IMPORT_BATCH]
+                texts = [(it.id, doc) for it in batch for doc in self._texts(
+                    it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, []))]
+                self.store.upsert(self._embed(texts))
+                new_ids.update(doc_id for _, (doc_id, _, _) in texts)
                 if progress:
-                    progress(1)
-
+                    progress(len(batch))
+            if old_ids - new_ids:
+                self.store.delete_ids(sorted(old_ids - new_ids))
             wanted = {it.id for it in items}
             pruned = [eid for eid, e in current.items() if prune and eid not in wanted and e.source != CURATED_SOURCE]
-            stale = [it.id for it in changed if it.id in current]
-            if stale or pruned:
-                self.store.delete_entries(stale + pruned)
-            if docs:
-                self.store.upsert(docs)
+            if pruned:
+                self.store.delete_entries(pruned)
 
             for it in changed:
                 row = current.get(it.id) or FaqEntry(id=it.id)
@@ -165,7 +171,7 @@ class FaqIndex:
                 return False
             session.add(LearnedPhrasing(entry_id=entry_id, text=text, text_sha256=_sha(text),
                                         answer_id=answer_id, approved_by=approved_by))
-            self.store.upsert(self._embed(entry_id, [(f"{entry_id}#l{_sha(text)[:16]}", "learned", text)]))
+            self.store.upsert(self._embed([(entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))]))
             session.commit()
         return True
 
@@ -183,7 +189,7 @@ class FaqIndex:
             row.content_hash, row.updated_at = item.content_hash(), utcnow()
             session.add(row)
             self.store.delete_entries([entry_id])
-            self.store.upsert(self._embed(entry_id, self._texts(entry_id, question, (), answer, [])))
+            self.store.upsert(self._embed([(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])]))
             session.commit()
         return entry_id
 

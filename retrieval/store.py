@@ -32,6 +32,8 @@ class VectorHit:
 class VectorStore(Protocol):
     def upsert(self, docs: Sequence[VectorDoc]) -> None: ...
     def delete_entries(self, entry_ids: Sequence[str]) -> None: ...
+    def delete_ids(self, ids: Sequence[str]) -> None: ...
+    def ids_for_entries(self, entry_ids: Sequence[str]) -> set[str]: ...
     def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]: ...
     def count(self) -> int: ...
 
@@ -75,6 +77,19 @@ class ChromaStore:
     def delete_entries(self, entry_ids: Sequence[str]) -> None:
         for start in range(0, len(entry_ids), self.BATCH):
             self.collection.delete(where={"entry_id": {"$in": list(entry_ids[start : start + self.BATCH])}})
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        ids = list(ids)
+        for start in range(0, len(ids), self.BATCH):
+            self.collection.delete(ids=ids[start : start + self.BATCH])
+
+    def ids_for_entries(self, entry_ids: Sequence[str]) -> set[str]:
+        out: set[str] = set()
+        entry_ids = list(entry_ids)
+        for start in range(0, len(entry_ids), self.BATCH):
+            got = self.collection.get(where={"entry_id": {"$in": entry_ids[start : start + self.BATCH]}}, include=[])
+            out.update(got["ids"])
+        return out
 
     def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]:
         n = self.count()

@@ -2,6 +2,11 @@
 
 import dataclasses
 
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import FaqEntry
+
 from retrieval.chunking import chunk_text
 
 from retrieval.faq import FaqItem, load_faq
@@ -96,3 +101,31 @@ def test_curated_entry_is_searchable_and_never_pruned(container, store_kind):
     assert report.pruned == 0 and container.index.count_entries() == 2
     assert container.index.add_curated_entry("Can I bring my dog to the office?", "Only on Fridays.") == eid
     assert container.index.search("dogs at the office?", k=1)[0].answer == "Only on Fridays."
+
+
+def test_import_that_fails_part_way_leaves_sql_unchanged_and_rerun_finishes(container, monkeypatch):
+    items = load_faq(SAMPLE_FAQ)
+    container.index.import_items(items[:10])
+    edited = [dataclasses.replace(i, answer=i.answer + " (v2)") for i in items]
+    real_encode = container.embedder.encode
+    calls = {"n": 0}
+
+    def flaky(texts, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("embedder crashed")
+        return real_encode(texts, **kw)
+
+    monkeypatch.setattr(container.index, "IMPORT_BATCH", 4)
+    monkeypatch.setattr(container.embedder, "encode", flaky)
+    with pytest.raises(RuntimeError, match="embedder crashed"):
+        container.index.import_items(edited)
+    assert container.index.count_entries() == 10
+    with container.sessions() as s:
+        assert all(not e.answer.endswith("(v2)") for e in s.scalars(select(FaqEntry)))
+
+    monkeypatch.setattr(container.embedder, "encode", real_encode)
+    report = container.index.import_items(edited)
+    assert (report.added, report.updated, report.unchanged) == (len(items) - 10, 10, 0)
+    assert container.store.count() == sum(len(i.phrasings) + len(chunk_text(i.answer)) for i in edited)
+    assert container.index.search("How do I reset my VPN password?", k=1)[0].answer.endswith("(v2)")
