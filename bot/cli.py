@@ -213,7 +213,12 @@ def ask(
         for s in result.sources[:3]:
             out.print(f"  {s['id']}  (score {s['score']:.2f})  {s['question']}" + (f"  {s['url']}" if s.get("url") else ""),
                       highlight=False)
-    note = "abstained" if result.abstained else f"model {result.model_version}, {result.tokens} tokens"
+    if result.abstained:
+        note = "abstained"
+    elif result.mode == "generated":
+        note = f"model {result.model_version}, {result.tokens} tokens, grounded in its source"
+    else:
+        note = "FAQ answer as written" + (f" (the model's answer was {result.fallback})" if result.fallback else "")
     out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
 
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db import migrate
 from bot.db.session import session_factory
+from bot.llm.engine import ModelEngine
 from bot.llm.provider import ModelProvider
 from bot.services.answer import AnswerService
 from bot.settings import Settings
@@ -84,5 +85,10 @@ class Container:
         return ModelProvider(self.settings, self.sessions)
 
     @cached_property
+    def engine(self) -> ModelEngine:
+        """Started on first use: abstentions and direct FAQ answers never load the model."""
+        return self.models.engine()
+
+    @cached_property
     def answers(self) -> AnswerService:
-        return AnswerService(self.settings, self.sessions, self.index, self.models)
+        return AnswerService(self.settings, self.sessions, self.index, self.engine)

@@ -45,6 +45,17 @@ class Settings(BaseSettings):
     model_context_length: int = Field(2048, ge=256)
     max_new_tokens: int = Field(160, ge=1, le=2048)
     max_question_chars: int = Field(4000, ge=1)
+    generation_timeout_s: float = Field(60.0, gt=0, description="Per-request generation limit")
+    queue_capacity: int = Field(32, ge=1, description="Questions waiting for the model before 'busy'")
+    model_poll_seconds: float = Field(10.0, gt=0, description="How often to check for a promoted model")
+    direct_answer_score: float = Field(
+        1.01, ge=0, le=1.01,
+        description="At or above this retrieval score the FAQ answer is sent as written, skipping the "
+        "model (default: never; 0.95 answers near-exact matches instantly)",
+    )
+    grounding_threshold: float = Field(
+        0.8, ge=0, le=1, description="Share of an answer's content words that must come from its sources"
+    )
 
     # Slack (used by `supportbot serve`)
     slack_bot_token: SecretStr | None = None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.models import ModelVersion
 from bot.llm.base import ModelRuntime
-from bot.llm.registry import NoModelError, active_version
+from bot.llm.registry import NoModelError, active_version, sha256_file
 from bot.settings import Settings
 
 
@@ -30,19 +31,13 @@ def load_runtime(settings: Settings, path: Path, name: str) -> ModelRuntime:
 
 
 class ModelProvider:
+    """Loads model versions for the engine and tells it which version is active."""
+
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]):
         self.settings = settings
         self.sessions = sessions
-        self._loaded: LoadedModel | None = None
-        self._lock = threading.Lock()
 
-    def get(self) -> LoadedModel:
-        with self._lock:
-            if self._loaded is None:
-                self._loaded = self._load()
-            return self._loaded
-
-    def _load(self) -> LoadedModel:
+    def load_active(self) -> LoadedModel:
         if self.settings.model_path:
             path = self.settings.model_path
             return LoadedModel(load_runtime(self.settings, path, path.stem), path.stem, None)
@@ -50,6 +45,38 @@ class ModelProvider:
             version = active_version(session)
         if version is None:
             raise NoModelError("No model is installed. Run: supportbot model install")
-        if not Path(version.path).is_file():
-            raise NoModelError(f"Model version {version.name}: {version.path} is missing. Run: supportbot model install")
-        return LoadedModel(load_runtime(self.settings, Path(version.path), version.name), version.name, version.id)
+        return self.load_version(version.id)
+
+    def load_version(self, version_id: int) -> LoadedModel:
+        with self.sessions() as session:
+            version = session.get(ModelVersion, version_id)
+        if version is None:
+            raise NoModelError(f"no model version {version_id}")
+        path = Path(version.path)
+        if not path.is_file():
+            raise NoModelError(f"Model version {version.name}: {path} is missing. Run: supportbot model install")
+        if sha256_file(path) != version.checksum:
+            raise NoModelError(f"Model version {version.name}: {path} does not match its checksum")
+        return LoadedModel(load_runtime(self.settings, path, version.name), version.name, version.id)
+
+    def active_version(self) -> tuple[int | None, str | None]:
+        if self.settings.model_path:  # a pinned file never changes under us
+            return None, None
+        with self.sessions() as session:
+            row = session.execute(select(ModelVersion.id, ModelVersion.name)
+                                  .where(ModelVersion.status == "active")).first()
+        return (row[0], row[1]) if row else (None, None)
+
+    def record_load_error(self, version_id: int, exc: BaseException) -> None:
+        with self.sessions() as session:
+            version = session.get(ModelVersion, version_id)
+            if version is not None:
+                version.error = f"failed to load for serving: {exc}"
+                session.commit()
+
+    def engine(self):
+        from bot.llm.engine import ModelEngine
+
+        return ModelEngine(self.load_active, capacity=self.settings.queue_capacity,
+                           active_version=self.active_version, load_version=self.load_version,
+                           on_load_error=self.record_load_error, poll_s=self.settings.model_poll_seconds)

@@ -1,27 +1,41 @@
 """The answer service: question in, grounded answer out, everything recorded in SQL.
 
 Transport-agnostic: the CLI and the Slack listeners both call ``AnswerService.ask``.
+
+How an answer is chosen (measured in docs/benchmarks.md, not guessed):
+1. retrieval picks the FAQ entry, or abstains when nothing in the FAQ is close enough;
+2. a near-exact match is answered with the curated FAQ answer as written (mode "faq");
+3. otherwise the model phrases an answer from that entry (mode "generated") and the grounding
+   guard checks it against the entry; an unsupported answer is replaced by the FAQ answer with its
+   citation (mode "faq", fallback "ungrounded"). A busy queue, a timeout or a runtime failure
+   falls back the same way: the asker always gets the curated text, never an error.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Conversation, Message
-from bot.llm.base import GenerationParams
-from bot.llm.provider import ModelProvider
-from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
+from bot.llm.base import GenerationError, GenerationParams
+from bot.llm.engine import Busy, ModelEngine
+from bot.prompts import STOP_SEQUENCES, ContextEntry, Turn, build_prompt
+from bot.services import grounding
 from bot.settings import Settings
 from retrieval.index import FaqIndex, RetrievedEntry
+
+log = logging.getLogger(__name__)
 
 ABSTAIN_TEXT = (
     "I couldn't find this in our FAQ, so I won't guess. "
     "A member of the support team can help: ask for a human and they'll pick it up."
 )
+HISTORY_TURNS = 4  # earlier messages of the same thread given to the model for follow-ups
 
 
 class QuestionError(ValueError):
@@ -33,26 +47,31 @@ class AnswerResult:
     answer: str
     sources: list[dict] = field(default_factory=list)
     abstained: bool = False
+    mode: str = "abstain"  # "generated" | "faq" | "abstain"
+    grounded: bool = False
+    fallback: str | None = None  # why the model's text was not used: ungrounded | busy | timeout | error
     model_version: str | None = None
     latency_ms: float = 0.0
     tokens: int = 0
     conversation_id: int | None = None
     answer_id: int | None = None
+    queue_position: int | None = None
 
     def to_json(self) -> dict:
         return {
             "answer": self.answer, "sources": self.sources, "abstained": self.abstained,
+            "grounded": self.grounded, "mode": self.mode, "fallback": self.fallback,
             "model_version": self.model_version, "latency_ms": round(self.latency_ms, 1),
             "tokens": self.tokens, "conversation_id": self.conversation_id, "answer_id": self.answer_id,
         }
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], index: FaqIndex, models: ModelProvider):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], index: FaqIndex, engine: ModelEngine):
         self.settings = settings
         self.sessions = sessions
         self.index = index
-        self.models = models
+        self.engine = engine
 
     def validate(self, question: str) -> str:
         question = "".join(ch for ch in question if ch in "\n\t" or ch.isprintable()).strip()
@@ -66,32 +85,47 @@ class AnswerService:
         return question
 
     def ask(self, question: str, *, user_id: str = "cli", source: str = "cli",
-            channel_id: str | None = None, thread_ts: str | None = None) -> AnswerResult:
+            channel_id: str | None = None, thread_ts: str | None = None,
+            on_text: Callable[[str], None] | None = None,
+            on_queued: Callable[[int], None] | None = None) -> AnswerResult:
+        """Answer ``question``. ``on_text`` receives the answer so far while it streams;
+        ``on_queued`` the number of questions ahead when the model is busy with others."""
         started = time.perf_counter()
         question = self.validate(question)
         with self.sessions() as session:
             convo = self._conversation(session, source, user_id, channel_id, thread_ts)
+            history = self._history(session, convo)
             asked = Message(conversation=convo, role="user", user_id=user_id, text=question,
                             slack_channel=channel_id, slack_thread_ts=thread_ts)
             session.add(asked)
             session.commit()  # the question is durable before any slow work starts
 
             found = self.index.retrieve(question, k=self.settings.retrieval_top_k)
+            if found.abstain and history:
+                # A follow-up ("and for contractors?") may only make sense with the thread's last question.
+                last_user = next((t.text for t in reversed(history) if t.role == "user"), None)
+                if last_user:
+                    retry = self.index.retrieve(f"{last_user} {question}", k=self.settings.retrieval_top_k)
+                    found = retry if not retry.abstain else found
             sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
                        for h in found.hits]
             result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
             version_id = None
             if not found.abstain:
-                loaded = self.models.get()
-                result.answer, result.tokens = self._generate(loaded.runtime, question, found.top)
+                top = found.top
                 result.abstained = False
-                result.model_version, version_id = loaded.version_name, loaded.version_id
+                if top.score >= self.settings.direct_answer_score and not history:
+                    result.answer, result.mode, result.grounded = top.answer, "faq", True
+                else:
+                    version_id = self._generate(result, question, top, history, on_text, on_queued)
+            if on_text and result.mode != "generated":
+                on_text(result.answer)
 
             result.latency_ms = (time.perf_counter() - started) * 1000
             reply = Message(conversation=convo, role="bot", text=result.answer,
                             slack_channel=channel_id, slack_thread_ts=thread_ts)
             answer = Answer(question=asked, text=result.answer, sources=result.sources,
-                            abstained=result.abstained, mode="abstain" if result.abstained else "generated",
+                            abstained=result.abstained, grounded=result.grounded, mode=result.mode,
                             model_version_id=version_id, latency_ms=result.latency_ms, tokens=result.tokens)
             session.add_all([reply, answer])
             session.flush()
@@ -100,12 +134,51 @@ class AnswerService:
             result.conversation_id, result.answer_id = convo.id, answer.id
         return result
 
-    def _generate(self, runtime, question: str, top: RetrievedEntry) -> tuple[str, int]:
+    def _generate(self, result: AnswerResult, question: str, top: RetrievedEntry, history: list[Turn],
+                  on_text: Callable[[str], None] | None, on_queued: Callable[[int], None] | None) -> int | None:
+        """Fill ``result`` from the model, or from the FAQ when the model's answer can't be used."""
         # Retrieval chooses the entry; the model only phrases it (it cannot reliably choose).
-        prompt = build_prompt(question, [ContextEntry(top.id, top.question, top.answer)])
-        params = GenerationParams(max_new_tokens=self.settings.max_new_tokens, stop=STOP_SEQUENCES)
-        text = "".join(runtime.stream(prompt, params)).strip()
-        return text, runtime.count_tokens(text)
+        prompt = build_prompt(question, [ContextEntry(top.id, top.question, top.answer)], history)
+        params = GenerationParams(max_new_tokens=self.settings.max_new_tokens, stop=STOP_SEQUENCES,
+                                  timeout_s=self.settings.generation_timeout_s)
+        version_id = None
+        try:
+            job = self.engine.submit(prompt, params)
+            result.queue_position = job.position
+            if job.position and on_queued:
+                on_queued(job.position)
+            text = ""
+            for piece in job.stream():
+                text += piece
+                if on_text:
+                    on_text(text)
+            gen = job.wait()
+            result.tokens, result.model_version, version_id = gen.tokens, gen.model_version, gen.model_version_id
+            answer = gen.text.strip()
+            check = grounding.check(answer, f"{top.question}\n{top.answer}", question,
+                                    threshold=self.settings.grounding_threshold)
+            if check.grounded:
+                result.answer, result.mode, result.grounded = answer, "generated", True
+                return version_id
+            log.info("answer not grounded (support %.2f, unsupported %s); sending the FAQ answer",
+                     check.support, list(check.unsupported[:5]))
+            result.fallback = "ungrounded"
+        except Busy:
+            result.fallback = "busy"
+        except GenerationError as exc:
+            result.fallback = "timeout" if "limit" in str(exc) else "error"
+            log.warning("generation failed (%s); sending the FAQ answer", exc)
+        result.answer, result.mode, result.grounded = top.answer, "faq", True
+        return version_id
+
+    @staticmethod
+    def _history(session: Session, convo: Conversation) -> list[Turn]:
+        """Earlier turns of this conversation only: another user's thread is never read."""
+        if convo.id is None:
+            return []
+        rows = session.scalars(select(Message).where(Message.conversation_id == convo.id)
+                               .order_by(Message.id.desc()).limit(HISTORY_TURNS)).all()
+        return [Turn("user" if m.role == "user" else "assistant", m.text) for m in reversed(rows)]
 
     @staticmethod
     def _conversation(session: Session, source: str, user_id: str, channel_id: str | None,
@@ -118,4 +191,5 @@ class AnswerService:
                 return existing
         convo = Conversation(source=source, user_id=user_id, channel_id=channel_id, thread_ts=thread_ts)
         session.add(convo)
+        session.flush()
         return convo

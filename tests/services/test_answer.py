@@ -30,7 +30,7 @@ def test_out_of_scope_question_abstains_without_the_model(container, sample_inde
     result = container.answers.ask("Who won the football world cup in 1954?")
     assert result.abstained and result.model_version is None and result.tokens == 0
     assert "won't guess" in result.answer
-    assert container.models._loaded is None  # no model load was needed to say "I don't know"
+    assert container.engine._model is None  # no model load was needed to say "I don't know"
     with container.sessions() as s:
         assert s.get(Answer, result.answer_id).mode == "abstain"
 

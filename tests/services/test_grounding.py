@@ -1,0 +1,30 @@
+from bot.services.grounding import check, content_words
+
+SOURCE = ("How do I reset my VPN password? Go to https://id.brightwater.example, choose \"Forgot password\" "
+          "and follow the link we email you. After 5 failed attempts the account locks for 30 minutes; "
+          "the IT helpdesk (extension 4357) can unlock it sooner.")
+
+
+def test_quoting_the_source_is_grounded():
+    g = check("Go to https://id.brightwater.example and choose Forgot password, then follow the emailed link.", SOURCE)
+    assert g.grounded and g.support >= 0.9
+
+
+def test_invented_steps_are_not_grounded():
+    g = check("To reset your VPN password, download the VPN app, open settings and call your manager.", SOURCE)
+    assert not g.grounded and "download" in g.unsupported
+
+
+def test_an_invented_number_fails_even_when_words_match():
+    g = check("The IT helpdesk at extension 4358 can unlock the account after 5 failed attempts.", SOURCE)
+    assert not g.grounded and g.unsupported == ("4358",) and g.support > 0.8  # words fine, number invented
+    assert check("The IT helpdesk at extension 4357 can unlock the account after 5 failed attempts.", SOURCE).grounded
+
+
+def test_empty_answer_is_not_grounded():
+    assert not check("", SOURCE).grounded
+    assert not check("the and of", SOURCE).grounded
+
+
+def test_content_words_drop_stopwords_and_stem():
+    assert content_words("The passwords are locking") == ["password", "lock"]
