@@ -47,3 +47,47 @@ def test_thread_keeps_one_conversation(container, sample_index):
     a = container.answers.ask("where do I find my payslip", source="slack", channel_id="C1", thread_ts="1.0")
     b = container.answers.ask("and when is payday?", source="slack", channel_id="C1", thread_ts="1.0")
     assert a.conversation_id == b.conversation_id
+
+
+def test_every_model_failure_falls_back_to_the_faq_answer(container, sample_index, monkeypatch):
+    from bot.llm.base import GenerationError
+    from bot.llm.engine import Busy
+
+    vpn_answer = sample_index.search("How do I reset my VPN password?", 1)[0].answer
+
+    def busy(*a, **kw):
+        raise Busy(32, 32)
+
+    monkeypatch.setattr(container.engine, "submit", busy)
+    r = container.answers.ask("my vpn password stopped working")
+    assert (r.answer, r.mode, r.fallback, r.abstained) == (vpn_answer, "faq", "busy", False)
+    assert r.sources[0]["id"] == "vpn-password-reset"
+
+    def crash(*a, **kw):
+        raise GenerationError("runtime crashed")
+
+    monkeypatch.setattr(container.engine, "submit", crash)
+    r = container.answers.ask("my vpn password stopped working")
+    assert (r.answer, r.mode, r.fallback) == (vpn_answer, "faq", "error")
+
+
+def test_timeout_falls_back(container, sample_index):
+    container.settings.generation_timeout_s = 0.05
+    r = container.answers.ask("my vpn password stopped working")
+    assert (r.mode, r.fallback) == ("faq", "timeout")
+
+
+def test_ungrounded_generation_is_replaced_and_recorded(container, sample_index):
+    container.settings.grounding_threshold = 1.0  # nothing the model writes is good enough
+    r = container.answers.ask("my vpn password stopped working")
+    assert r.mode == "faq" and r.fallback == "ungrounded" and r.tokens > 0 and r.model_version
+    with container.sessions() as s:
+        row = s.get(Answer, r.answer_id)
+        assert (row.mode, row.grounded, row.text) == ("faq", True, r.answer)
+
+
+def test_direct_answer_for_near_exact_matches_skips_the_model(container, sample_index):
+    container.settings.direct_answer_score = 0.95
+    r = container.answers.ask("How do I reset my VPN password?")
+    assert (r.mode, r.tokens, r.model_version) == ("faq", 0, None)
+    assert container.engine._model is None
