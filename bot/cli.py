@@ -187,6 +187,56 @@ def eval_retrieval(
         print(json.dumps(data))
 
 
+@eval_app.command("answers")
+def eval_answers(
+    faq: Annotated[Path, typer.Option(help="FAQ file or directory.")],
+    qa: Annotated[Path, typer.Option(help='JSONL: {"question", "expected_id" or null, "reference_answer"}.')],
+    naive: Annotated[bool, typer.Option(help="Also run the naive prompt-and-print baseline, same model.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
+) -> None:
+    """Score answers against references: ROUGE-L, faithfulness to the cited FAQ text, abstention, latency."""
+    import tempfile
+
+    from bot.container import Container
+    from bot.evaluation import QAFileError, load_qa, run_guarded, run_naive, summarize
+    from bot.llm.registry import NoModelError
+    from retrieval.faq import FaqFormatError, load_faq
+
+    try:
+        items = load_faq(faq)
+        questions = load_qa(qa)
+    except (FaqFormatError, QAFileError, OSError) as exc:
+        fail(str(exc))
+    base = Settings()
+    user = Container(base)
+    user.ensure_schema()
+    try:
+        loaded = user.models.load_active()  # the model this deployment serves
+    except NoModelError as exc:
+        fail(str(exc))
+    model_path = Path(loaded.runtime.path)
+    loaded.runtime.close()
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
+        c = Container(base.model_copy(update={"data_dir": Path(tmp), "database_url": None, "chroma_url": None,
+                                              "chroma_path": None, "model_path": model_path}))
+        c.ensure_schema()
+        with _progress() as bar:
+            task = bar.add_task("Importing FAQ", total=len(items))
+            c.index.import_items(items, progress=lambda n: bar.advance(task, n))
+            runs = [("guarded", run_guarded)] + ([("naive", run_naive)] if naive else [])
+            for name, run in runs:
+                task = bar.add_task(f"Answering ({name})", total=len(questions))
+                results[name] = summarize(questions, run(c, questions, progress=lambda n: bar.advance(task, n)))
+        c.engine.stop()
+    table = Table("metric", *results, title=f"Answers on {faq.name} with model {loaded.version_name}")
+    for key in results["guarded"]:
+        table.add_row(key, *["-" if r[key] is None else str(r[key]) for r in results.values()])
+    out.print(table)
+    if as_json:
+        print(json.dumps({"model_version": loaded.version_name, **results}))
+
+
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],

@@ -134,3 +134,25 @@ def test_eval_retrieval_rejects_unknown_expected_ids(tmp_path):
     q.write_text('{"query": "hi", "expected_id": "no-such-entry"}\n')
     code, _, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(q))
     assert code == 1 and "expected_id not in the FAQ: no-such-entry" in stderr
+
+
+def test_eval_answers_compares_guarded_and_naive(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("SUPPORTBOT_MAX_NEW_TOKENS", "24")
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(x) for x in [
+        {"question": "i forgot the password for the vpn", "expected_id": "vpn-password-reset",
+         "reference_answer": "Reset it at https://id.brightwater.example with Forgot password."},
+        {"question": "where is my payslip", "expected_id": "payslip",
+         "reference_answer": "In Personio under Documents > Payslips."},
+        {"question": "what is the capital of Peru", "expected_id": None, "reference_answer": None},
+    ]) + "\n")
+    code, stdout, stderr = invoke("eval", "answers", "--faq", str(SAMPLE_FAQ), "--qa", str(qa), "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout.strip().splitlines()[-1])
+    guarded, naive = data["guarded"], data["naive"]
+    assert data["model_version"].startswith("base-")
+    assert guarded["n_in_scope"] == naive["n_in_scope"] == 2
+    assert guarded["grounded"] == 1.0 and guarded["invented_specifics"] == 0.0  # the guard's promise
+    assert guarded["oos_abstain"] == 1.0 and naive["oos_abstain"] == 0.0
+    assert guarded["correct_source"] == 1.0
+    assert 0 <= naive["rougeL"] <= 1 and 0 < guarded["rougeL"] <= 1

@@ -1,0 +1,131 @@
+"""Answer evaluation: quality against reference answers, faithfulness to the cited FAQ text,
+abstention on out-of-scope questions, latency. Compares the product's guarded engine with a naive
+prompt-and-print baseline on the same model, in the same run."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from bot.db.models import FaqEntry
+from bot.llm.base import GenerationParams
+from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
+from bot.services import grounding
+
+
+class QAFileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class QAItem:
+    question: str
+    expected_id: str | None
+    reference_answer: str | None
+
+
+def load_qa(path: str | Path) -> list[QAItem]:
+    path = Path(path)
+    items, problems = [], []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{n}: invalid JSON ({exc.msg})")
+            continue
+        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not obj["question"].strip():
+            problems.append(f"{path}:{n}: expected {{\"question\", \"expected_id\", \"reference_answer\"}}")
+            continue
+        expected, ref = obj.get("expected_id"), obj.get("reference_answer")
+        if expected is not None and not ref:
+            problems.append(f"{path}:{n}: an in-scope question needs a reference_answer")
+            continue
+        items.append(QAItem(obj["question"], None if expected is None else str(expected), ref))
+    if problems:
+        raise QAFileError("\n".join(problems[:20]))
+    if not items:
+        raise QAFileError(f"{path}: no questions")
+    return items
+
+
+@dataclass
+class Outcome:
+    text: str
+    source_id: str | None
+    source_text: str
+    abstained: bool
+    latency_ms: float
+    mode: str = "generated"
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+    return scorer.score(reference, prediction)["rougeL"].fmeasure
+
+
+def summarize(items: Sequence[QAItem], outcomes: Sequence[Outcome]) -> dict:
+    in_scope = [(q, o) for q, o in zip(items, outcomes) if q.expected_id is not None]
+    oos = [o for q, o in zip(items, outcomes) if q.expected_id is None]
+    answered = [(q, o) for q, o in in_scope if not o.abstained]
+    checks = [grounding.check(o.text, o.source_text, q.question) for q, o in answered]
+    latencies = [o.latency_ms for o in outcomes]
+
+    def mean(values) -> float | None:
+        return round(float(np.mean(values)), 4) if len(values) else None
+
+    return {
+        "rougeL": mean([rouge_l(o.text, q.reference_answer) if not o.abstained else 0.0 for q, o in in_scope]),
+        "grounded": mean([c.grounded for c in checks]),
+        "support": mean([c.support for c in checks]),
+        "invented_specifics": mean([any(not w.isalpha() for w in c.unsupported) for c in checks]),
+        "model_text_used": mean([o.mode == "generated" for _, o in answered]),
+        "correct_source": mean([o.source_id == q.expected_id for q, o in in_scope]),
+        "in_scope_answered": mean([not o.abstained for _, o in in_scope]),
+        "oos_abstain": mean([o.abstained for o in oos]),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 1),
+        "p95_ms": round(float(np.percentile(latencies, 95)), 1),
+        "n_in_scope": len(in_scope), "n_out_of_scope": len(oos),
+    }
+
+
+def run_guarded(container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """The product: AnswerService.ask, exactly as the CLI and Slack call it."""
+    out = []
+    for q in items:
+        t0 = time.perf_counter()
+        r = container.answers.ask(q.question, user_id="eval")
+        latency = (time.perf_counter() - t0) * 1000
+        top = r.sources[0]["id"] if r.sources and not r.abstained else None
+        with container.sessions() as session:
+            entry = session.get(FaqEntry, top) if top else None
+            source = f"{entry.question}\n{entry.answer}" if entry else ""
+        out.append(Outcome(r.answer, top, source, r.abstained, latency, r.mode))
+        if progress:
+            progress(1)
+    return out
+
+
+def run_naive(container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Baseline: retrieve the top entry, prompt the model, print what it says. No abstention, no guard."""
+    out = []
+    settings = container.settings
+    for q in items:
+        t0 = time.perf_counter()
+        top = container.index.search(q.question, 1)[0]
+        prompt = build_prompt(q.question, [ContextEntry(top.id, top.question, top.answer)])
+        gen = container.engine.generate(prompt, GenerationParams(max_new_tokens=settings.max_new_tokens,
+                                                                 stop=STOP_SEQUENCES))
+        out.append(Outcome(gen.text.strip(), top.id, f"{top.question}\n{top.answer}", False,
+                           (time.perf_counter() - t0) * 1000))
+        if progress:
+            progress(1)
+    return out
