@@ -37,11 +37,14 @@ class Settings(BaseSettings):
     )
 
     # Model runtime
-    model_backend: Literal["ctransformers"] = "ctransformers"
+    model_backend: Literal["ctransformers", "llama-cpp", "openai"] = "ctransformers"
     model_path: Path | None = Field(
         None, description="GGUF to serve; default: the active model version in the database"
     )
     model_threads: int = Field(2, ge=1)
+    openai_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://llm:8080/v1")
+    openai_model: str = Field("supportbot", description="Model name to ask the server for")
+    openai_api_key: SecretStr | None = None
     model_context_length: int = Field(2048, ge=256)
     max_new_tokens: int = Field(160, ge=1, le=2048)
     max_question_chars: int = Field(4000, ge=1)

@@ -167,6 +167,13 @@ def container(settings: Settings) -> Container:
     return c
 
 
+@pytest.fixture(scope="session")
+def sample_faq_items():
+    from retrieval.faq import load_faq
+
+    return load_faq(SAMPLE_FAQ)
+
+
 @pytest.fixture
 def sample_index(container: Container):
     from retrieval.faq import load_faq

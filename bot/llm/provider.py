@@ -27,7 +27,21 @@ def load_runtime(settings: Settings, path: Path, name: str) -> ModelRuntime:
 
         return CTransformersRuntime(path, name=name, threads=settings.model_threads,
                                     context_length=settings.model_context_length)
+    if settings.model_backend == "llama-cpp":
+        from bot.llm.llama_cpp_runtime import LlamaCppRuntime
+
+        return LlamaCppRuntime(path, name=name, threads=settings.model_threads,
+                               context_length=settings.model_context_length)
     raise ValueError(f"unknown model backend {settings.model_backend!r}")
+
+
+def openai_runtime(settings: Settings) -> ModelRuntime:
+    from bot.llm.openai_runtime import OpenAIRuntime
+
+    if not settings.openai_base_url:
+        raise NoModelError("SUPPORTBOT_MODEL_BACKEND=openai needs SUPPORTBOT_OPENAI_BASE_URL")
+    key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+    return OpenAIRuntime(settings.openai_base_url, settings.openai_model, api_key=key)
 
 
 class ModelProvider:
@@ -38,6 +52,8 @@ class ModelProvider:
         self.sessions = sessions
 
     def load_active(self) -> LoadedModel:
+        if self.settings.model_backend == "openai":  # the server owns its weights and their versions
+            return LoadedModel(openai_runtime(self.settings), self.settings.openai_model, None)
         if self.settings.model_path:
             path = self.settings.model_path
             return LoadedModel(load_runtime(self.settings, path, path.stem), path.stem, None)
@@ -60,7 +76,7 @@ class ModelProvider:
         return LoadedModel(load_runtime(self.settings, path, version.name), version.name, version.id)
 
     def active_version(self) -> tuple[int | None, str | None]:
-        if self.settings.model_path:  # a pinned file never changes under us
+        if self.settings.model_path or self.settings.model_backend == "openai":  # nothing to swap here
             return None, None
         with self.sessions() as session:
             row = session.execute(select(ModelVersion.id, ModelVersion.name)
