@@ -30,3 +30,10 @@ def test_dotenv_file_is_read(tmp_path):
     s = Settings()
     assert s.chroma_url == "http://chroma:8000"
     assert s.abstain_threshold == 0.6
+
+
+def test_every_setting_is_documented_in_the_readme():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    missing = [f"SUPPORTBOT_{name.upper()}" for name in Settings.model_fields
+               if f"SUPPORTBOT_{name.upper()}" not in readme]
+    assert missing == []
