@@ -4,7 +4,6 @@ prompt-and-print baseline on the same model, in the same run."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from bot.db.models import FaqEntry
 from bot.llm.base import GenerationParams
 from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
 from bot.services import grounding
+from retrieval.jsonl import read_jsonl_objects
 
 
 class QAFileError(ValueError):
@@ -31,21 +31,18 @@ class QAItem:
 
 def load_qa(path: str | Path) -> list[QAItem]:
     path = Path(path)
-    items, problems = [], []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{n}: invalid JSON ({exc.msg})")
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("question"), str) or not obj["question"].strip():
-            problems.append(f"{path}:{n}: expected {{\"question\", \"expected_id\", \"reference_answer\"}}")
+    try:
+        objects, problems = read_jsonl_objects(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise QAFileError(f"{path}: cannot read ({exc})") from exc
+    items = []
+    for where, obj in objects:
+        if not isinstance(obj.get("question"), str) or not obj["question"].strip():
+            problems.append(f"{where}: expected {{\"question\", \"expected_id\", \"reference_answer\"}}")
             continue
         expected, ref = obj.get("expected_id"), obj.get("reference_answer")
         if expected is not None and not ref:
-            problems.append(f"{path}:{n}: an in-scope question needs a reference_answer")
+            problems.append(f"{where}: an in-scope question needs a reference_answer")
             continue
         items.append(QAItem(obj["question"], None if expected is None else str(expected), ref))
     if problems:

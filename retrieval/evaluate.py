@@ -3,7 +3,6 @@ abstains. Used by `supportbot eval retrieval` and the benchmarks."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from retrieval.index import RetrievedEntry
+from retrieval.jsonl import read_jsonl_objects
 
 
 class QueryFileError(ValueError):
@@ -47,26 +47,18 @@ class RetrievalReport:
 
 def load_queries(path: str | Path) -> list[EvalQuery]:
     path = Path(path)
-    out: list[EvalQuery] = []
-    problems: list[str] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        objects, problems = read_jsonl_objects(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise QueryFileError(f"{path}: cannot read ({exc})") from exc
-    for n, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{n}: invalid JSON ({exc.msg})")
-            continue
-        if not isinstance(obj, dict) or not isinstance(obj.get("query"), str) or not obj["query"].strip():
-            problems.append(f"{path}:{n}: expected {{\"query\": \"...\", \"expected_id\": \"...\" or null}}")
+    out: list[EvalQuery] = []
+    for where, obj in objects:
+        if not isinstance(obj.get("query"), str) or not obj["query"].strip():
+            problems.append(f"{where}: expected {{\"query\": \"...\", \"expected_id\": \"...\" or null}}")
             continue
         expected = obj.get("expected_id")
         if expected is not None and not isinstance(expected, (str, int)):
-            problems.append(f"{path}:{n}: expected_id must be a string or null")
+            problems.append(f"{where}: expected_id must be a string or null")
             continue
         out.append(EvalQuery(obj["query"], None if expected is None else str(expected)))
     if problems:

@@ -10,6 +10,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from retrieval.jsonl import read_jsonl_objects
+
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 MAX_FIELD_CHARS = 20_000
 
@@ -142,20 +144,12 @@ JSONL_KEYS = {"id", "question", "answer", "alt_questions", "url", "tags"}
 
 def parse_jsonl(path: Path) -> tuple[Located, list[str]]:
     """One JSON object per line with the CSV's keys; ``alt_questions`` and ``tags`` are lists."""
+    try:
+        objects, problems = read_jsonl_objects(path)
+    except UnicodeDecodeError as exc:
+        raise FaqFormatError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
     items: Located = []
-    problems: list[str] = []
-    for n, line in enumerate(_read_text(path).splitlines(), start=1):
-        where = f"{path}:{n}"
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(obj, dict):
-            problems.append(f"{where}: expected a JSON object, got {type(obj).__name__}")
-            continue
+    for where, obj in objects:
         unknown = sorted(set(obj) - JSONL_KEYS)
         if unknown:
             problems.append(f"{where}: unknown key(s) {', '.join(unknown)}")
