@@ -116,10 +116,34 @@ def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     out.print(table)
 
 
+def _tune(c, steps: int) -> None:
+    from retrieval.tune import TuneError, TuneParams
+
+    with _progress() as bar:
+        train = bar.add_task("Tuning the embedder to this FAQ", total=steps)
+        reembed = bar.add_task("Re-indexing with it", total=c.index.count_entries())
+        try:
+            path = c.index.tune(c.settings.data_dir / "embedders", TuneParams(steps=steps),
+                                progress=lambda n: bar.advance(train, n),
+                                reembed_progress=lambda n: bar.advance(reembed, n))
+        except TuneError as exc:
+            fail(str(exc))
+    out.print(f"Retrieval now uses an embedder tuned to this FAQ: {path}")
+
+
+@faq_app.command("tune")
+def faq_tune(steps: Annotated[int, typer.Option(min=1, help="Training steps (60 measured best).")] = 60) -> None:
+    """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 80 s on 2 cores)."""
+    c = _container()
+    c.ensure_schema()
+    _tune(c, steps)
+
+
 @faq_app.command("import")
 def faq_import(
-    file: Annotated[Path, typer.Argument(help="FAQ file (CSV: id,question,answer[,alt_questions,url,tags]).")],
+    file: Annotated[Path, typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).")],
     prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
+    tune: Annotated[bool, typer.Option(help="Then tune the embedder to the FAQ (better ranking, ~80 s).")] = False,
 ) -> None:
     """Import or update FAQ entries; unchanged entries are left alone."""
     from retrieval.faq import FaqFormatError, load_faq
@@ -135,6 +159,8 @@ def faq_import(
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
     out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
+    if tune:
+        _tune(c, 60)
 
 
 def _progress() -> Progress:
@@ -146,6 +172,7 @@ def _progress() -> Progress:
 def eval_retrieval(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
     queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
+    tune: Annotated[bool, typer.Option(help="Tune the embedder to the FAQ first, as `faq import --tune` does.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
 ) -> None:
     """Import FAQ into a throwaway store and score retrieval on QUERIES (null expected_id = out of scope)."""
@@ -172,11 +199,18 @@ def eval_retrieval(
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
             c.index.import_items(items, progress=lambda n: bar.advance(task, n))
+        if tune:
+            _tune(c, 60)
+        with _progress() as bar:
             c.index.retrieve("warm up")  # first query pays one-off costs; keep it out of the latency figures
             task = bar.add_task("Running queries", total=len(qs))
             k = max(5, base.retrieval_top_k)
-            report = evaluate(qs, lambda q: (lambda r: (r.hits, r.abstain))(c.index.retrieve(q, k)),
-                              progress=lambda n: bar.advance(task, n))
+
+            def search(q: str):
+                r = c.index.retrieve(q, k)
+                return r.hits, r.abstain
+
+            report = evaluate(qs, search, progress=lambda n: bar.advance(task, n))
     data = report.to_json()
     table = Table("metric", "value", title=f"Retrieval on {faq.name}: {len(items)} entries, "
                   f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries")
@@ -273,12 +307,19 @@ def ask(
 
 
 def main() -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import OperationalError
+
     from bot.container import SchemaOutOfDate
 
     try:
         app()
     except SchemaOutOfDate as exc:
         err.print(f"[bold red]Error:[/] {exc}")
+        sys.exit(1)
+    except OperationalError as exc:
+        url = make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
+        err.print(f"[bold red]Error:[/] cannot use the database at {url}: {exc.orig}", highlight=False)
         sys.exit(1)
 
 

@@ -49,10 +49,11 @@ class Container:
     def ensure_schema(self) -> None:
         """Embedded SQLite is migrated on first use; a shared server database is migrated on purpose."""
         url = self.database_url
+        if url.startswith("sqlite"):
+            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         if migrate.is_up_to_date(url):
             return
         if url.startswith("sqlite"):
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
             migrate.upgrade(url)
             return
         raise SchemaOutOfDate("The database schema is not up to date. Run: supportbot db upgrade")
@@ -61,24 +62,34 @@ class Container:
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.database_url)
 
-    @cached_property
+    @property
     def embedder(self) -> Embedder:
-        path = self.settings.embedding_model_path
-        return get_embedder(str(path) if path else None)
+        """The embedder the index currently uses (the base one, or one tuned to this FAQ)."""
+        return self.index.embedder
 
-    @cached_property
+    @property
     def store(self) -> VectorStore:
-        path = self.settings.embedding_model_path
+        return self.index.store()
+
+    def _store_for(self, collection: str) -> VectorStore:
         return ChromaStore(
-            self.settings.chroma_collection,
+            collection,
             path=None if self.settings.chroma_url else self.settings.resolved_chroma_path,
             url=self.settings.chroma_url,
-            embedding_function=ChromaEmbeddingFunction(str(path) if path else None),
+            # Chroma gets an explicit embedding function: its default would fetch a model.
+            embedding_function=ChromaEmbeddingFunction(self._base_embedder),
         )
+
+    @property
+    def _base_embedder(self) -> str | None:
+        path = self.settings.embedding_model_path
+        return str(path) if path else None
 
     @cached_property
     def index(self) -> FaqIndex:
-        return FaqIndex(self.sessions, self.store, self.embedder, abstain_threshold=self.settings.abstain_threshold)
+        return FaqIndex(self.sessions, self._store_for, get_embedder, collection=self.settings.chroma_collection,
+                        base_embedder=self._base_embedder, abstain_threshold=self.settings.abstain_threshold,
+                        tuned_abstain_threshold=self.settings.tuned_abstain_threshold)
 
     @cached_property
     def models(self) -> ModelProvider:

@@ -25,16 +25,29 @@ class Embedder:
 
         self.path = Path(path) if path else bundled_model_path()
         self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+        self._model.eval()
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
         self.dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
             else self._model.get_sentence_embedding_dimension()
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if len(texts) <= 8:
+            return self._encode_small(texts)
         with self._lock:
             return self._model.encode(
                 texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
                 show_progress_bar=False,
             ).astype(np.float32)
+
+    def _encode_small(self, texts: list[str]) -> np.ndarray:
+        """The query path: a plain forward pass. SentenceTransformer.encode adds ~2 ms of per-call
+        bookkeeping (walking every module to set eval mode), a tenth of a query's budget."""
+        import torch
+
+        with self._lock, torch.inference_mode():
+            features = self._model.preprocess(texts)
+            vectors = self._model(features)["sentence_embedding"]
+            return torch.nn.functional.normalize(vectors, dim=-1).numpy().astype(np.float32)
 
 
 @lru_cache(maxsize=4)

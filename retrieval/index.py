@@ -3,24 +3,36 @@
 Indexed per entry: its question and alternative phrasings, phrasings admins approved later
 ("learned"), and its answer in chunks. Every document carries its entry id, so hits and citations
 always point at FAQ entries.
+
+Ranking (retrieval/scoring.py) needs every phrasing vector of every entry, so each process keeps
+them in memory, rebuilt when the index's revision in SQL moves. Every change (import, learned
+phrasing, curated entry, tuning) bumps that revision in the same transaction, so all processes
+see it on their next query.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
-from sqlalchemy import select
+import numpy as np
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import FaqEntry, LearnedPhrasing, utcnow
+from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
 from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
+from retrieval.scoring import PhrasingScorer, ScoringWeights
 from retrieval.store import VectorDoc, VectorStore
+from retrieval.tune import TuneParams, tune_embedder
 
 CURATED_SOURCE = "curated"  # entries written by admins in Slack; never pruned by a file import
+PHRASING_KINDS = ("question", "learned")
 
 
 @dataclass(frozen=True)
@@ -64,19 +76,80 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+@dataclass
+class _Snapshot:
+    revision: int
+    embedder_path: str | None
+    collection: str
+    scorer: PhrasingScorer
+    entry_ids: list[str]
+    row_of: dict[str, int]
+    texts: list[str]  # phrasing texts, in scorer order
+    kinds: list[str]
+    owners: np.ndarray
+    answer_vectors: np.ndarray  # answer chunks, grouped by entry
+    answer_texts: list[str]
+    answer_owner: list[str]  # entry id per chunk
+
+
 class FaqIndex:
-    # Vector hits fetched per wanted entry: an entry has several documents competing for slots.
-    OVERFETCH = 4
+    OVERFETCH = 4  # answer chunks considered per wanted entry
     IMPORT_BATCH = 64  # entries embedded per encoder call during import
 
-    def __init__(self, sessions: sessionmaker[Session], store: VectorStore, embedder: Embedder, *,
-                 abstain_threshold: float = 0.5, answer_weight: float = 0.9, chunk_chars: int = 600):
+    def __init__(self, sessions: sessionmaker[Session], store_for: Callable[[str], VectorStore],
+                 embedder_for: Callable[[str | None], Embedder], *, collection: str = "faq",
+                 base_embedder: str | None = None, abstain_threshold: float = 0.5,
+                 tuned_abstain_threshold: float | None = None, answer_weight: float = 0.9,
+                 chunk_chars: int = 600, weights: ScoringWeights = ScoringWeights()):
         self.sessions = sessions
+        self._store_for = store_for
+        self._embedder_for = embedder_for
+        self.default_collection = collection
+        self.base_embedder = base_embedder
         self.abstain_threshold = abstain_threshold
-        self.store = store
-        self.embedder = embedder
+        # A tuned embedder pulls an entry's phrasings together, which lifts in-scope scores: it gets
+        # its own threshold, measured the same way (docs/benchmarks.md).
+        self.tuned_abstain_threshold = tuned_abstain_threshold if tuned_abstain_threshold is not None \
+            else abstain_threshold
         self.answer_weight = answer_weight
         self.chunk_chars = chunk_chars
+        self.weights = weights
+        self._snapshot: _Snapshot | None = None
+        self._lock = threading.Lock()
+        self._stores: dict[str, VectorStore] = {}
+
+    # ---- shared state ---------------------------------------------------------------------------
+    def _state(self, session: Session) -> IndexState:
+        state = session.get(IndexState, 1)
+        if state is None:
+            state = IndexState(id=1, revision=0)
+            session.add(state)
+            session.flush()
+        return state
+
+    def _bump(self, session: Session, **changes) -> None:
+        self._state(session)
+        # An atomic increment: two processes writing at once both count.
+        session.execute(update(IndexState).where(IndexState.id == 1)
+                        .values(revision=IndexState.revision + 1, updated_at=utcnow(), **changes))
+
+    def _current(self) -> tuple[int, str | None, str]:
+        with self.sessions() as session:
+            row = session.execute(select(IndexState.revision, IndexState.embedder_path, IndexState.collection)
+                                  .where(IndexState.id == 1)).first()
+        if row is None:
+            return 0, None, self.default_collection
+        return row[0], row[1], row[2] or self.default_collection
+
+    def store(self, collection: str | None = None) -> VectorStore:
+        name = collection or self._current()[2]
+        if name not in self._stores:
+            self._stores[name] = self._store_for(name)
+        return self._stores[name]
+
+    @property
+    def embedder(self) -> Embedder:
+        return self._embedder_for(self._current()[1] or self.base_embedder)
 
     # ---- building documents -------------------------------------------------------------------
     def _texts(self, entry_id: str, question: str, alts: Sequence[str], answer: str,
@@ -87,17 +160,22 @@ class FaqIndex:
         docs += [(f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))]
         return docs
 
-    def _embed(self, docs: list[tuple[str, tuple[str, str, str]]]) -> list[VectorDoc]:
+    @staticmethod
+    def _embed(embedder: Embedder, docs: list[tuple[str, tuple[str, str, str]]]) -> list[VectorDoc]:
         """(entry id, (doc id, kind, text)) -> embedded documents."""
-        vectors = self.embedder.encode([t for _, (_, _, t) in docs])
+        vectors = embedder.encode([t for _, (_, _, t) in docs])
         return [VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
                 for (eid, (i, k, t)), v in zip(docs, vectors)]
 
-    def _learned(self, session: Session, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+    def _learned(self, session: Session, entry_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        if entry_ids:
-            for row in session.scalars(select(LearnedPhrasing).where(LearnedPhrasing.entry_id.in_(list(entry_ids)))):
-                out.setdefault(row.entry_id, []).append(row.text)
+        query = select(LearnedPhrasing).order_by(LearnedPhrasing.id)
+        if entry_ids is not None:
+            if not entry_ids:
+                return out
+            query = query.where(LearnedPhrasing.entry_id.in_(list(entry_ids)))
+        for row in session.scalars(query):
+            out.setdefault(row.entry_id, []).append(row.text)
         return out
 
     # ---- import -------------------------------------------------------------------------------
@@ -111,6 +189,7 @@ class FaqIndex:
         way leaves SQL as it was, so the next import sees the same entries as changed and finishes.
         """
         report = ImportReport()
+        store, embedder = self.store(), self.embedder
         with self.sessions() as session:
             current = {e.id: e for e in session.scalars(select(FaqEntry))}
             changed = [it for it in items if it.id not in current or current[it.id].content_hash != it.content_hash()]
@@ -119,23 +198,23 @@ class FaqIndex:
                 progress(report.unchanged)
             learned = self._learned(session, [it.id for it in changed if it.id in current])
 
-            old_ids = self.store.ids_for_entries([it.id for it in changed if it.id in current])
+            old_ids = store.ids_for_entries([it.id for it in changed if it.id in current])
             new_ids: set[str] = set()
             # Embed and store in batches of entries: one encoder call per batch, bounded memory.
             for start in range(0, len(changed), self.IMPORT_BATCH):
                 batch = changed[start : start + self.IMPORT_BATCH]
                 texts = [(it.id, doc) for it in batch for doc in self._texts(
                     it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, []))]
-                self.store.upsert(self._embed(texts))
+                store.upsert(self._embed(embedder, texts))
                 new_ids.update(doc_id for _, (doc_id, _, _) in texts)
                 if progress:
                     progress(len(batch))
             if old_ids - new_ids:
-                self.store.delete_ids(sorted(old_ids - new_ids))
+                store.delete_ids(sorted(old_ids - new_ids))
             wanted = {it.id for it in items}
             pruned = [eid for eid, e in current.items() if prune and eid not in wanted and e.source != CURATED_SOURCE]
             if pruned:
-                self.store.delete_entries(pruned)
+                store.delete_entries(pruned)
 
             for it in changed:
                 row = current.get(it.id) or FaqEntry(id=it.id)
@@ -148,6 +227,8 @@ class FaqIndex:
             for eid in pruned:
                 session.delete(current[eid])
             report.pruned = len(pruned)
+            if changed or pruned:
+                self._bump(session)
             session.commit()
         return report
 
@@ -156,7 +237,8 @@ class FaqIndex:
                        approved_by: str | None = None) -> bool:
         """Make ``text`` (an approved asker's question) find ``entry_id`` from now on.
 
-        Returns False when the entry already knows this phrasing. Searchable as soon as this returns.
+        Returns False when the entry already knows this phrasing. Searchable as soon as this returns,
+        in this process and (through the revision) in every other one.
         """
         text = " ".join(text.split())
         if not text:
@@ -171,7 +253,9 @@ class FaqIndex:
                 return False
             session.add(LearnedPhrasing(entry_id=entry_id, text=text, text_sha256=_sha(text),
                                         answer_id=answer_id, approved_by=approved_by))
-            self.store.upsert(self._embed([(entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))]))
+            doc = (entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))
+            self.store().upsert(self._embed(self.embedder, [doc]))
+            self._bump(session)
             session.commit()
         return True
 
@@ -183,41 +267,131 @@ class FaqIndex:
             raise ValueError("a curated entry needs a question and an answer")
         entry_id = f"curated-{_sha(question.lower())[:12]}"
         item = FaqItem(id=entry_id, question=question, answer=answer, url=url, source=CURATED_SOURCE)
+        store = self.store()
         with self.sessions() as session:
             row = session.get(FaqEntry, entry_id) or FaqEntry(id=entry_id, alt_questions=[], tags=[])
             row.question, row.answer, row.url, row.source = question, answer, url, CURATED_SOURCE
             row.content_hash, row.updated_at = item.content_hash(), utcnow()
             session.add(row)
-            self.store.delete_entries([entry_id])
-            self.store.upsert(self._embed([(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])]))
+            store.delete_entries([entry_id])
+            store.upsert(self._embed(self.embedder, [(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])]))
+            self._bump(session)
             session.commit()
         return entry_id
 
+    # ---- tuning the embedder to this FAQ --------------------------------------------------------
+    def tune(self, out_root: Path, params: TuneParams = TuneParams(), progress: Progress | None = None,
+             reembed_progress: Progress | None = None) -> Path:
+        """Fine-tune the base embedder on this FAQ's phrasings and re-index everything with it.
+
+        The new vectors go into a new collection; SQL switches to it (and to the new embedder) in one
+        transaction at the end, so a crash at any point leaves the index serving as before.
+        """
+        revision, old_path, old_collection = self._current()
+        with self.sessions() as session:
+            entries = list(session.scalars(select(FaqEntry).order_by(FaqEntry.id)))
+            learned = self._learned(session)
+        groups = [[e.question, *e.alt_questions, *learned.get(e.id, [])] for e in entries]
+        base = self.base_embedder
+        from retrieval.embedder import bundled_model_path
+
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-r{revision}"
+        out_dir = tune_embedder(base or bundled_model_path(), groups, out_root / f"embedder-{stamp}", params, progress)
+        embedder = self._embedder_for(str(out_dir))
+        collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
+        store = self.store(collection)
+        for start in range(0, len(entries), self.IMPORT_BATCH):
+            batch = entries[start : start + self.IMPORT_BATCH]
+            docs = [(e.id, d) for e in batch for d in self._texts(e.id, e.question, e.alt_questions, e.answer,
+                                                                   learned.get(e.id, []))]
+            store.upsert(self._embed(embedder, docs))
+            if reembed_progress:
+                reembed_progress(len(batch))
+        with self.sessions() as session:
+            self._bump(session, embedder_path=str(out_dir), collection=collection)
+            session.commit()
+        if old_collection != collection and old_collection != self.default_collection:
+            self.store(old_collection).drop()  # the previous tuned copy; the default one is kept
+            self._stores.pop(old_collection, None)
+        return out_dir
+
     # ---- search -------------------------------------------------------------------------------
+    def _fresh(self) -> _Snapshot:
+        revision, embedder_path, collection = self._current()
+        snap = self._snapshot
+        if snap and snap.revision == revision and snap.collection == collection:
+            return snap
+        with self._lock:
+            snap = self._snapshot
+            if snap and snap.revision == revision and snap.collection == collection:
+                return snap
+            all_ids, all_kinds, all_texts, all_vectors = self.store(collection).all_docs((*PHRASING_KINDS, "answer"))
+            is_answer = np.array([k == "answer" for k in all_kinds], dtype=bool)
+            pick = lambda seq, mask: [x for x, m in zip(seq, mask) if m]  # noqa: E731
+            entry_ids, kinds, texts = (pick(seq, ~is_answer) for seq in (all_ids, all_kinds, all_texts))
+            vectors = all_vectors[~is_answer] if len(all_vectors) else all_vectors
+            ids = sorted(set(entry_ids))
+            row_of = {e: i for i, e in enumerate(ids)}
+            owners = np.array([row_of[e] for e in entry_ids], dtype=np.int64)
+            joined: dict[str, list[str]] = {}
+            for e, t in zip(entry_ids, texts):
+                joined.setdefault(e, []).append(t)
+            scorer = PhrasingScorer(ids, vectors, owners, [" ".join(joined[e]) for e in ids], self.weights)
+            order = np.argsort(owners, kind="stable")
+            snap = _Snapshot(revision, embedder_path, collection, scorer, ids, row_of, [texts[i] for i in order],
+                             [kinds[i] for i in order], owners[order],
+                             np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
+                             pick(all_texts, is_answer), pick(all_ids, is_answer))
+            self._snapshot = snap
+            return snap
+
     def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
-        """Entries ranked by their best-matching document (max over an entry's documents; answer
-        chunks count at ``answer_weight``, since answers share words with many questions)."""
-        hits = self.store.query(self.embedder.encode([question])[0], k * self.OVERFETCH)
+        """Entries ranked by the fused phrasing score (retrieval/scoring.py); an entry's answer text
+        also counts, at ``answer_weight`` times its cosine, since answers share words with many questions."""
+        snap = self._fresh()
+        query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
+        rows, scores = snap.scorer.score(query_vec, question)
         best: dict[str, tuple[float, str, str]] = {}
-        for h in hits:
-            kind = h.metadata.get("kind", "question")
-            score = h.score * (self.answer_weight if kind == "answer" else 1.0)
-            if h.entry_id not in best or score > best[h.entry_id][0]:
-                best[h.entry_id] = (score, h.text, kind)
+        if len(rows):
+            top_rows = np.argsort(-scores)[: k]
+            for r in top_rows:
+                best[snap.entry_ids[rows[r]]] = (float(scores[r]), "", "question")
+        if len(snap.answer_vectors):
+            sims = snap.answer_vectors @ query_vec
+            for i in np.argsort(-sims)[: k * self.OVERFETCH]:
+                eid, score = snap.answer_owner[i], float(sims[i]) * self.answer_weight
+                if eid not in best or score > best[eid][0]:
+                    best[eid] = (score, snap.answer_texts[i], "answer")
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
         with self.sessions() as session:
-            rows = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))}
-        return [
-            RetrievedEntry(id=eid, score=score, question=rows[eid].question, answer=rows[eid].answer,
-                           url=rows[eid].url, matched=matched, matched_kind=kind)
-            for eid, (score, matched, kind) in ranked if eid in rows
-        ]
+            entries = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))}
+        out = []
+        for eid, (score, matched, kind) in ranked:
+            if eid not in entries:
+                continue
+            if kind == "question":
+                matched, kind = self._best_phrasing(snap, eid, query_vec)
+            out.append(RetrievedEntry(id=eid, score=score, question=entries[eid].question, answer=entries[eid].answer,
+                                      url=entries[eid].url, matched=matched, matched_kind=kind))
+        return out
+
+    @staticmethod
+    def _best_phrasing(snap: _Snapshot, entry_id: str, query_vec: np.ndarray) -> tuple[str, str]:
+        group = int(np.searchsorted(snap.scorer.group_owner, snap.row_of[entry_id]))
+        start, count = snap.scorer.starts[group], snap.scorer.counts[group]
+        i = start + int(np.argmax(snap.scorer.embeddings[start : start + count] @ query_vec))
+        return snap.texts[i], snap.kinds[i]
+
+    def threshold(self) -> float:
+        snap = self._snapshot
+        tuned = snap.embedder_path if snap else self._current()[1]
+        return self.tuned_abstain_threshold if tuned else self.abstain_threshold
 
     def retrieve(self, question: str, k: int = 5) -> Retrieval:
         """Ranked entries and whether the FAQ covers the question at all."""
         hits = self.search(question, k)
         confidence = hits[0].score if hits else 0.0
-        return Retrieval(hits, confidence, abstain=not hits or confidence < self.abstain_threshold)
+        return Retrieval(hits, confidence, abstain=not hits or confidence < self.threshold())
 
     def count_entries(self) -> int:
         with self.sessions() as session:

@@ -34,8 +34,10 @@ class VectorStore(Protocol):
     def delete_entries(self, entry_ids: Sequence[str]) -> None: ...
     def delete_ids(self, ids: Sequence[str]) -> None: ...
     def ids_for_entries(self, entry_ids: Sequence[str]) -> set[str]: ...
-    def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]: ...
+    def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]: ...
+    def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]: ...
     def count(self) -> int: ...
+    def drop(self) -> None: ...
 
 
 class ChromaStore:
@@ -44,12 +46,14 @@ class ChromaStore:
     BATCH = 4000  # below Chroma's max batch size
 
     def __init__(self, collection: str, *, path: Path | None = None, url: str | None = None,
-                 embedding_function: Any = None):
+                 embedding_function: Any = None, client: Any = None):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
         chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=True)
-        if url:
+        if client is not None:
+            self.client = client
+        elif url:
             parsed = urlparse(url)
             self.client = chromadb.HttpClient(
                 host=parsed.hostname or "localhost", port=parsed.port or 8000,
@@ -60,6 +64,7 @@ class ChromaStore:
                 raise ValueError("ChromaStore needs a path (embedded) or a url (server)")
             path.mkdir(parents=True, exist_ok=True)
             self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+        self.name = collection
         self.collection = self.client.get_or_create_collection(
             collection, embedding_function=embedding_function, configuration={"hnsw": {"space": "cosine"}},
         )
@@ -91,12 +96,13 @@ class ChromaStore:
             out.update(got["ids"])
         return out
 
-    def query(self, embedding: np.ndarray, k: int) -> list[VectorHit]:
+    def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]:
         n = self.count()
         if n == 0:
             return []
         res = self.collection.query(
             query_embeddings=[embedding], n_results=min(k, n),
+            where={"kind": {"$in": list(kinds)}} if kinds else None,
             include=["documents", "metadatas", "distances"],
         )
         return [
@@ -104,5 +110,28 @@ class ChromaStore:
             for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
         ]
 
+    def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]:
+        """(entry ids, kinds, texts, embeddings) of every document of these kinds, paged."""
+        entry_ids: list[str] = []
+        doc_kinds: list[str] = []
+        texts: list[str] = []
+        vectors: list[np.ndarray] = []
+        offset = 0
+        while True:
+            page = self.collection.get(where={"kind": {"$in": list(kinds)}}, limit=self.BATCH, offset=offset,
+                                       include=["documents", "metadatas", "embeddings"])
+            if not page["ids"]:
+                break
+            entry_ids += [m["entry_id"] for m in page["metadatas"]]
+            doc_kinds += [m.get("kind", "question") for m in page["metadatas"]]
+            texts += page["documents"]
+            vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
+            offset += len(page["ids"])
+        dim = vectors[0].shape[1] if vectors else 0
+        return entry_ids, doc_kinds, texts, np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
+
     def count(self) -> int:
         return self.collection.count()
+
+    def drop(self) -> None:
+        self.client.delete_collection(self.name)

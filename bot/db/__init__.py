@@ -5,6 +5,7 @@ from bot.db.models import (
     FaqEntry,
     Feedback,
     FinetuneRun,
+    IndexState,
     LearnedPhrasing,
     Message,
     ModelVersion,
@@ -13,6 +14,6 @@ from bot.db.models import (
 from bot.db.session import get_engine, session_factory, session_scope
 
 __all__ = [
-    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "LearnedPhrasing", "Message",
+    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "IndexState", "LearnedPhrasing", "Message",
     "ModelVersion", "Review", "get_engine", "session_factory", "session_scope",
 ]

@@ -114,6 +114,23 @@ class LearnedPhrasing(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class IndexState(Base):
+    """One row: the FAQ index's revision and the embedder its vectors were made with.
+
+    Every change to the index bumps ``revision`` in the same transaction as the change, so every
+    process (bot replicas, worker, CLI) notices within one query that its in-memory scorer or its
+    embedder is stale.
+    """
+
+    __tablename__ = "index_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer, default=0)
+    embedder_path: Mapped[str | None] = mapped_column(String(2048))  # None: the base embedder
+    collection: Mapped[str | None] = mapped_column(String(128))  # None: the configured collection
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class ModelVersion(Base):
     __tablename__ = "model_versions"
 

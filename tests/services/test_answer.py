@@ -87,7 +87,7 @@ def test_ungrounded_generation_is_replaced_and_recorded(container, sample_index)
 
 
 def test_direct_answer_for_near_exact_matches_skips_the_model(container, sample_index):
-    container.settings.direct_answer_score = 0.95
+    container.settings.direct_answer_score = 0.85
     r = container.answers.ask("How do I reset my VPN password?")
     assert (r.mode, r.tokens, r.model_version) == ("faq", 0, None)
     assert container.engine._model is None

@@ -1,0 +1,112 @@
+"""Retrieval at scale: ingest rate and query latency with ~100k indexed chunks.
+
+Synthetic FAQ built from CLINC150 utterances (CC BY 3.0, read from ../shared/data/clinc150; not
+copied into the project): each entry has a question, 3 alternative phrasings and a one-chunk answer,
+so N entries make 5N chunks. Figures are printed next to the raw components measured in the same
+run: the embedder alone (chunks/s) and a bare Chroma query on a precomputed embedding (ms).
+
+    .venv/bin/python bench/retrieval_scale.py --chunks 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.container import Container  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from retrieval.faq import FaqItem  # noqa: E402
+
+CLINC = ROOT.parent / "shared" / "data" / "clinc150" / "data_full_without_oos_test.json"
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def synthetic_faq(n_entries: int, seed: int = 0) -> tuple[list[FaqItem], list[str]]:
+    data = json.loads(CLINC.read_text())
+    pool = [t for split in ("train", "val") for t, _ in data[split]]
+    queries = [t for t, _ in data["test"]]
+    rng = random.Random(seed)
+    items = []
+    for i in range(n_entries):
+        q, a1, a2, a3, s1, s2, s3 = rng.sample(pool, 7)
+        items.append(FaqItem(id=f"e{i}", question=q, alt_questions=(a1, a2, a3),
+                             answer=f"{s1}. {s2}. {s3}."))
+    rng.shuffle(queries)
+    return items, queries
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--chunks", type=int, default=100_000, help="indexed chunks (5 per entry)")
+    ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    args = ap.parse_args()
+
+    items, queries = synthetic_faq(args.chunks // 5)
+    queries = queries[: args.queries]
+    with tempfile.TemporaryDirectory(prefix="supportbot-bench-") as tmp:
+        c = Container(Settings(data_dir=Path(tmp)))
+        c.ensure_schema()
+        index = c.index
+
+        # Raw embedder throughput on the same kind of text, same batch size as import.
+        sample = [t for it in items[:1000] for t in (*it.phrasings, it.answer)]
+        c.embedder.encode(sample[:64])
+        t0 = time.perf_counter()
+        c.embedder.encode(sample)
+        raw_rate = len(sample) / (time.perf_counter() - t0)
+
+        t0 = time.perf_counter()
+        last = [0.0]
+
+        def progress(n: int) -> None:
+            done = progress.done = getattr(progress, "done", 0) + n
+            if time.perf_counter() - last[0] > 15:
+                last[0] = time.perf_counter()
+                print(f"  imported {done}/{len(items)} entries", file=sys.stderr, flush=True)
+
+        index.import_items(items, progress=progress)
+        ingest_s = time.perf_counter() - t0
+        n_chunks = c.store.count()
+
+        # Query latencies: bare Chroma on a precomputed embedding, plain dense search, product path.
+        embeddings = c.embedder.encode(queries)
+        index.retrieve(queries[0])
+        raw, dense, product = [], [], []
+        for q, e in zip(queries, embeddings):
+            t = time.perf_counter(); c.store.query(e, 20); raw.append((time.perf_counter() - t) * 1000)  # noqa: E702
+            t = time.perf_counter(); index.search(q, 5); dense.append((time.perf_counter() - t) * 1000)  # noqa: E702
+            t = time.perf_counter(); index.retrieve(q, 5); product.append((time.perf_counter() - t) * 1000)  # noqa: E702
+
+    result = {
+        "entries": len(items), "chunks": n_chunks,
+        "ingest_s": round(ingest_s, 1), "ingest_chunks_per_s": round(n_chunks / ingest_s, 1),
+        "raw_embedder_chunks_per_s": round(raw_rate, 1),
+        "ingest_vs_raw_embedder": round(n_chunks / ingest_s / raw_rate, 3),
+        "query_p50_ms": round(statistics.median(product), 2), "query_p95_ms": round(percentile(product, 95), 2),
+        "plain_dense_p50_ms": round(statistics.median(dense), 2), "plain_dense_p95_ms": round(percentile(dense, 95), 2),
+        "raw_chroma_query_p50_ms": round(statistics.median(raw), 2),
+        "raw_chroma_query_p95_ms": round(percentile(raw, 95), 2),
+    }
+    width = max(map(len, result))
+    for k, v in result.items():
+        print(f"{k:<{width}}  {v}")
+    if args.json:
+        print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

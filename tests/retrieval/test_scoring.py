@@ -1,0 +1,36 @@
+import numpy as np
+
+from retrieval.scoring import PhrasingScorer, ScoringWeights
+
+
+def unit(rows):
+    rows = np.asarray(rows, dtype=np.float32)
+    return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_plain_weights_give_max_cosine_per_entry():
+    rng = np.random.default_rng(0)
+    emb = unit(rng.normal(size=(9, 16)))
+    owners = np.array([2, 0, 0, 1, 2, 2, 1, 0, 3])
+    scorer = PhrasingScorer(["a", "b", "c", "d"], emb, owners, ["", "", "", ""], ScoringWeights(0, 0, 0))
+    q = unit(rng.normal(size=(1, 16)))[0]
+    rows, scores = scorer.score(q, "anything")
+    expected = [max(emb[owners == r] @ q) for r in rows]
+    assert list(rows) == [0, 1, 2, 3]
+    assert np.allclose(scores, expected, atol=1e-6)
+
+
+def test_fused_score_is_about_one_for_an_exact_phrasing_and_ranks_it_first():
+    emb = unit([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.9, 0.2]])
+    owners = np.array([0, 0, 1, 1])
+    scorer = PhrasingScorer(["vpn", "pay"], emb, owners, ["reset vpn password", "salary payslip"])
+    rows, scores = scorer.score(emb[0], "reset vpn password")
+    assert rows[np.argmax(scores)] == 0
+    assert 0.95 <= scores.max() <= 1.0 + 1e-6
+    assert scores.min() < 0.3
+
+
+def test_empty_index_scores_nothing():
+    scorer = PhrasingScorer([], np.zeros((0, 4), np.float32), np.array([], int), [])
+    rows, scores = scorer.score(np.ones(4, np.float32) / 2, "q")
+    assert len(rows) == 0 and len(scores) == 0
