@@ -21,6 +21,8 @@ model_app = typer.Typer(help="Generative model versions.", no_args_is_help=True)
 faq_app = typer.Typer(help="FAQ content.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
+review_app = typer.Typer(help="Review the bot's answers (approve teaches retrieval at once).", no_args_is_help=True)
+app.add_typer(review_app, name="review")
 eval_app = typer.Typer(help="Measure retrieval and answers before going live.", no_args_is_help=True)
 app.add_typer(faq_app, name="faq")
 app.add_typer(eval_app, name="eval")
@@ -161,6 +163,57 @@ def faq_import(
               f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
     if tune:
         _tune(c, 60)
+
+
+@review_app.command("list")
+def review_list(limit: Annotated[int, typer.Option(help="How many.")] = 20) -> None:
+    """Answers nobody has reviewed yet, newest first."""
+    c = _container()
+    c.ensure_schema()
+    table = Table("answer", "question", "mode", "source", "answer text")
+    for answer, question in c.reviews.pending(limit):
+        source = answer.sources[0]["id"] if answer.sources and not answer.abstained else "-"
+        table.add_row(str(answer.id), question[:60], "abstain" if answer.abstained else answer.mode, source,
+                      answer.text[:60].replace("\n", " "))
+    out.print(table)
+
+
+@review_app.command("approve")
+def review_approve(
+    answer_id: Annotated[int, typer.Argument(help="Answer id (from `review list` or `ask --json`).")],
+    edit: Annotated[Optional[str], typer.Option(help="The answer to approve instead of the bot's.")] = None,
+    reviewer: Annotated[str, typer.Option("--as", help="Who approves (recorded).")] = "cli",
+) -> None:
+    """Approve an answer: the asker's question finds its FAQ entry from now on."""
+    from bot.services.review import ReviewError
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        outcome = c.reviews.approve(answer_id, reviewer, edited_text=edit, trusted=True)
+    except ReviewError as exc:
+        fail(str(exc))
+    if outcome.learned_entry:
+        out.print(f"Approved. The question now finds FAQ entry {outcome.learned_entry} directly.")
+    else:
+        out.print(f"Approved. New curated FAQ entry {outcome.curated_entry} answers this question.")
+
+
+@review_app.command("reject")
+def review_reject(
+    answer_id: Annotated[int, typer.Argument(help="Answer id.")],
+    reviewer: Annotated[str, typer.Option("--as", help="Who rejects (recorded).")] = "cli",
+) -> None:
+    """Reject an answer (kept out of training data)."""
+    from bot.services.review import ReviewError
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        c.reviews.reject(answer_id, reviewer, trusted=True)
+    except ReviewError as exc:
+        fail(str(exc))
+    out.print(f"Rejected answer {answer_id}.")
 
 
 def _progress() -> Progress:

@@ -12,6 +12,7 @@ from bot.db.session import session_factory
 from bot.llm.engine import ModelEngine
 from bot.llm.provider import ModelProvider
 from bot.services.answer import AnswerService
+from bot.services.review import ReviewService
 from bot.settings import Settings
 from retrieval.embedder import ChromaEmbeddingFunction, Embedder, get_embedder
 from retrieval.index import FaqIndex
@@ -99,6 +100,10 @@ class Container:
     def engine(self) -> ModelEngine:
         """Started on first use: abstentions and direct FAQ answers never load the model."""
         return self.models.engine()
+
+    @cached_property
+    def reviews(self) -> ReviewService:
+        return ReviewService(self.sessions, self.index, self.settings.admin_users)
 
     @cached_property
     def answers(self) -> AnswerService:

@@ -353,12 +353,13 @@ class FaqIndex:
         rows, scores = snap.scorer.score(query_vec, question)
         best: dict[str, tuple[float, str, str]] = {}
         if len(rows):
-            top_rows = np.argsort(-scores)[: k]
+            top_rows = np.argpartition(-scores, min(k, len(scores)) - 1)[:k] if len(scores) > k else range(len(scores))
             for r in top_rows:
                 best[snap.entry_ids[rows[r]]] = (float(scores[r]), "", "question")
         if len(snap.answer_vectors):
             sims = snap.answer_vectors @ query_vec
-            for i in np.argsort(-sims)[: k * self.OVERFETCH]:
+            n = min(k * self.OVERFETCH, len(sims))
+            for i in (np.argpartition(-sims, n - 1)[:n] if len(sims) > n else range(len(sims))):
                 eid, score = snap.answer_owner[i], float(sims[i]) * self.answer_weight
                 if eid not in best or score > best[eid][0]:
                     best[eid] = (score, snap.answer_texts[i], "answer")

@@ -3,7 +3,10 @@
 Two checks, both cheap and explainable:
 - specifics: every number, URL, e-mail address or extension in the answer must appear in the
   sources (an invented phone number is the worst kind of wrong answer);
-- support: the share of the answer's content words that appear in the sources or the question.
+- support: the share of the answer's content words that appear in the sources or the question;
+- substance: at least a few of its content words come from the sources and not from the question.
+  An answer that only echoes the question ("Yes, you can bring your dog on Fridays") says nothing
+  the FAQ backs, however well its words are "supported".
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ class Grounding:
     grounded: bool
     support: float  # share of content words found in the sources
     unsupported: tuple[str, ...]  # content words and specifics not found in the sources
+    from_sources: int = 0  # content words taken from the sources that the question did not contain
 
 
 def _stem(word: str) -> str:
@@ -44,14 +48,16 @@ def _specifics(text: str) -> set[str]:
     return {m.group(0).rstrip(".,;:)").lower() for m in _SPECIFIC.finditer(text)}
 
 
-def check(answer: str, sources: str, question: str = "", threshold: float = 0.8) -> Grounding:
+def check(answer: str, sources: str, question: str = "", threshold: float = 0.8, min_from_sources: int = 2
+          ) -> Grounding:
     words = content_words(answer)
     if not words:
         return Grounding(False, 0.0, ())
-    known = set(content_words(sources)) | set(content_words(question))
-    missing = [w for w in words if w not in known]
+    source_words, question_words = set(content_words(sources)), set(content_words(question))
+    missing = [w for w in words if w not in source_words and w not in question_words]
     support = 1 - len(missing) / len(words)
+    substance = len({w for w in words if w in source_words and w not in question_words})
     src_lower = sources.lower()
     bad_specifics = sorted(s for s in _specifics(answer) if s not in src_lower)
-    grounded = support >= threshold and not bad_specifics
-    return Grounding(grounded, round(support, 4), tuple(dict.fromkeys([*bad_specifics, *missing])))
+    grounded = support >= threshold and not bad_specifics and substance >= min_from_sources
+    return Grounding(grounded, round(support, 4), tuple(dict.fromkeys([*bad_specifics, *missing])), substance)

@@ -28,3 +28,12 @@ def test_empty_answer_is_not_grounded():
 
 def test_content_words_drop_stopwords_and_stem():
     assert content_words("The passwords are locking") == ["password", "lock"]
+
+
+def test_echoing_the_question_is_not_grounded():
+    parking = "Is there parking at the office? The office garage has 40 spaces, booked daily in the Parkly app."
+    q = "Can I bring my dog to the office on Fridays?"
+    g = check("Yes, I can bring my dog to the office on Fridays.", parking, q)
+    assert not g.grounded and g.from_sources == 0
+    assert check("The office garage has 40 spaces, booked daily in the Parkly app.", parking,
+                 "Is there parking at work?").grounded

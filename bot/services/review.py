@@ -1,0 +1,94 @@
+"""Admin review: approve, edit-and-approve or reject an answer.
+
+Approval teaches retrieval at once: the asker's question becomes a learned phrasing of the entry
+the answer cited, or, when the bot had no good entry and an admin wrote the answer, a new curated
+entry. Approved answers are also what the nightly fine-tune learns from.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.db.models import Answer, Message, Review
+from retrieval.index import FaqIndex
+
+log = logging.getLogger(__name__)
+
+
+class NotAuthorized(PermissionError):
+    pass
+
+
+class ReviewError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReviewOutcome:
+    review_id: int
+    action: str
+    learned_entry: str | None  # entry id that now knows the asker's phrasing
+    curated_entry: str | None  # new entry created from the admin's text
+
+
+class ReviewService:
+    def __init__(self, sessions: sessionmaker[Session], index: FaqIndex, admins: list[str]):
+        self.sessions = sessions
+        self.index = index
+        self.admins = set(admins)
+
+    def is_admin(self, user_id: str) -> bool:
+        return user_id in self.admins
+
+    def _check(self, reviewer: str, trusted: bool) -> None:
+        if not trusted and not self.is_admin(reviewer):
+            log.warning("review refused: %s is not an admin", reviewer)
+            raise NotAuthorized(f"{reviewer} is not allowed to review answers")
+
+    def approve(self, answer_id: int, reviewer: str, *, edited_text: str | None = None,
+                trusted: bool = False) -> ReviewOutcome:
+        """``trusted``: the caller already knows the reviewer is an operator (the local CLI)."""
+        self._check(reviewer, trusted)
+        edited_text = (edited_text or "").strip() or None
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer is None:
+                raise ReviewError(f"no answer {answer_id}")
+            question = session.get(Message, answer.question_message_id).text
+            if answer.abstained and not edited_text:
+                raise ReviewError("the bot abstained on this question: approve it with the answer to give (edit)")
+            review = Review(answer_id=answer_id, reviewer_id=reviewer, action="edit" if edited_text else "approve",
+                            edited_text=edited_text)
+            session.add(review)
+            session.commit()
+            review_id, sources, abstained = review.id, answer.sources, answer.abstained
+        learned = curated = None
+        if not abstained and sources:
+            learned = sources[0]["id"]
+            self.index.learn_phrasing(learned, question, answer_id=answer_id, approved_by=reviewer)
+        else:
+            curated = self.index.add_curated_entry(question, edited_text, approved_by=reviewer)
+        return ReviewOutcome(review_id, "edit" if edited_text else "approve", learned, curated)
+
+    def reject(self, answer_id: int, reviewer: str, *, trusted: bool = False) -> ReviewOutcome:
+        self._check(reviewer, trusted)
+        with self.sessions() as session:
+            if session.get(Answer, answer_id) is None:
+                raise ReviewError(f"no answer {answer_id}")
+            review = Review(answer_id=answer_id, reviewer_id=reviewer, action="reject")
+            session.add(review)
+            session.commit()
+            return ReviewOutcome(review.id, "reject", None, None)
+
+    def pending(self, limit: int = 50) -> list[tuple[Answer, str]]:
+        """Answers nobody has reviewed yet, newest first, with their questions."""
+        with self.sessions() as session:
+            reviewed = select(Review.answer_id)
+            rows = session.execute(
+                select(Answer, Message.text).join(Message, Message.id == Answer.question_message_id)
+                .where(Answer.id.not_in(reviewed)).order_by(Answer.id.desc()).limit(limit)).all()
+            return [(a, q) for a, q in rows]
