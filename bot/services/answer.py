@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Conversation, Message
-from bot.llm.base import GenerationError, GenerationParams
+from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout
 from bot.llm.engine import Busy, ModelEngine
 from bot.prompts import STOP_SEQUENCES, ContextEntry, Turn, build_prompt
 from bot.services import grounding
@@ -166,7 +166,7 @@ class AnswerService:
         except Busy:
             result.fallback = "busy"
         except GenerationError as exc:
-            result.fallback = "timeout" if "limit" in str(exc) else "error"
+            result.fallback = "timeout" if isinstance(exc, GenerationTimeout) else "error"
             log.warning("generation failed (%s); sending the FAQ answer", exc)
         result.answer, result.mode, result.grounded = top.answer, "faq", True
         return version_id
