@@ -13,11 +13,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from bot.llm.base import GenerationParams
 
+# One lock for every peer: they share the session's runtime, which is not thread-safe, and a handler
+# of an earlier test's peer may still be running when the next peer starts.
+RUNTIME_LOCK = threading.Lock()
+
 
 class OpenAIPeer:
     def __init__(self, runtime):
         self.runtime = runtime
-        self.lock = threading.Lock()
+        self.lock = RUNTIME_LOCK
         self.behaviour = "ok"  # "ok" | "error" | "hang"
         self.requests: list[dict] = []
         peer = self
@@ -46,7 +50,8 @@ class OpenAIPeer:
                 if peer.behaviour == "error":
                     return self._json(500, {"error": {"message": "model crashed"}})
                 if peer.behaviour == "hang":
-                    time.sleep(5)
+                    time.sleep(5)  # the client gives up first; then answer nothing
+                    return self._json(503, {"error": "gave up"})
                 params = GenerationParams(max_new_tokens=body.get("max_tokens", 16), stop=tuple(body.get("stop") or ()))
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
