@@ -359,6 +359,30 @@ def ask(
     out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
 
 
+@app.command()
+def serve(
+    http: Annotated[bool, typer.Option("--http", help="Serve HTTP events on /slack/events instead of socket mode.")] = False,
+    port: Annotated[Optional[int], typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")] = None,
+    host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
+) -> None:
+    """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http."""
+    import logging
+
+    from bot.slack.server import SlackConfigError, serve_http, serve_socket
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    c = _container()
+    c.ensure_schema()
+    c.index.retrieve("warm-up", k=1)  # load the embedder before the first question arrives
+    try:
+        if http:
+            serve_http(c, host, port or c.settings.http_port)
+        else:
+            serve_socket(c)
+    except SlackConfigError as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import OperationalError

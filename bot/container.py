@@ -12,6 +12,8 @@ from bot.db.session import session_factory
 from bot.llm.engine import ModelEngine
 from bot.llm.provider import ModelProvider
 from bot.services.answer import AnswerService
+from bot.services.feedback import FeedbackService
+from bot.services.handoff import HandoffService
 from bot.services.review import ReviewService
 from bot.settings import Settings
 from retrieval.embedder import ChromaEmbeddingFunction, Embedder, get_embedder
@@ -104,6 +106,14 @@ class Container:
     @cached_property
     def reviews(self) -> ReviewService:
         return ReviewService(self.sessions, self.index, self.settings.admin_users)
+
+    @cached_property
+    def handoffs(self) -> HandoffService:
+        return HandoffService(self.sessions)
+
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        return FeedbackService(self.sessions)
 
     @cached_property
     def answers(self) -> AnswerService:

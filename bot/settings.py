@@ -70,9 +70,25 @@ class Settings(BaseSettings):
     slack_signing_secret: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
-    admin_users: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    review_channel: str | None = None
-    support_channel: str | None = None
+    admin_users: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Slack user ids allowed to review answers, comma-separated")
+    admin_group: str | None = Field(None, description="A Slack user group id whose members are admins too")
+    review_channel: str | None = Field(None, description="Channel id where answers are posted for review")
+    review_mode: Literal["all", "flagged", "sample", "off"] = Field(
+        "flagged", description="Which answers go to review: all; flagged (abstained, not helpful, "
+        "escalated, human replies); sample (flagged plus a random share); off")
+    review_sample_rate: float = Field(0.1, ge=0, le=1, description="Share of other answers sampled")
+    support_channel: str | None = Field(None, description="Channel id where hand-offs to humans are posted")
+    channel_modes: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=dict, description="Per-channel behaviour, e.g. C123:all,C456:never "
+        "(all: answer every question; mention: only when mentioned; never)")
+    default_channel_mode: Literal["mention", "all", "never"] = "mention"
+    handoff_webhook_url: str | None = Field(None, description="Ticketing webhook called on every hand-off")
+    handoff_webhook_secret: SecretStr | None = Field(
+        None, description="Shared secret for the webhook's X-Supportbot-Signature (HMAC-SHA256)")
+    stream_update_interval_s: float = Field(
+        1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer")
+    http_port: int = Field(3000, ge=1, le=65535, description="Port for `serve --http`")
 
     @field_validator("admin_users", mode="before")
     @classmethod
@@ -80,6 +96,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [u.strip() for u in value.split(",") if u.strip()]
         return value
+
+    @field_validator("channel_modes", mode="before")
+    @classmethod
+    def _split_modes(cls, value: object) -> object:
+        if isinstance(value, str):
+            pairs = [p.strip() for p in value.split(",") if p.strip()]
+            modes = {}
+            for pair in pairs:
+                channel, sep, mode = pair.partition(":")
+                if not sep or mode.strip() not in ("all", "mention", "never"):
+                    raise ValueError(f"channel mode {pair!r}: expected CHANNEL:all|mention|never")
+                modes[channel.strip()] = mode.strip()
+            return modes
+        return value
+
+    def channel_mode(self, channel_id: str) -> str:
+        return self.channel_modes.get(channel_id, self.default_channel_mode)
 
     @property
     def resolved_database_url(self) -> str:

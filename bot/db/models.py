@@ -206,3 +206,39 @@ class FinetuneRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class Handoff(Base):
+    """A question handed to the human support team: the asker's thread and its twin in the support channel.
+
+    Messages in either thread are relayed to the other while the hand-off is open. One per question
+    (unique), so a double click or two bot processes cannot open it twice.
+    """
+
+    __tablename__ = "handoffs"
+    __table_args__ = (UniqueConstraint("support_channel", "support_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    question_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(16))  # "abstain" | "requested"
+    support_channel: Mapped[str | None] = mapped_column(String(64))
+    support_ts: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="open")  # "open" | "closed"
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ReviewPost(Base):
+    """An answer posted to the review channel; unique per answer so it is posted once."""
+
+    __tablename__ = "review_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), unique=True)
+    reason: Mapped[str] = mapped_column(String(16))  # "all" | "abstain" | "not_helpful" | "escalated" | "sample" | "human"
+    channel: Mapped[str | None] = mapped_column(String(64))
+    ts: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

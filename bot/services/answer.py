@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Conversation, Message
@@ -40,6 +41,26 @@ HISTORY_TURNS = 4  # earlier messages of the same thread given to the model for 
 
 class QuestionError(ValueError):
     """The question cannot be answered as given (empty, too long)."""
+
+
+class Duplicate(RuntimeError):
+    """This delivery of a question was already taken, by this process or another."""
+
+
+@dataclass
+class Received:
+    """A question recorded in SQL, waiting for its answer."""
+
+    message_id: int
+    conversation_id: int
+    question: str
+    user_id: str
+    source: str
+    channel_id: str | None
+    thread_ts: str | None
+    history: list[Turn]
+    error: str | None = None
+    started: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -89,50 +110,103 @@ class AnswerService:
             on_text: Callable[[str], None] | None = None,
             on_queued: Callable[[int], None] | None = None) -> AnswerResult:
         """Answer ``question``. ``on_text`` receives the answer so far while it streams;
-        ``on_queued`` the number of questions ahead when the model is busy with others."""
+        ``on_queued`` the number of questions ahead when the model is busy with others.
+        An invalid question raises ``QuestionError`` before anything is stored."""
+        self.validate(question)
+        received = self.receive(question, user_id=user_id, source=source, channel_id=channel_id,
+                                thread_ts=thread_ts)
+        return self.respond(received, on_text=on_text, on_queued=on_queued)
+
+    def receive(self, text: str, *, user_id: str, source: str, channel_id: str | None = None,
+                thread_ts: str | None = None, dedup_key: str | None = None,
+                slack_ts: str | None = None) -> Received:
+        """Record a question durably, before any slow work (and, for Slack, before the ack).
+
+        ``dedup_key`` is unique in SQL: a second delivery of the same message, in this process or
+        another, raises ``Duplicate``. An invalid question is recorded with the bot's refusal, so a
+        retried delivery is recognised and the record is complete; ``Received.error`` says why.
+        """
         started = time.perf_counter()
-        question = self.validate(question)
+        try:
+            question, error = self.validate(text), None
+        except QuestionError as exc:
+            question, error = _preview(text), str(exc)
         with self.sessions() as session:
-            convo = self._conversation(session, source, user_id, channel_id, thread_ts)
-            history = self._history(session, convo)
-            asked = Message(conversation=convo, role="user", user_id=user_id, text=question,
-                            slack_channel=channel_id, slack_thread_ts=thread_ts)
-            session.add(asked)
-            session.commit()  # the question is durable before any slow work starts
+            try:
+                convo = self._conversation(session, source, user_id, channel_id, thread_ts)
+                history = self._history(session, convo)
+                asked = Message(conversation=convo, role="user", user_id=user_id, text=question,
+                                slack_channel=channel_id, slack_ts=slack_ts, slack_thread_ts=thread_ts,
+                                dedup_key=dedup_key)
+                session.add(asked)
+                session.flush()
+            except IntegrityError:
+                session.rollback()
+                if dedup_key and session.scalar(select(Message.id).where(Message.dedup_key == dedup_key)):
+                    raise Duplicate(dedup_key) from None
+                raise
+            if error:
+                session.add(Message(conversation=convo, role="bot", text=error, slack_channel=channel_id,
+                                    slack_thread_ts=thread_ts))
+            session.commit()
+            return Received(asked.id, convo.id, question, user_id, source, channel_id, thread_ts, history,
+                            error, started)
 
-            found = self.index.retrieve(question, k=self.settings.retrieval_top_k)
-            if found.abstain and history:
-                # A follow-up ("and for contractors?") may only make sense with the thread's last question.
-                last_user = next((t.text for t in reversed(history) if t.role == "user"), None)
-                if last_user:
-                    retry = self.index.retrieve(f"{last_user} {question}", k=self.settings.retrieval_top_k)
-                    found = retry if not retry.abstain else found
-            sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
-                       for h in found.hits]
-            result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
-            version_id = None
-            if not found.abstain:
-                top = found.top
-                result.abstained = False
-                if top.score >= self.settings.direct_answer_score and not history:
-                    result.answer, result.mode, result.grounded = top.answer, "faq", True
-                else:
-                    version_id = self._generate(result, question, top, history, on_text, on_queued)
-            if on_text and result.mode != "generated":
-                on_text(result.answer)
+    def respond(self, received: Received, *, on_text: Callable[[str], None] | None = None,
+                on_queued: Callable[[int], None] | None = None) -> AnswerResult:
+        """Answer a recorded question and record the answer."""
+        if received.error:
+            raise QuestionError(received.error)
+        question, history = received.question, received.history
+        found = self.index.retrieve(question, k=self.settings.retrieval_top_k)
+        if found.abstain and history:
+            # A follow-up ("and for contractors?") may only make sense with the thread's last question.
+            last_user = next((t.text for t in reversed(history) if t.role == "user"), None)
+            if last_user:
+                retry = self.index.retrieve(f"{last_user} {question}", k=self.settings.retrieval_top_k)
+                found = retry if not retry.abstain else found
+        sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
+                   for h in found.hits]
+        result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
+        version_id = None
+        if not found.abstain:
+            top = found.top
+            result.abstained = False
+            if top.score >= self.settings.direct_answer_score and not history:
+                result.answer, result.mode, result.grounded = top.answer, "faq", True
+            else:
+                version_id = self._generate(result, question, top, history, on_text, on_queued)
+        if on_text and result.mode != "generated":
+            on_text(result.answer)
 
-            result.latency_ms = (time.perf_counter() - started) * 1000
-            reply = Message(conversation=convo, role="bot", text=result.answer,
-                            slack_channel=channel_id, slack_thread_ts=thread_ts)
-            answer = Answer(question=asked, text=result.answer, sources=result.sources,
+        result.latency_ms = (time.perf_counter() - received.started) * 1000
+        with self.sessions() as session:
+            reply = Message(conversation_id=received.conversation_id, role="bot", text=result.answer,
+                            slack_channel=received.channel_id, slack_thread_ts=received.thread_ts)
+            answer = Answer(question_message_id=received.message_id, text=result.answer, sources=result.sources,
                             abstained=result.abstained, grounded=result.grounded, mode=result.mode,
                             model_version_id=version_id, latency_ms=result.latency_ms, tokens=result.tokens)
             session.add_all([reply, answer])
             session.flush()
             answer.message_id = reply.id
             session.commit()
-            result.conversation_id, result.answer_id = convo.id, answer.id
+            result.conversation_id, result.answer_id = received.conversation_id, answer.id
         return result
+
+    def knows_thread(self, source: str, channel_id: str, thread_ts: str) -> bool:
+        """Whether the bot already takes part in this thread (so follow-ups need no mention)."""
+        with self.sessions() as session:
+            return session.scalar(select(Conversation.id).where(
+                Conversation.source == source, Conversation.channel_id == channel_id,
+                Conversation.thread_ts == thread_ts)) is not None
+
+    def delivered(self, answer_id: int, slack_ts: str) -> None:
+        """Remember where the answer was posted in Slack."""
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer and answer.message_id:
+                session.get(Message, answer.message_id).slack_ts = slack_ts
+                session.commit()
 
     def _generate(self, result: AnswerResult, question: str, top: RetrievedEntry, history: list[Turn],
                   on_text: Callable[[str], None] | None, on_queued: Callable[[int], None] | None) -> int | None:
@@ -183,13 +257,25 @@ class AnswerService:
     @staticmethod
     def _conversation(session: Session, source: str, user_id: str, channel_id: str | None,
                       thread_ts: str | None) -> Conversation:
-        if channel_id and thread_ts:
-            existing = session.scalar(select(Conversation).where(
+        def existing() -> Conversation | None:
+            return session.scalar(select(Conversation).where(
                 Conversation.source == source, Conversation.channel_id == channel_id,
                 Conversation.thread_ts == thread_ts))
-            if existing:
-                return existing
+
+        if channel_id and thread_ts and (found := existing()):
+            return found
         convo = Conversation(source=source, user_id=user_id, channel_id=channel_id, thread_ts=thread_ts)
-        session.add(convo)
-        session.flush()
+        try:
+            with session.begin_nested():  # another process may create the same thread's conversation
+                session.add(convo)
+        except IntegrityError:
+            if channel_id and thread_ts and (found := existing()):
+                return found
+            raise
         return convo
+
+
+def _preview(text: str, limit: int = 500) -> str:
+    """What is kept of a question that was refused: enough to recognise it, not 40,000 characters."""
+    text = "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+    return text if len(text) <= limit else text[:limit] + f"… [{len(text):,} characters]"

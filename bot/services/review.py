@@ -8,6 +8,7 @@ entry. Approved answers are also what the nightly fine-tune learns from.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -36,13 +37,24 @@ class ReviewOutcome:
 
 
 class ReviewService:
-    def __init__(self, sessions: sessionmaker[Session], index: FaqIndex, admins: list[str]):
+    def __init__(self, sessions: sessionmaker[Session], index: FaqIndex, admins: list[str],
+                 group_members: Callable[[], set[str]] | None = None):
+        """``group_members``: members of the admin user group (looked up by the Slack transport)."""
         self.sessions = sessions
         self.index = index
         self.admins = set(admins)
+        self.group_members = group_members
 
     def is_admin(self, user_id: str) -> bool:
-        return user_id in self.admins
+        if user_id in self.admins:
+            return True
+        if self.group_members is None:
+            return False
+        try:
+            return user_id in self.group_members()
+        except Exception:  # an unreachable directory grants nothing
+            log.exception("could not read the admin group; treating %s as not an admin", user_id)
+            return False
 
     def _check(self, reviewer: str, trusted: bool) -> None:
         if not trusted and not self.is_admin(reviewer):
@@ -58,6 +70,7 @@ class ReviewService:
             answer = session.get(Answer, answer_id)
             if answer is None:
                 raise ReviewError(f"no answer {answer_id}")
+            self._not_yet_reviewed(session, answer_id)
             question = session.get(Message, answer.question_message_id).text
             if answer.abstained and not edited_text:
                 raise ReviewError("the bot abstained on this question: approve it with the answer to give (edit)")
@@ -66,12 +79,13 @@ class ReviewService:
             session.add(review)
             session.commit()
             review_id, sources, abstained = review.id, answer.sources, answer.abstained
+            final_text = edited_text or answer.text
         learned = curated = None
         if not abstained and sources:
             learned = sources[0]["id"]
             self.index.learn_phrasing(learned, question, answer_id=answer_id, approved_by=reviewer)
-        else:
-            curated = self.index.add_curated_entry(question, edited_text, approved_by=reviewer)
+        else:  # the bot had no entry for it: a human's answer becomes a new curated entry
+            curated = self.index.add_curated_entry(question, final_text, approved_by=reviewer)
         return ReviewOutcome(review_id, "edit" if edited_text else "approve", learned, curated)
 
     def reject(self, answer_id: int, reviewer: str, *, trusted: bool = False) -> ReviewOutcome:
@@ -79,10 +93,29 @@ class ReviewService:
         with self.sessions() as session:
             if session.get(Answer, answer_id) is None:
                 raise ReviewError(f"no answer {answer_id}")
+            self._not_yet_reviewed(session, answer_id)
             review = Review(answer_id=answer_id, reviewer_id=reviewer, action="reject")
             session.add(review)
             session.commit()
             return ReviewOutcome(review.id, "reject", None, None)
+
+    @staticmethod
+    def _not_yet_reviewed(session: Session, answer_id: int) -> None:
+        done = session.scalar(select(Review).where(Review.answer_id == answer_id).limit(1))
+        if done is not None:
+            raise ReviewError(f"answer {answer_id} was already reviewed ({done.action}) by {done.reviewer_id}")
+
+    def describe(self, answer_id: int) -> tuple[str, str]:
+        """(question, answer text) of an answer."""
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer is None:
+                raise ReviewError(f"no answer {answer_id}")
+            return session.get(Message, answer.question_message_id).text, answer.text
+
+    def reviewed(self, answer_id: int) -> Review | None:
+        with self.sessions() as session:
+            return session.scalar(select(Review).where(Review.answer_id == answer_id).limit(1))
 
     def pending(self, limit: int = 50) -> list[tuple[Answer, str]]:
         """Answers nobody has reviewed yet, newest first, with their questions."""

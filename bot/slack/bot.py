@@ -1,0 +1,315 @@
+"""What the bot does in Slack, independent of how events arrive (socket mode or HTTP).
+
+Listeners call these methods. Every question is recorded in SQL under a unique delivery key before
+the listener returns (and so before Slack gets its ack); the slow part, answering, runs on a thread
+pool and talks back through the Web API.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from sqlalchemy.exc import IntegrityError
+
+from bot.container import Container
+from bot.db.models import ReviewPost
+from bot.services.answer import Duplicate, Received
+from bot.services.handoff import HandoffInfo
+from bot.services.review import NotAuthorized, ReviewError
+from bot.slack import blocks
+from bot.slack.streaming import StreamedMessage
+from bot.slack.webhook import Webhook
+
+log = logging.getLogger(__name__)
+MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
+GROUP_CACHE_S = 300.0
+REFUSAL = "Only support admins can review answers. This attempt was logged."
+
+
+def web_client(token: str | None, base_url: str) -> WebClient:
+    """Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk."""
+    return WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
+                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
+                                     RateLimitErrorRetryHandler(max_retry_count=5),
+                                     ServerErrorRetryHandler(max_retry_count=3)])
+
+
+class SlackBot:
+    def __init__(self, container: Container, client: WebClient, *, workers: int = 16):
+        self.c = container
+        self.settings = container.settings
+        self.client = client
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-answer")
+        self._group: tuple[float, set[str]] = (0.0, set())
+        self._group_lock = threading.Lock()
+        if self.settings.admin_group:
+            container.reviews.group_members = self._admin_group_members
+        s = self.settings
+        self.webhook = (Webhook(s.handoff_webhook_url, s.handoff_webhook_secret.get_secret_value()
+                                if s.handoff_webhook_secret else None) if s.handoff_webhook_url else None)
+
+    def close(self, wait: bool = True) -> None:
+        self.pool.shutdown(wait=wait)
+
+    # ---------------------------------------------------------------- questions
+    def route_message(self, event: dict, bot_user_id: str | None) -> None:
+        """A ``message`` event: a DM, a channel message, a thread reply, or a support agent's reply."""
+        if event.get("subtype") not in (None, "thread_broadcast", "file_share") or event.get("bot_id"):
+            return
+        channel, user = event.get("channel"), event.get("user")
+        ts, thread_ts, text = event.get("ts"), event.get("thread_ts"), event.get("text") or ""
+        if not (channel and user and ts) or user == bot_user_id:
+            return
+        if channel == self.settings.support_channel:
+            if thread_ts:
+                self.relay_from_support(channel, thread_ts, ts, user, text)
+            return
+        if channel == self.settings.review_channel:
+            return
+        if thread_ts and (handoff := self.c.handoffs.open_for_thread(channel, thread_ts)):
+            self.relay_from_asker(handoff, ts, user, text)
+            return
+        if event.get("channel_type") == "im":
+            self.take_question(text, user=user, channel=channel, ts=ts, thread_ts=thread_ts or ts)
+            return
+        mode = self.settings.channel_mode(channel)
+        if mode == "never":
+            return
+        if bot_user_id and f"<@{bot_user_id}>" in text:
+            # app_mention fires for the same message; the delivery key makes it one answer.
+            self.take_question(text, user=user, channel=channel, ts=ts, thread_ts=thread_ts or ts)
+        elif thread_ts and self.c.answers.knows_thread("slack", channel, thread_ts):
+            self.take_question(text, user=user, channel=channel, ts=ts, thread_ts=thread_ts)
+        elif mode == "all" and not thread_ts:
+            self.take_question(text, user=user, channel=channel, ts=ts, thread_ts=ts)
+
+    def route_mention(self, event: dict) -> None:
+        channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
+        if not (channel and user and ts) or channel in (self.settings.support_channel, self.settings.review_channel):
+            return
+        if self.settings.channel_mode(channel) == "never":
+            return
+        thread_ts = event.get("thread_ts")
+        if thread_ts and (handoff := self.c.handoffs.open_for_thread(channel, thread_ts)):
+            self.relay_from_asker(handoff, ts, user, event.get("text") or "")
+            return
+        self.take_question(event.get("text") or "", user=user, channel=channel, ts=ts, thread_ts=thread_ts or ts)
+
+    def take_question(self, text: str, *, user: str, channel: str, ts: str, thread_ts: str,
+                      key: str | None = None) -> bool:
+        """Record the question (durably, once across processes) and answer it in the background."""
+        text = MENTION.sub("", text).strip()
+        try:
+            received = self.c.answers.receive(text, user_id=user, source="slack", channel_id=channel,
+                                              thread_ts=thread_ts, dedup_key=key or f"slack:{channel}:{ts}",
+                                              slack_ts=ts)
+        except Duplicate:
+            log.info("delivery %s:%s already taken; not answering twice", channel, ts)
+            return False
+        self.pool.submit(self._answer_logged, received)
+        return True
+
+    def _answer_logged(self, received: Received) -> None:
+        try:
+            self.answer(received)
+        except Exception:
+            log.exception("answering message %s failed", received.message_id)
+
+    def answer(self, received: Received) -> None:
+        channel, thread = received.channel_id, received.thread_ts
+        if received.error:
+            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=f":warning: {received.error}")
+            return
+        placeholder = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=blocks.THINKING_TEXT)
+        stream = StreamedMessage(self.client, placeholder["channel"], placeholder["ts"],
+                                 self.settings.stream_update_interval_s)
+        result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
+        self.c.answers.delivered(result.answer_id, placeholder["ts"])
+        stream.finish(result.answer, blocks.answer(result.answer, result.answer_id, result.sources,
+                                                   abstained=result.abstained))
+        if result.abstained:
+            self.hand_off(result.answer_id, received.user_id, "abstain")
+        self.maybe_review(result.answer_id, "abstain" if result.abstained else None)
+
+    # ---------------------------------------------------------------- feedback and hand-off
+    def feedback(self, answer_id: int, user: str, kind: str, channel: str | None) -> None:
+        if not self.c.feedback.record(answer_id, user, kind):
+            return
+        if channel:
+            thanks = "Thanks, noted." if kind == "helpful" else "Thanks: an admin will look at this answer."
+            self._ephemeral(channel, user, thanks)
+        if kind == "not_helpful":
+            self.maybe_review(answer_id, "not_helpful")
+
+    def hand_off(self, answer_id: int, user: str, reason: str, channel: str | None = None) -> None:
+        support = self.settings.support_channel
+        if not support:
+            if reason == "requested" and channel:
+                self._ephemeral(channel, user, "No support channel is configured yet; please contact the "
+                                               "support team directly.")
+            return
+        handoff = self.c.handoffs.open(answer_id, user, reason)
+        if handoff is None:
+            if reason == "requested" and channel:
+                self._ephemeral(channel, user, "The support team already has this question.")
+            return
+        permalink = None
+        try:
+            permalink = self.client.chat_getPermalink(channel=handoff.asker_channel,
+                                                      message_ts=handoff.asker_thread_ts).get("permalink")
+        except SlackApiError:
+            pass
+        post = self.client.chat_postMessage(
+            channel=support, text=f"<@{handoff.asker}> needs help: {handoff.question[:2000]}",
+            blocks=blocks.handoff_request(handoff.asker, handoff.asker_channel, handoff.question,
+                                          handoff.bot_answer, reason, permalink))
+        self.c.handoffs.posted(handoff.id, post["channel"], post["ts"])
+        self.client.chat_postMessage(channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts,
+                                     text=blocks.HANDOFF_TEXT)
+        if reason == "requested":
+            self.maybe_review(answer_id, "escalated")
+        if self.webhook:
+            payload = {"handoff_id": handoff.id, "reason": reason, "user": handoff.asker,
+                       "channel": handoff.asker_channel, "thread_ts": handoff.asker_thread_ts,
+                       "question": handoff.question, "bot_answer": handoff.bot_answer, "permalink": permalink}
+            self.pool.submit(self.webhook.send, "handoff", payload)
+
+    def relay_from_support(self, channel: str, thread_ts: str, ts: str, agent: str, text: str) -> None:
+        handoff = self.c.handoffs.by_support_thread(channel, thread_ts)
+        if handoff is None or not text.strip():
+            return
+        answer_id = self.c.handoffs.record_human_reply(handoff, agent, text, f"slack:{channel}:{ts}")
+        if answer_id is None:
+            return  # a retried delivery
+        self.client.chat_postMessage(channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts,
+                                     text=blocks.relayed(agent, text, from_support=True))
+        self.maybe_review(answer_id, "human")
+
+    def relay_from_asker(self, handoff: HandoffInfo, ts: str, user: str, text: str) -> None:
+        text = MENTION.sub("", text).strip()
+        if not text or not self.c.handoffs.record_asker_followup(
+                handoff, user, text, f"slack:{handoff.asker_channel}:{ts}"):
+            return
+        self.client.chat_postMessage(channel=handoff.support_channel, thread_ts=handoff.support_ts,
+                                     text=blocks.relayed(user, text, from_support=False))
+
+    # ---------------------------------------------------------------- admin review
+    def maybe_review(self, answer_id: int, flag: str | None) -> None:
+        """Post to the review channel per ``review_mode``; a given answer is posted once, ever."""
+        s = self.settings
+        if s.review_mode == "off" or not s.review_channel:
+            return
+        if flag:
+            reason = flag
+        elif s.review_mode == "all":
+            reason = "all"
+        elif s.review_mode == "sample" and random.random() < s.review_sample_rate:
+            reason = "sample"
+        else:
+            return
+        with self.c.sessions() as session:
+            post = ReviewPost(answer_id=answer_id, reason=reason, channel=s.review_channel)
+            session.add(post)
+            try:
+                session.commit()
+            except IntegrityError:
+                return
+            post_id = post.id
+        question, text, sources, asker = self._review_context(answer_id)
+        sent = self.client.chat_postMessage(channel=s.review_channel, text=f"Review: {question[:200]}",
+                                            blocks=blocks.review_request(answer_id, question, text, sources,
+                                                                         reason, asker))
+        with self.c.sessions() as session:
+            session.get(ReviewPost, post_id).ts = sent["ts"]
+            session.commit()
+
+    def _review_context(self, answer_id: int) -> tuple[str, str, list[dict], str | None]:
+        from bot.db.models import Answer, Message
+
+        with self.c.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            question = session.get(Message, answer.question_message_id)
+            return question.text, answer.text, list(answer.sources or []), question.user_id
+
+    def review(self, action: str, answer_id: int, reviewer: str, *, channel: str | None, ts: str | None,
+               edited_text: str | None = None) -> str:
+        """Apply an admin's decision; returns what to tell them. Non-admins are refused and logged."""
+        try:
+            if action == "reject":
+                outcome = self.c.reviews.reject(answer_id, reviewer)
+            else:
+                outcome = self.c.reviews.approve(answer_id, reviewer, edited_text=edited_text)
+        except NotAuthorized:
+            log.warning("refused %s of answer %s by non-admin %s", action, answer_id, reviewer)
+            return REFUSAL
+        except ReviewError as exc:
+            return f"Not done: {exc}."
+        question, text = self.c.reviews.describe(answer_id)
+        note = ""
+        if outcome.learned_entry:
+            note = f"The question now finds `{outcome.learned_entry}`."
+        elif outcome.curated_entry:
+            note = f"Added to the FAQ as `{outcome.curated_entry}`."
+        if channel and ts:
+            self.client.chat_update(channel=channel, ts=ts, text=f"{outcome.action}: {question[:200]}",
+                                    blocks=blocks.review_done(question, edited_text or text, outcome.action,
+                                                              reviewer, note))
+        return f"Done: {outcome.action}. {note}".strip()
+
+    def open_edit(self, answer_id: int, reviewer: str, trigger_id: str, channel: str | None,
+                  ts: str | None) -> str | None:
+        if not self.c.reviews.is_admin(reviewer):
+            log.warning("refused edit of answer %s by non-admin %s", answer_id, reviewer)
+            return REFUSAL
+        question, text = self.c.reviews.describe(answer_id)
+        metadata = json.dumps({"answer_id": answer_id, "channel": channel, "ts": ts})
+        self.client.views_open(trigger_id=trigger_id, view=blocks.edit_modal(answer_id, question, text, metadata))
+        return None
+
+    def publish_home(self, user: str) -> None:
+        admin = self.c.reviews.is_admin(user)
+        stats, pending, model = {}, [], None
+        if admin:
+            stats = self.c.feedback.today()
+            pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
+            model = self.c.feedback.active_model()
+        self.client.views_publish(user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending,
+                                                                 model=model))
+
+    def _admin_group_members(self) -> set[str]:
+        with self._group_lock:
+            fetched_at, members = self._group
+            if time.monotonic() - fetched_at > GROUP_CACHE_S:
+                resp = self.client.usergroups_users_list(usergroup=self.settings.admin_group)
+                members = set(resp.get("users") or [])
+                self._group = (time.monotonic(), members)
+            return members
+
+    def tell(self, user: str, channel: str | None, text: str) -> None:
+        """A note only ``user`` sees: ephemeral in the channel, else a direct message."""
+        if channel:
+            self._ephemeral(channel, user, text)
+        else:
+            try:
+                self.client.chat_postMessage(channel=user, text=text)
+            except SlackApiError as exc:
+                log.warning("direct message failed: %s", exc.response.get("error"))
+
+    def _ephemeral(self, channel: str, user: str, text: str) -> None:
+        try:
+            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+        except SlackApiError as exc:
+            log.warning("ephemeral message failed: %s", exc.response.get("error"))

@@ -1,0 +1,11 @@
+"""Bolt listeners, one module per kind, each exposing ``register(app, bot)``."""
+
+from slack_bolt import App
+
+from bot.slack.bot import SlackBot
+from bot.slack.listeners import actions, commands, events, home, views
+
+
+def register(app: App, bot: SlackBot) -> None:
+    for module in (events, commands, actions, views, home):
+        module.register(app, bot)
