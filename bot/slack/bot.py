@@ -285,9 +285,17 @@ class SlackBot:
         if admin:
             stats = self.c.feedback.today()
             pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
-            model = self.c.feedback.active_model()
+            model = self._model_in_service()
         self.client.views_publish(user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending,
                                                                  model=model))
+
+    def _model_in_service(self) -> dict | None:
+        s = self.settings
+        if s.model_backend == "openai":
+            return {"name": f"{s.openai_model} at {s.openai_base_url}", "eval_scores": {}}
+        if s.model_path:
+            return {"name": s.model_path.name, "eval_scores": {}}
+        return self.c.feedback.active_model()
 
     def _admin_group_members(self) -> set[str]:
         with self._group_lock:
