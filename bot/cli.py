@@ -368,9 +368,13 @@ def serve(
     """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http."""
     import logging
 
-    from bot.slack.server import SlackConfigError, serve_http, serve_socket
+    from bot.slack.server import SlackConfigError, check_config, serve_http, serve_socket
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        check_config(Settings(), http=http)
+    except SlackConfigError as exc:
+        fail(str(exc))
     c = _container()
     c.ensure_schema()
     c.index.retrieve("warm-up", k=1)  # load the embedder before the first question arrives

@@ -15,6 +15,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from sqlalchemy import text
 
 from bot.container import Container
+from bot.settings import Settings
 from bot.slack import listeners
 from bot.slack.bot import SlackBot, web_client
 
@@ -25,8 +26,7 @@ class SlackConfigError(RuntimeError):
     pass
 
 
-def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
-    s = container.settings
+def check_config(s: Settings, *, http: bool) -> None:
     if not s.slack_bot_token:
         raise SlackConfigError("SUPPORTBOT_SLACK_BOT_TOKEN is not set (the bot token, xoxb-...).")
     if http and not s.slack_signing_secret:
@@ -34,6 +34,11 @@ def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
     if not http and not s.slack_app_token:
         raise SlackConfigError("SUPPORTBOT_SLACK_APP_TOKEN (xapp-...) is required for socket mode; "
                                "or use --http with a signing secret.")
+
+
+def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
+    s = container.settings
+    check_config(s, http=http)
     client = web_client(s.slack_bot_token.get_secret_value(), s.slack_api_url)
     bot = SlackBot(container, client)
     app = App(

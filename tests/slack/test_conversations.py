@@ -154,3 +154,21 @@ def test_health_and_readiness(slack):
 
     assert httpx.get(slack.url + "/healthz").text == "ok\n"
     assert httpx.get(slack.url + "/readyz").status_code == 200
+
+
+def test_serve_explains_missing_credentials(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("supportbot")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")} | {
+        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data")}
+    r = subprocess.run([str(exe), "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "SUPPORTBOT_SLACK_BOT_TOKEN" in r.stderr
+    env["SUPPORTBOT_SLACK_BOT_TOKEN"] = "xoxb-x"
+    r = subprocess.run([str(exe), "serve"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "SUPPORTBOT_SLACK_APP_TOKEN" in r.stderr
+    r = subprocess.run([str(exe), "serve", "--http"], env=env, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1 and "SUPPORTBOT_SLACK_SIGNING_SECRET" in r.stderr
