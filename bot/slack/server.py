@@ -77,6 +77,26 @@ def wsgi(app: App, container: Container) -> Callable:
     return application
 
 
+class BackgroundServer:
+    """A waitress server on its own thread (tests, and embedding the bot in another process)."""
+
+    def __init__(self, application: Callable, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
+        import threading
+
+        import waitress
+
+        self.server = waitress.create_server(application, host=host, port=port, threads=threads)
+        self.port = self.server.effective_port
+        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        # Close the sockets from the server's own loop, so it exits cleanly.
+        self.server.task_dispatcher.shutdown()
+        self.server.trigger.pull_trigger(lambda: [ch.close() for ch in list(self.server._map.values())])
+        self.thread.join(timeout=10)
+
+
 def serve_http(container: Container, host: str, port: int, threads: int = 16) -> None:
     import waitress
 

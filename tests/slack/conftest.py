@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-import waitress
 
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.bot import SlackBot
-from bot.slack.server import build, wsgi
+from bot.slack.server import BackgroundServer, build, wsgi
 from tests.conftest import SAMPLE_FAQ
 from tests.slack.slack_peer import SlackPeer, SlackSender
 
@@ -37,11 +35,10 @@ def slack_peer() -> Iterator[SlackPeer]:
     peer.close()
 
 
-def serve(container: Container) -> tuple[SlackBot, str, object]:
+def serve(container: Container) -> tuple[SlackBot, str, BackgroundServer]:
     app, bot = build(container, http=True)
-    server = waitress.create_server(wsgi(app, container), host="127.0.0.1", port=0, threads=8)
-    threading.Thread(target=server.run, daemon=True).start()
-    return bot, f"http://127.0.0.1:{server.effective_port}", server
+    server = BackgroundServer(wsgi(app, container))
+    return bot, f"http://127.0.0.1:{server.port}", server
 
 
 @pytest.fixture
@@ -61,5 +58,5 @@ def slack(slack_settings, slack_peer) -> Iterator[SlackHarness]:
     container.index.import_items(load_faq(SAMPLE_FAQ))
     bot, url, server = serve(container)
     yield SlackHarness(slack_peer, SlackSender(url + "/slack/events", SECRET), container, bot, url)
-    server.close()
+    server.stop()
     bot.close(wait=True)
