@@ -24,6 +24,10 @@ app.add_typer(model_app, name="model")
 review_app = typer.Typer(help="Review the bot's answers (approve teaches retrieval at once).", no_args_is_help=True)
 app.add_typer(review_app, name="review")
 eval_app = typer.Typer(help="Measure retrieval and answers before going live.", no_args_is_help=True)
+finetune_app = typer.Typer(help="Nightly learning: fine-tune the model on approved transcripts.", no_args_is_help=True)
+app.add_typer(finetune_app, name="finetune")
+transcripts_app = typer.Typer(help="Approved transcripts (the fine-tune's training material).", no_args_is_help=True)
+app.add_typer(transcripts_app, name="transcripts")
 app.add_typer(faq_app, name="faq")
 app.add_typer(eval_app, name="eval")
 
@@ -116,6 +120,97 @@ def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     for r in rows:
         table.add_row(r["name"], r["status"], r["created_at"][:19], r["path"])
     out.print(table)
+
+
+@model_app.command("promote")
+def model_promote(version: Annotated[str, typer.Argument(help="Version name (see: model list).")]) -> None:
+    """Serve VERSION: every running process switches to it within its poll interval."""
+    from bot.llm.registry import PromotionError, promote
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        with c.sessions() as session:
+            v = promote(session, version)
+            session.commit()
+            out.print(f"[bold]{v.name}[/] is now active.")
+    except PromotionError as exc:
+        fail(str(exc))
+
+
+@model_app.command("rollback")
+def model_rollback() -> None:
+    """Serve the version that was active before the current one."""
+    from bot.llm.registry import PromotionError, rollback
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        with c.sessions() as session:
+            v = rollback(session)
+            session.commit()
+            out.print(f"Rolled back: [bold]{v.name}[/] is active again.")
+    except PromotionError as exc:
+        fail(str(exc))
+
+
+@transcripts_app.command("import")
+def transcripts_import(
+    file: Annotated[Path, typer.Argument(help='JSONL, one {"question", "answer", "faq_ids"?} per line.')],
+) -> None:
+    """Import approved question-and-answer pairs (e.g. past support tickets) for the fine-tune."""
+    from bot.services.transcripts import TranscriptFormatError, load_jsonl
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        rows = load_jsonl(file)
+    except (OSError, UnicodeDecodeError, TranscriptFormatError) as exc:
+        fail(str(exc))
+    known = {r for r in c.index.entry_ids()}
+    unknown = sorted({i for r in rows for i in r["faq_ids"] if i not in known})
+    if unknown:
+        fail(f"{file}: unknown FAQ entry ids: {', '.join(unknown[:10])}")
+    added, dupes = c.reviews.transcripts.import_rows(rows)
+    out.print(f"Imported {file}: {added} added, {dupes} already there ({c.reviews.transcripts.count()} in all).")
+
+
+@finetune_app.command("run")
+def finetune_run(
+    now: Annotated[bool, typer.Option("--now", help="Run even if fewer new approved transcripts than the minimum.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """The nightly pipeline, on demand: train, export, gate against the served model, promote if better."""
+    from finetune.pipeline import FinetunePipeline
+
+    c = _container()
+    c.ensure_schema()
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+        labels = {"load": "Loading trainable weights", "train": "Training (LoRA)", "export": "Exporting GGUF",
+                  "evaluate": "Evaluating served vs candidate"}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = FinetunePipeline(c, progress=None if as_json else progress).run(force=now)
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        out.print(f"Run {report.run_id or '-'}: [bold]{report.status}[/] in {report.duration_s:.0f}s. {report.message}",
+                  highlight=False)
+        for name in ("held_out", "regression"):
+            if name in report.metrics.get("served", {}):
+                sv, cd = report.metrics["served"][name], report.metrics["candidate"][name]
+                out.print(f"  {name:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}   grounded "
+                          f"{sv['grounded']:.2f} -> {cd['grounded']:.2f}   (n={sv['n']})")
+        if report.promoted:
+            out.print(f"  Promoted [bold]{report.candidate_version}[/]; serving processes switch within "
+                      f"{c.settings.model_poll_seconds:.0f}s.")
+    if report.status == "failed":
+        raise typer.Exit(1)
 
 
 def _tune(c, steps: int) -> None:
@@ -385,6 +480,19 @@ def serve(
             serve_socket(c)
     except SlackConfigError as exc:
         fail(str(exc))
+
+
+@app.command()
+def worker() -> None:
+    """Run the scheduler: the nightly fine-tune at SUPPORTBOT_FINETUNE_TIME (SUPPORTBOT_FINETUNE_TIMEZONE)."""
+    import logging
+
+    from bot.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    c = _container()
+    c.ensure_schema()
+    run_worker(c.settings)
 
 
 def main() -> None:

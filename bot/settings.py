@@ -90,6 +90,29 @@ class Settings(BaseSettings):
         1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer")
     http_port: int = Field(3000, ge=1, le=65535, description="Port for `serve --http`")
 
+    # Nightly learning (`supportbot worker`, `supportbot finetune run`)
+    finetune_time: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+                               description="When the nightly fine-tune starts, HH:MM")
+    finetune_timezone: str = Field("UTC", description="Time zone of finetune_time, e.g. Europe/Berlin")
+    finetune_misfire_grace_s: int = Field(
+        3 * 3600, ge=1, description="A run missed (worker down) starts late within this many seconds, else waits")
+    finetune_min_examples: int = Field(20, ge=1, description="No run until this many new approved transcripts")
+    finetune_eval_share: float = Field(0.2, gt=0, lt=1, description="Share of approved pairs held out for the gate")
+    finetune_lora_rank: int = Field(16, ge=1)
+    finetune_lora_alpha: int = Field(32, ge=1)
+    finetune_lora_targets: str = Field("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+                                       description="Modules LoRA adapts, comma-separated")
+    finetune_epochs: int = Field(3, ge=1)
+    finetune_learning_rate: float = Field(3e-4, gt=0)
+    finetune_batch_size: int = Field(4, ge=1)
+    finetune_max_seq_len: int = Field(384, ge=64)
+    finetune_seed: int = 1234
+    finetune_margin: float = Field(
+        0.02, ge=0, description="ROUGE-L gain on held-out pairs the candidate needs over the served model")
+    finetune_regression_size: int = Field(30, ge=1, description="FAQ entries in the default regression set")
+    finetune_regression_file: Path | None = Field(
+        None, description="Fixed regression set (JSONL like `eval answers`); default: the FAQ's own entries")
+
     @field_validator("admin_users", mode="before")
     @classmethod
     def _split_users(cls, value: object) -> object:

@@ -8,6 +8,12 @@ from bot.db.session import get_engine
 
 config = context.config
 target_metadata = Base.metadata
+# Tables other libraries own: APScheduler's job store creates and manages its own.
+FOREIGN_TABLES = {"apscheduler_jobs"}
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    return not (type_ == "table" and name in FOREIGN_TABLES)
 
 
 def _url() -> str:
@@ -31,7 +37,8 @@ def run_migrations_online() -> None:
         connectable = get_engine(_url())
     with connectable.connect() as connection:
         # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
+                          include_object=include_object)
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

@@ -397,3 +397,7 @@ class FaqIndex:
     def count_entries(self) -> int:
         with self.sessions() as session:
             return len(session.scalars(select(FaqEntry.id)).all())
+
+    def entry_ids(self) -> set[str]:
+        with self.sessions() as session:
+            return set(session.scalars(select(FaqEntry.id)))

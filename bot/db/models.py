@@ -242,3 +242,23 @@ class ReviewPost(Base):
     channel: Mapped[str | None] = mapped_column(String(64))
     ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transcript(Base):
+    """An approved question-and-answer pair: what the nightly fine-tune learns from.
+
+    Written when an admin approves an answer (the bot's, an edited one, or a human agent's reply)
+    and by ``supportbot transcripts import``. Stored as approved; PII is redacted when the training
+    set is built, before anything is written for training.
+    """
+
+    __tablename__ = "transcripts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    faq_ids: Mapped[list[Any]] = mapped_column(default=list)  # entries the answer is based on
+    origin: Mapped[str] = mapped_column(String(16))  # "review" | "handoff" | "import"
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"), unique=True)
+    content_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # de-duplication
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

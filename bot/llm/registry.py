@@ -103,3 +103,39 @@ def active_version(session: Session) -> ModelVersion | None:
 
 def list_versions(session: Session) -> list[ModelVersion]:
     return list(session.scalars(select(ModelVersion).order_by(ModelVersion.id)))
+
+
+class PromotionError(RuntimeError):
+    pass
+
+
+def promote(session: Session, name: str) -> ModelVersion:
+    """Make ``name`` the version every serving process loads (they pick it up within a poll)."""
+    version = session.scalar(select(ModelVersion).where(ModelVersion.name == name))
+    if version is None:
+        raise PromotionError(f"no model version {name!r} (see: supportbot model list)")
+    path = Path(version.path)
+    if not path.is_file() or sha256_file(path) != version.checksum:
+        raise PromotionError(f"{name}: {path} is missing or does not match its checksum; not promoted")
+    if version.status == "active":
+        return version
+    for current in session.scalars(select(ModelVersion).where(ModelVersion.status == "active")):
+        current.status = "retired"
+    version.status, version.promoted_at, version.error = "active", utcnow(), None
+    session.flush()
+    return version
+
+
+def rollback(session: Session) -> ModelVersion:
+    """Re-activate the version that served before the current one."""
+    current = active_version(session)
+    previous = session.scalar(
+        select(ModelVersion).where(ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None))
+        .order_by(ModelVersion.promoted_at.desc()).limit(1))
+    if previous is None:
+        raise PromotionError("there is no earlier version to roll back to")
+    promoted = promote(session, previous.name)
+    if current is not None:
+        current.status = "retired"
+        current.promoted_at = None  # so a second rollback goes further back, not forth
+    return promoted

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Message, Review
+from bot.services.transcripts import TranscriptService
 from retrieval.index import FaqIndex
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,7 @@ class ReviewService:
         self.index = index
         self.admins = set(admins)
         self.group_members = group_members
+        self.transcripts = TranscriptService(sessions)
 
     def is_admin(self, user_id: str) -> bool:
         if user_id in self.admins:
@@ -80,12 +82,15 @@ class ReviewService:
             session.commit()
             review_id, sources, abstained = review.id, answer.sources, answer.abstained
             final_text = edited_text or answer.text
+            origin = "handoff" if answer.mode == "human" else "review"
         learned = curated = None
         if not abstained and sources:
             learned = sources[0]["id"]
             self.index.learn_phrasing(learned, question, answer_id=answer_id, approved_by=reviewer)
         else:  # the bot had no entry for it: a human's answer becomes a new curated entry
             curated = self.index.add_curated_entry(question, final_text, approved_by=reviewer)
+        # What the nightly fine-tune learns from: the question, the approved text, the entry behind it.
+        self.transcripts.add(question, final_text, [learned or curated], origin, answer_id=answer_id)
         return ReviewOutcome(review_id, "edit" if edited_text else "approve", learned, curated)
 
     def reject(self, answer_id: int, reviewer: str, *, trusted: bool = False) -> ReviewOutcome:

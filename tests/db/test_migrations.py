@@ -10,7 +10,7 @@ from bot.db import migrate
 from bot.db.models import Base
 from bot.db.session import get_engine
 
-TABLES = {"conversations", "messages", "answers", "feedback", "reviews", "model_versions", "learned_phrasings", "index_state", "handoffs", "review_posts",
+TABLES = {"conversations", "messages", "answers", "feedback", "reviews", "model_versions", "learned_phrasings", "index_state", "handoffs", "review_posts", "transcripts",
           "finetune_runs", "faq_entries"}
 
 

@@ -1,0 +1,76 @@
+"""The promotion gate: the candidate against the model in service, on the files that would serve.
+
+Both GGUFs are loaded with the serving runtime and answer the same prompts (greedy, the serving
+stop sequences), so the gate measures what users would get. Metrics per set: ROUGE-L against the
+approved answer, the share of answers the grounding guard accepts, and the mean support (share of
+content words found in the source). Abstention is retrieval's decision and does not depend on the
+model, so it is not re-measured here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.evaluation import rouge_l
+from bot.llm.base import GenerationParams
+from bot.prompts import STOP_SEQUENCES
+from bot.services import grounding
+from finetune.data import Example
+
+
+def evaluate_model(gguf: Path, sets: dict[str, list[Example]], *, max_new_tokens: int, threads: int = 2,
+                   on_item: Callable[[], None] | None = None) -> dict[str, dict]:
+    from bot.llm.ctransformers_runtime import CTransformersRuntime
+
+    runtime = CTransformersRuntime(gguf, threads=threads, context_length=2048)
+    params = GenerationParams(max_new_tokens=max_new_tokens, stop=STOP_SEQUENCES)
+    out = {}
+    try:
+        for name, examples in sets.items():
+            scores, grounded, support = [], [], []
+            for e in examples:
+                text = "".join(runtime.stream(e.prompt, params)).strip()
+                scores.append(rouge_l(text, e.output))
+                check = grounding.check(text, e.source_text, e.instruction)
+                grounded.append(check.grounded)
+                support.append(check.support)
+                if on_item:
+                    on_item()
+            n = len(examples)
+            out[name] = {"n": n,
+                         "rougeL": round(sum(scores) / n, 4) if n else None,
+                         "grounded": round(sum(grounded) / n, 4) if n else None,
+                         "support": round(sum(support) / n, 4) if n else None}
+    finally:
+        runtime.close()
+    return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reasons: list[str]
+
+
+def decide(candidate: dict[str, dict], current: dict[str, dict], margin: float,
+           tolerance: float = 0.0) -> Decision:
+    """Promote only when held-out ROUGE-L improves by ``margin`` and no metric of any set drops
+    (beyond ``tolerance``)."""
+    reasons = []
+    held_c, held_s = candidate["held_out"]["rougeL"], current["held_out"]["rougeL"]
+    if held_c is None or held_s is None:
+        return Decision(False, ["no held-out examples to judge by"])
+    gain = held_c - held_s
+    ok = gain >= margin
+    reasons.append(f"held-out ROUGE-L {held_s:.3f} -> {held_c:.3f} ({gain:+.3f}, needs {margin:+.3f})")
+    for name in candidate:
+        for metric in ("rougeL", "grounded", "support"):
+            c, s = candidate[name][metric], current[name][metric]
+            if c is None or s is None:
+                continue
+            if c < s - tolerance:
+                ok = False
+                reasons.append(f"{name} {metric} dropped {s:.3f} -> {c:.3f}")
+    return Decision(ok, reasons)
