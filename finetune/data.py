@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import FaqEntry, Transcript
 from bot.prompts import ContextEntry, build_prompt
-from finetune.redact import redact
+from finetune.redact import public_contacts, redact
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,12 @@ def _key(question: str, answer: str) -> str:
 
 
 def _entry(e: FaqEntry) -> ContextEntry:
-    return ContextEntry(e.id, redact(e.question), redact(e.answer))
+    """FAQ text is published company content: it goes in as written, exactly as serving shows it."""
+    return ContextEntry(e.id, e.question, e.answer)
+
+
+def _faq_contacts(session: Session) -> frozenset[str]:
+    return public_contacts([f"{q}\n{a}" for q, a in session.execute(select(FaqEntry.question, FaqEntry.answer))])
 
 
 def approved_examples(sessions: sessionmaker[Session], retrieve=None, up_to_id: int | None = None) -> list[Example]:
@@ -58,6 +63,7 @@ def approved_examples(sessions: sessionmaker[Session], retrieve=None, up_to_id: 
     """
     out: dict[str, Example] = {}
     with sessions() as session:
+        keep = _faq_contacts(session)
         stmt = select(Transcript).order_by(Transcript.id)
         if up_to_id is not None:
             stmt = stmt.where(Transcript.id <= up_to_id)
@@ -67,7 +73,7 @@ def approved_examples(sessions: sessionmaker[Session], retrieve=None, up_to_id: 
                 found = retrieve(t.question)
                 ids = [found] if found else []
             entries = [e for e in (session.get(FaqEntry, i) for i in ids[:1]) if e is not None]
-            question, answer = redact(t.question), redact(t.answer)
+            question, answer = redact(t.question, keep), redact(t.answer, keep)
             key = _key(question, answer)
             out.setdefault(key, Example(key, question, [_entry(e) for e in entries], answer, t.origin))
     return list(out.values())
@@ -79,13 +85,14 @@ def faq_examples(sessions: sessionmaker[Session], limit: int = 30) -> list[Examp
         entries = list(session.scalars(select(FaqEntry).order_by(FaqEntry.id)))
     step = max(1, len(entries) // limit)
     chosen = entries[::step][:limit]
-    return [Example(f"faq-{e.id}", redact(e.question), [_entry(e)], redact(e.answer), "faq") for e in chosen]
+    return [Example(f"faq-{e.id}", e.question, [_entry(e)], e.answer, "faq") for e in chosen]
 
 
 def regression_examples(path: Path, sessions: sessionmaker[Session]) -> list[Example]:
     """A fixed regression file (lines like ``eval answers``: question, expected_id, reference_answer)."""
     out = []
     with sessions() as session, open(path, encoding="utf-8") as fh:
+        keep = _faq_contacts(session)
         for n, line in enumerate(fh, 1):
             if not line.strip():
                 continue
@@ -95,8 +102,8 @@ def regression_examples(path: Path, sessions: sessionmaker[Session]) -> list[Exa
             entry = session.get(FaqEntry, row["expected_id"])
             if entry is None:
                 raise ValueError(f"{path}:{n}: unknown FAQ entry {row['expected_id']!r}")
-            out.append(Example(f"reg-{n}", redact(row["question"]), [_entry(entry)],
-                               redact(row["reference_answer"]), "regression"))
+            out.append(Example(f"reg-{n}", redact(row["question"], keep), [_entry(entry)],
+                               redact(row["reference_answer"], keep), "regression"))
     return out
 
 

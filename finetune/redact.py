@@ -26,10 +26,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("\\1[SECRET]", re.compile(r"(?i)\b((?:password|passwd|pwd|secret|token|api[_-]?key|passcode)\s*[:=]\s*)\S+")),
     # long opaque strings (hex or base64-ish, 32+ chars with digits): very likely keys
     ("[SECRET]", re.compile(r"\b(?=[A-Za-z0-9+/_-]*\d)(?=[A-Za-z0-9+/_-]*[A-Za-z])[A-Za-z0-9+/_-]{32,}={0,2}")),
-    ("[CARD]", re.compile(r"\b(?:\d[ -]?){12,18}\d\b")),
     ("[IBAN]", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){3,7}(?: ?[A-Z0-9]{1,3})?\b")),
+    # international phone numbers before cards: "+49 151 2345 6789" is a phone, not a card
+    ("[PHONE]", re.compile(r"\+\d{1,3}(?:[ .-]?\(?\d{1,5}\)?){2,5}(?![\w/])")),
+    ("[CARD]", re.compile(r"\b(?:\d[ -]?){12,18}\d\b")),
+    ("[EMPLOYEE_ID]", re.compile(r"(?i)\b(?:employee|staff|personnel)\s*(?:id|no\.?|number|#)\s*[:#]?\s*[A-Z0-9-]*\d[A-Z0-9-]*")),
 ]
-_PHONE = re.compile(r"(?<![\w/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]\d{2,4}){1,4}(?![\w/])")
+_PHONE = re.compile(r"(?<![\w/.-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,5}(?:[ .-]\d{2,6}){1,4}(?![\w/])")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -42,7 +45,27 @@ def _phone(match: re.Match[str]) -> str:
     return found
 
 
-def redact(text: str) -> str:
+def redact(text: str, keep: frozenset[str] = frozenset()) -> str:
+    """Replace personal data and secrets with placeholders. ``keep``: strings that are public
+    company content (the support desk's email and phone in the FAQ) and stay as written."""
+    if keep:
+        # Shield kept strings from the patterns; restored at the end.
+        shields = {f"\x00{i}\x00": k for i, k in enumerate(sorted(keep, key=len, reverse=True))}
+        for mark, k in shields.items():
+            text = text.replace(k, mark)
     for replacement, pattern in _PATTERNS:
         text = pattern.sub(replacement, text)
-    return _PHONE.sub(_phone, text)
+    text = _PHONE.sub(_phone, text)
+    if keep:
+        for mark, k in shields.items():
+            text = text.replace(mark, k)
+    return text
+
+
+def public_contacts(texts: list[str]) -> frozenset[str]:
+    """Emails and phone numbers published in company texts (the FAQ): not personal data."""
+    found = set()
+    for text in texts:
+        found.update(m.group(0) for m in _PATTERNS[0][1].finditer(text))
+        found.update(m.group(0) for m in _PHONE.finditer(text) if _phone(m) == "[PHONE]")
+    return frozenset(found)

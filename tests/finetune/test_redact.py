@@ -9,6 +9,7 @@ from finetune.redact import redact
 @pytest.mark.parametrize("text, leaked, kept", [
     ("Mail me at jane.doe+vpn@brightwater.example please", "jane.doe", "Mail me at"),
     ("call +44 20 7946 0958 or (555) 123-4567", "7946", "call"),
+    ("reach me on +44 7700 900123: thanks", "900123", "thanks"),
     ("my card 4111 1111 1111 1111 was charged twice", "4111", "was charged twice"),
     ("card 4111-1111-1111-1111", "1111-1111", "card"),
     ("token xoxb-123456789012-abcdefghijkl works", "xoxb-1234", "works"),
@@ -20,7 +21,10 @@ from finetune.redact import redact
     ("secret abcdef0123456789abcdef0123456789abcd here", "abcdef0123456789", "here"),
     ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
      "eyJhbGci", "jwt"),
-    ("IBAN DE89 3704 0044 0532 0130 00 please", "3704", "please"),
+    ("IBAN DE89 3704 0044 0532 0130 00 please", "DE89", "please"),
+    ("my mobile is +49 151 2345 6789, thanks", "2345", "[PHONE], thanks"),
+    ("employee no. 11872 here", "11872", "here"),
+    ("Employee ID: BW-30981 cannot log in", "30981", "cannot log in"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow", ""),
 ])
 def test_pii_and_secrets_are_redacted(text, leaked, kept):
