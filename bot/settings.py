@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     finetune_seed: int = 1234
     finetune_margin: float = Field(
         0.02, ge=0, description="ROUGE-L gain on held-out pairs the candidate needs over the served model")
+    finetune_drop_tolerance: float = Field(
+        0.01, ge=0, description="A gate metric counts as dropped only when it falls by more than this")
     finetune_regression_size: int = Field(30, ge=1, description="FAQ entries in the default regression set")
     finetune_regression_file: Path | None = Field(
         None, description="Fixed regression set (JSONL like `eval answers`); default: the FAQ's own entries")

@@ -26,6 +26,7 @@ from finetune.lock import single_flight
 from finetune.train import LoraParams, train_lora
 
 log = logging.getLogger(__name__)
+KEEP_REJECTED = 2  # newest rejected candidates whose files are kept (each is ~140 MB)
 MIN_FREE_BYTES = 1 << 30  # a run needs the HF cache, the merged model and the GGUF: refuse below 1 GiB
 
 
@@ -119,9 +120,8 @@ class FinetunePipeline:
             session.commit()
             run_id, base_id, base_name, base_path = run.id, base.id, base.name, Path(base.path)
         report = RunReport("running", run_id=run_id, new_examples=new, served_version=base_name)
-        candidate_path: Path | None = None
         try:
-            candidate_path = self._train_export_gate(report, run_id, base_id, base_path, params, newest)
+            self._train_export_gate(report, run_id, base_id, base_path, params, newest)
         except Exception as exc:
             log.exception("fine-tune run %s failed", run_id)
             report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
@@ -130,12 +130,10 @@ class FinetunePipeline:
                 run.status, run.error, run.finished_at = "failed", report.message[:4000], utcnow()
                 run.metrics = report.metrics
                 session.commit()
-            if candidate_path is not None and report.candidate_version is None:
-                candidate_path.unlink(missing_ok=True)
         return report
 
     def _train_export_gate(self, report: RunReport, run_id: int, base_id: int, base_path: Path,
-                           params: LoraParams, newest: int) -> Path | None:
+                           params: LoraParams, newest: int) -> None:
         from finetune.export import export_gguf
         from finetune.weights import load_trainable
 
@@ -168,23 +166,16 @@ class FinetunePipeline:
         name = f"ft-{run_id}-{stamp}"
         candidate_path = s.models_dir / f"{name}.gguf"
         self.progress("export", 0, 1)
-        export_gguf(merged, base_path, candidate_path)
-        del merged, model
-        verify_model(candidate_path)  # loads and generates in a child process: a corrupt file stops here
-        self.progress("export", 1, 1)
-
-        sets = {"held_out": held, "regression": regression}
-        total = 2 * (len(held) + len(regression))
-        done = [0]
-
-        def tick() -> None:
-            done[0] += 1
-            self.progress("evaluate", done[0], total)
-
-        common = {"max_new_tokens": s.max_new_tokens, "threads": s.model_threads, "on_item": tick}
-        served = evaluate_model(base_path, sets, **common)
-        candidate = evaluate_model(candidate_path, sets, **common)
-        decision = decide(candidate, served, s.finetune_margin)
+        try:  # until the version row exists, a failure must not leave an orphan file behind
+            export_gguf(merged, base_path, candidate_path)
+            del merged, model
+            verify_model(candidate_path)  # loads and generates in a child process: a corrupt file stops here
+            self.progress("export", 1, 1)
+            served, candidate = self._evaluate(base_path, candidate_path, held, regression)
+        except BaseException:
+            candidate_path.unlink(missing_ok=True)
+            raise
+        decision = decide(candidate, served, s.finetune_margin, s.finetune_drop_tolerance)
         report.metrics |= {"served": served, "candidate": candidate, "reasons": decision.reasons}
 
         with self.c.sessions() as session:
@@ -207,13 +198,37 @@ class FinetunePipeline:
             promoted = decision.promote and current is not None and current.id == base_id
             if promoted:
                 promote(session, name)
+            else:
+                version.status = "rejected"
             status = "succeeded" if promoted else "rejected"
             run.status, run.promoted, run.metrics, run.finished_at = status, promoted, report.metrics, utcnow()
             session.commit()
+        self._discard_old_rejected()
         report.status, report.promoted, report.candidate_version = status, promoted, name
         report.served_version = name if promoted else report.served_version
         report.message = "; ".join(decision.reasons)
-        return candidate_path
+
+    def _evaluate(self, served_path: Path, candidate_path: Path, held: list, regression: list) -> tuple[dict, dict]:
+        sets = {"held_out": held, "regression": regression}
+        total = 2 * (len(held) + len(regression))
+        done = [0]
+
+        def tick() -> None:
+            done[0] += 1
+            self.progress("evaluate", done[0], total)
+
+        common = {"max_new_tokens": self.s.max_new_tokens, "threads": self.s.model_threads, "on_item": tick}
+        return evaluate_model(served_path, sets, **common), evaluate_model(candidate_path, sets, **common)
+
+    def _discard_old_rejected(self) -> None:
+        """Rejected candidates stay promotable by hand for a while; older ones give their disk back."""
+        with self.c.sessions() as session:
+            rejected = session.scalars(select(ModelVersion).where(ModelVersion.status == "rejected")
+                                       .order_by(ModelVersion.id.desc())).all()
+            for version in rejected[KEEP_REJECTED:]:
+                Path(version.path).unlink(missing_ok=True)
+                version.status = "discarded"
+            session.commit()
 
     def _retrieve_id(self, question: str) -> str | None:
         found = self.c.index.retrieve(question, k=1)

@@ -139,7 +139,8 @@ class ModelVersion(Base):
     path: Mapped[str] = mapped_column(String(2048))
     checksum: Mapped[str] = mapped_column(String(64))  # sha256 of the GGUF file
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
-    # "candidate" | "active" | "retired" | "failed"; exactly one "active" at a time.
+    # "candidate" | "active" | "retired" | "rejected" (gate said no; file kept) | "discarded" (file removed)
+    # | "failed"; exactly one "active" at a time.
     status: Mapped[str] = mapped_column(String(16), index=True)
     eval_scores: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[str | None] = mapped_column(Text)
