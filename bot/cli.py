@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -454,18 +455,39 @@ def ask(
     out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
 
 
+class LogFormatChoice(str, Enum):
+    text = "text"
+    json = "json"
+
+
+LogFormat = Annotated[Optional[LogFormatChoice], typer.Option(
+    "--log-format", help="text, or json: one object per line with a request_id (default: SUPPORTBOT_LOG_FORMAT).")]
+
+
+def _logging(fmt: LogFormatChoice | None) -> None:
+    from bot.observability.logs import configure_logging
+
+    s = Settings()
+    configure_logging(fmt.value if fmt else s.log_format, s.log_level)
+
+
 @app.command()
 def serve(
-    http: Annotated[bool, typer.Option("--http", help="Serve HTTP events on /slack/events instead of socket mode.")] = False,
+    http: Annotated[Optional[bool], typer.Option(
+        "--http/--socket", help="HTTP events on /slack/events, or socket mode (default: SUPPORTBOT_SLACK_TRANSPORT, "
+        "socket).", show_default=False)] = None,
     port: Annotated[Optional[int], typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")] = None,
     host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
+    log_format: LogFormat = None,
 ) -> None:
-    """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http."""
-    import logging
-
+    """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http.
+    Serves /healthz, /readyz and /metrics on SUPPORTBOT_METRICS_PORT in both modes."""
+    from bot.observability.http import OpsPortInUse
     from bot.slack.server import SlackConfigError, check_config, serve_http, serve_socket
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_format)
+    if http is None:
+        http = Settings().slack_transport == "http"
     try:
         check_config(Settings(), http=http)
     except SlackConfigError as exc:
@@ -478,21 +500,82 @@ def serve(
             serve_http(c, host, port or c.settings.http_port)
         else:
             serve_socket(c)
-    except SlackConfigError as exc:
-        fail(str(exc))
+    except (SlackConfigError, OpsPortInUse) as exc:
+        fail(f"{exc}" + (" (set SUPPORTBOT_METRICS_PORT)" if isinstance(exc, OpsPortInUse) else ""))
 
 
 @app.command()
-def worker() -> None:
-    """Run the scheduler: the nightly fine-tune at SUPPORTBOT_FINETUNE_TIME (SUPPORTBOT_FINETUNE_TIMEZONE)."""
-    import logging
-
+def worker(log_format: LogFormat = None) -> None:
+    """Run the scheduler: the nightly fine-tune at SUPPORTBOT_FINETUNE_TIME (SUPPORTBOT_FINETUNE_TIMEZONE).
+    Serves /healthz, /readyz and /metrics on SUPPORTBOT_WORKER_METRICS_PORT."""
+    from bot.observability.http import OpsPortInUse
     from bot.worker import run_worker
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _logging(log_format)
     c = _container()
     c.ensure_schema()
-    run_worker(c.settings)
+    try:
+        run_worker(c.settings)
+    except OpsPortInUse as exc:
+        fail(f"{exc} (set SUPPORTBOT_WORKER_METRICS_PORT)")
+
+
+@app.command()
+def stats(
+    days: Annotated[int, typer.Option(min=1, max=366, help="How many days, today included (UTC).")] = 7,
+    top: Annotated[int, typer.Option(min=0, help="How many unanswered topics to list.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Questions per day, share answered without a human, top unanswered topics, approval rate."""
+    c = _container()
+    c.ensure_schema()
+    report = c.stats.summary(days, top=top)
+    if as_json:
+        print(json.dumps(report.to_json()))
+        return
+    table = Table("day", "questions", "answered", "not in FAQ", "to humans", "without a human", "approved",
+                  "rejected", title=f"The last {days} days (UTC)")
+    for d in report.days:
+        table.add_row(d.day.isoformat(), *(str(v) for v in (d.questions, d.answered, d.abstained, d.escalated,
+                                                              d.deflected, d.approvals, d.rejections)))
+    out.print(table)
+
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    reviewed = report.total("approvals") + report.total("rejections")
+    out.print(f"Deflection: {share(report.deflection)} of {report.total('questions')} questions answered "
+              f"without a human", highlight=False)
+    out.print(f"Approval rate: {share(report.approval_rate)} of {reviewed} reviewed answers "
+              f"({report.edited} edited first)", highlight=False)
+    out.print(f"Feedback: {report.helpful} helpful, {report.not_helpful} not helpful", highlight=False)
+    if report.top_unanswered:
+        topics = Table("questions", "example", "closest FAQ entry", "last asked", title="Top unanswered topics")
+        for t in report.top_unanswered:
+            topics.add_row(str(t.questions), t.example[:80], t.closest_entry or "-", t.last_asked.isoformat()[:16])
+        out.print(topics)
+
+
+@app.command()
+def healthcheck(
+    worker_port: Annotated[bool, typer.Option("--worker", help="Check the worker's ops port instead of the bot's.")] = False,
+    path: Annotated[str, typer.Option(help="/readyz (ready: database, Slack, scheduler) or /healthz (alive).")] = "/readyz",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 5.0,
+) -> None:
+    """Exit 0 if this machine's bot (or worker) answers PATH with 200: the container health check."""
+    import urllib.error
+    import urllib.request
+
+    s = Settings()
+    host = "127.0.0.1" if s.metrics_host in ("0.0.0.0", "", "::") else s.metrics_host
+    url = f"http://{host}:{s.worker_metrics_port if worker_port else s.metrics_port}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            out.print(f"{url}: {response.read().decode().strip()}", highlight=False)
+    except urllib.error.HTTPError as exc:
+        fail(f"{url}: {exc.code} {exc.read().decode().strip()}")
+    except OSError as exc:
+        fail(f"{url}: {exc}")
 
 
 def main() -> None:

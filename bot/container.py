@@ -11,10 +11,12 @@ from bot.db import migrate
 from bot.db.session import session_factory
 from bot.llm.engine import ModelEngine
 from bot.llm.provider import ModelProvider
+from bot.observability.metrics import BotMetrics, model_in_service
 from bot.services.answer import AnswerService
 from bot.services.feedback import FeedbackService
 from bot.services.handoff import HandoffService
 from bot.services.review import ReviewService
+from bot.services.stats import StatsService
 from bot.settings import Settings
 from retrieval.embedder import ChromaEmbeddingFunction, Embedder, get_embedder
 from retrieval.index import FaqIndex
@@ -103,18 +105,34 @@ class Container:
         """Started on first use: abstentions and direct FAQ answers never load the model."""
         return self.models.engine()
 
+    def started_engine(self) -> ModelEngine | None:
+        """The engine if something already asked for it; reporting on it must not create or load one."""
+        return self.__dict__.get("engine")
+
+    @cached_property
+    def metrics(self) -> BotMetrics:
+        """This process's counters; the services increment them where they record the event."""
+        metrics = BotMetrics()
+        metrics.track_queue(lambda: engine.waiting if (engine := self.started_engine()) else 0)
+        metrics.track_model(lambda: model_in_service(self))
+        return metrics
+
     @cached_property
     def reviews(self) -> ReviewService:
-        return ReviewService(self.sessions, self.index, self.settings.admin_users)
+        return ReviewService(self.sessions, self.index, self.settings.admin_users, metrics=self.metrics)
 
     @cached_property
     def handoffs(self) -> HandoffService:
-        return HandoffService(self.sessions)
+        return HandoffService(self.sessions, metrics=self.metrics)
 
     @cached_property
     def feedback(self) -> FeedbackService:
-        return FeedbackService(self.sessions)
+        return FeedbackService(self.sessions, metrics=self.metrics)
+
+    @cached_property
+    def stats(self) -> StatsService:
+        return StatsService(self.sessions)
 
     @cached_property
     def answers(self) -> AnswerService:
-        return AnswerService(self.settings, self.sessions, self.index, self.engine)
+        return AnswerService(self.settings, self.sessions, self.index, self.engine, metrics=self.metrics)

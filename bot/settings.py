@@ -89,6 +89,15 @@ class Settings(BaseSettings):
     stream_update_interval_s: float = Field(
         1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer")
     http_port: int = Field(3000, ge=1, le=65535, description="Port for `serve --http`")
+    slack_transport: Literal["socket", "http"] = Field(
+        "socket", description="How `supportbot serve` gets Slack events when neither --http nor --socket is given")
+
+    # Operations: /healthz, /readyz and /metrics of `supportbot serve` and `supportbot worker`
+    metrics_host: str = Field("127.0.0.1", description="Interface of the ops endpoints (0.0.0.0 in containers)")
+    metrics_port: int = Field(9464, ge=1, le=65535, description="Ops port of `supportbot serve`")
+    worker_metrics_port: int = Field(9465, ge=1, le=65535, description="Ops port of `supportbot worker`")
+    log_format: Literal["text", "json"] = Field("text", description="json: one object per line, with request_id")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Nightly learning (`supportbot worker`, `supportbot finetune run`)
     finetune_time: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",

@@ -4,6 +4,9 @@ The job lives in the product's database (SQLAlchemy job store), so a worker that
 finds the missed run when it starts again: within ``finetune_misfire_grace_s`` it runs once (missed
 runs are coalesced), later than that it waits for the next night. Several workers may share the
 database; the fine-tune itself is single-flight (finetune/lock.py), so only one ever trains.
+
+The worker serves ``/healthz``, ``/readyz`` (database reachable, scheduler running) and ``/metrics``
+on ``SUPPORTBOT_WORKER_METRICS_PORT``.
 """
 
 from __future__ import annotations
@@ -13,10 +16,15 @@ import signal
 import threading
 from zoneinfo import ZoneInfo
 
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select
 
+from bot.observability.http import database_check, serve_ops
+from bot.observability.metrics import WorkerMetrics, model_in_service
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -62,9 +70,68 @@ def build_scheduler(settings: Settings, *, func: str = JOB_FUNC) -> BackgroundSc
     return scheduler
 
 
+def pending_transcripts(container) -> int:
+    """Approved transcripts the next fine-tune has not trained on: newer than what the last finished
+    run saw (the count FinetunePipeline compares with finetune_min_examples)."""
+    from bot.db.models import FinetuneRun
+    from bot.services.transcripts import TranscriptService
+
+    with container.sessions() as session:
+        done = session.scalars(select(FinetuneRun).where(FinetuneRun.status.in_(("succeeded", "rejected")))
+                               .order_by(FinetuneRun.id.desc()).limit(1)).first()
+        seen = int((done.params or {}).get("transcripts_up_to", 0)) if done else 0
+    return TranscriptService(container.sessions).count(after_id=seen)
+
+
+def worker_metrics(container, scheduler: BackgroundScheduler) -> WorkerMetrics:
+    metrics = WorkerMetrics()
+
+    def record(event: JobExecutionEvent) -> None:
+        if event.job_id != JOB_ID:
+            return
+        if event.code == EVENT_JOB_MISSED:
+            metrics.finetune_runs.labels("missed").inc()
+            return
+        if event.exception is not None:
+            metrics.finetune_runs.labels("error").inc()
+            return
+        report = event.retval or {}
+        metrics.finetune_runs.labels(report.get("status", "error")).inc()
+        if report.get("run_id") is not None:  # it trained (or tried to): its duration means something
+            metrics.finetune_duration.observe(float(report.get("duration_s") or 0))
+
+    def next_run() -> float | None:
+        job = scheduler.get_job(JOB_ID)
+        return job.next_run_time.timestamp() if job and job.next_run_time else None
+
+    scheduler.add_listener(record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
+    metrics.track("supportbot_finetune_pending_transcripts", "Approved transcripts the next fine-tune has "
+                  "not trained on yet (queue depth of the nightly learning)", lambda: pending_transcripts(container))
+    metrics.track("supportbot_finetune_next_run_timestamp_seconds", "When the next fine-tune is scheduled "
+                  "(Unix time)", next_run)
+    metrics.track("supportbot_model", "The model version in service", lambda: model_in_service(container), info=True)
+    return metrics
+
+
 def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
+    from bot.container import Container
+
     stop = stop or threading.Event()
+    container = Container(settings)
     scheduler = build_scheduler(settings)
+
+    def scheduler_running() -> None:
+        if scheduler.state != STATE_RUNNING:
+            raise RuntimeError("the scheduler is not running")
+
+    metrics = worker_metrics(container, scheduler)
+    try:
+        ops = serve_ops(metrics.registry, {"database": database_check(container.sessions),
+                                           "scheduler": scheduler_running},
+                        settings.metrics_host, settings.worker_metrics_port)
+    except Exception:
+        scheduler.shutdown(wait=False)
+        raise
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             signal.signal(sig, lambda *_: stop.set())
@@ -77,3 +144,4 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         stop.wait()
     finally:
         scheduler.shutdown(wait=True)
+        ops.stop()

@@ -119,6 +119,12 @@ class ModelEngine:
     def waiting(self) -> int:
         return self._queue.qsize()
 
+    @property
+    def serving_version(self) -> str | None:
+        """The version answering now; None until the first request loads a model."""
+        model = self._model
+        return model.version_name if model is not None else None
+
     # ---- requests -----------------------------------------------------------------------------
     def submit(self, prompt: str, params: GenerationParams) -> Job:
         """Queue a generation. Raises Busy at once when ``capacity`` requests are already waiting."""

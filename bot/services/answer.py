@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import Answer, Conversation, Message
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout
 from bot.llm.engine import Busy, ModelEngine
+from bot.observability.metrics import BotMetrics
 from bot.prompts import STOP_SEQUENCES, ContextEntry, Turn, build_prompt
 from bot.services import grounding
 from bot.settings import Settings
@@ -88,11 +89,13 @@ class AnswerResult:
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], index: FaqIndex, engine: ModelEngine):
+    def __init__(self, settings: Settings, sessions: sessionmaker[Session], index: FaqIndex, engine: ModelEngine,
+                 *, metrics: BotMetrics | None = None):
         self.settings = settings
         self.sessions = sessions
         self.index = index
         self.engine = engine
+        self.metrics = metrics or BotMetrics()
 
     def validate(self, question: str) -> str:
         question = "".join(ch for ch in question if ch in "\n\t" or ch.isprintable()).strip()
@@ -149,6 +152,7 @@ class AnswerService:
                 session.add(Message(conversation=convo, role="bot", text=error, slack_channel=channel_id,
                                     slack_thread_ts=thread_ts))
             session.commit()
+            self.metrics.questions.labels(source).inc()
             return Received(asked.id, convo.id, question, user_id, source, channel_id, thread_ts, history,
                             error, started)
 
@@ -158,6 +162,7 @@ class AnswerService:
         if received.error:
             raise QuestionError(received.error)
         question, history = received.question, received.history
+        retrieving = time.perf_counter()
         found = self.index.retrieve(question, k=self.settings.retrieval_top_k)
         if found.abstain and history:
             # A follow-up ("and for contractors?") may only make sense with the thread's last question.
@@ -165,6 +170,7 @@ class AnswerService:
             if last_user:
                 retry = self.index.retrieve(f"{last_user} {question}", k=self.settings.retrieval_top_k)
                 found = retry if not retry.abstain else found
+        self.metrics.retrieval_latency.observe(time.perf_counter() - retrieving)
         sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
                    for h in found.hits]
         result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
@@ -191,7 +197,17 @@ class AnswerService:
             answer.message_id = reply.id
             session.commit()
             result.conversation_id, result.answer_id = received.conversation_id, answer.id
+        self._count(result)
         return result
+
+    def _count(self, result: AnswerResult) -> None:
+        m = self.metrics
+        m.answers.labels(result.mode).inc()
+        m.answer_latency.labels(result.mode).observe(result.latency_ms / 1000)
+        if result.abstained:
+            m.abstentions.inc()
+        if result.fallback:
+            m.fallbacks.labels(result.fallback).inc()
 
     def knows_thread(self, source: str, channel_id: str, thread_ts: str) -> bool:
         """Whether the bot already takes part in this thread (so follow-ups need no mention)."""
@@ -216,6 +232,7 @@ class AnswerService:
         params = GenerationParams(max_new_tokens=self.settings.max_new_tokens, stop=STOP_SEQUENCES,
                                   timeout_s=self.settings.generation_timeout_s)
         version_id = None
+        generating = time.perf_counter()
         try:
             job = self.engine.submit(prompt, params)
             result.queue_position = job.position
@@ -227,6 +244,7 @@ class AnswerService:
                 if on_text:
                     on_text(text)
             gen = job.wait()
+            self.metrics.generation_latency.observe(time.perf_counter() - generating)
             result.tokens, result.model_version, version_id = gen.tokens, gen.model_version, gen.model_version_id
             answer = gen.text.strip()
             check = grounding.check(answer, f"{top.question}\n{top.answer}", question,

@@ -8,13 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Feedback, Handoff, Message, ModelVersion, Review
+from bot.observability.metrics import BotMetrics
 
 KINDS = ("helpful", "not_helpful", "escalate")
 
 
 class FeedbackService:
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], *, metrics: BotMetrics | None = None):
         self.sessions = sessions
+        self.metrics = metrics or BotMetrics()
 
     def record(self, answer_id: int, user_id: str, kind: str) -> bool:
         """Record one vote; a repeated click by the same person counts once. False if seen before."""
@@ -29,6 +31,7 @@ class FeedbackService:
                 return False
             session.add(Feedback(answer_id=answer_id, user_id=user_id, kind=kind))
             session.commit()
+            self.metrics.feedback.labels(kind).inc()
             return True
 
     def today(self, now: datetime | None = None) -> dict[str, int]:

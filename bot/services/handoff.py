@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Conversation, Feedback, Handoff, Message
+from bot.observability.metrics import BotMetrics
 
 
 @dataclass(frozen=True)
@@ -33,8 +34,9 @@ class HandoffInfo:
 
 
 class HandoffService:
-    def __init__(self, sessions: sessionmaker[Session]):
+    def __init__(self, sessions: sessionmaker[Session], *, metrics: BotMetrics | None = None):
         self.sessions = sessions
+        self.metrics = metrics or BotMetrics()
 
     def open(self, answer_id: int, requested_by: str, reason: str) -> HandoffInfo | None:
         """Open the hand-off for this answer's question; None when it is already open (double click,
@@ -53,6 +55,7 @@ class HandoffService:
                 session.commit()
             except IntegrityError:
                 return None
+            self.metrics.escalations.labels(reason).inc()
             return self._info(session, handoff)
 
     def posted(self, handoff_id: int, channel: str, ts: str) -> None:
@@ -94,6 +97,7 @@ class HandoffService:
                             latency_ms=(time.perf_counter() - started) * 1000)
             session.add(answer)
             session.commit()
+            self.metrics.answers.labels("human").inc()
             return answer.id
 
     def record_asker_followup(self, handoff: HandoffInfo, user: str, text: str, dedup_key: str) -> bool:

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Message, Review
+from bot.observability.metrics import BotMetrics
 from bot.services.transcripts import TranscriptService
 from retrieval.index import FaqIndex
 
@@ -39,9 +40,10 @@ class ReviewOutcome:
 
 class ReviewService:
     def __init__(self, sessions: sessionmaker[Session], index: FaqIndex, admins: list[str],
-                 group_members: Callable[[], set[str]] | None = None):
+                 group_members: Callable[[], set[str]] | None = None, *, metrics: BotMetrics | None = None):
         """``group_members``: members of the admin user group (looked up by the Slack transport)."""
         self.sessions = sessions
+        self.metrics = metrics or BotMetrics()
         self.index = index
         self.admins = set(admins)
         self.group_members = group_members
@@ -80,6 +82,7 @@ class ReviewService:
                             edited_text=edited_text)
             session.add(review)
             session.commit()
+            self.metrics.reviews.labels(review.action).inc()
             review_id, sources, abstained = review.id, answer.sources, answer.abstained
             final_text = edited_text or answer.text
             origin = "handoff" if answer.mode == "human" else "review"
@@ -102,6 +105,7 @@ class ReviewService:
             review = Review(answer_id=answer_id, reviewer_id=reviewer, action="reject")
             session.add(review)
             session.commit()
+            self.metrics.reviews.labels("reject").inc()
             return ReviewOutcome(review.id, "reject", None, None)
 
     @staticmethod

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.services.stats import SupportStats
 
 # Slack's limits: a section's text is at most 3,000 characters, a message's text 40,000.
 SECTION_LIMIT = 3000
@@ -119,7 +122,32 @@ def edit_modal(answer_id: int, question: str, text: str, metadata: str) -> dict:
     }
 
 
-def home(*, is_admin: bool, stats: dict, pending: list[tuple[int, str, str]], model: dict | None) -> dict:
+def _share(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def figures(stats: SupportStats) -> Blocks:
+    """Today's counts, then the period's deflection, approval rate and most asked gaps in the FAQ."""
+    today = stats.days[-1]
+    reviewed = stats.total("approvals") + stats.total("rejections")
+    blocks = [
+        section(f"*Today:* {today.questions} questions · {today.answered} answered · "
+                f"{today.abstained} not in the FAQ · {today.escalated} handed to humans · "
+                f"{today.approvals} approvals"),
+        section(f"*Last {len(stats.days)} days:* {stats.total('questions')} questions · "
+                f"{_share(stats.deflection)} answered without a human · approval rate "
+                f"{_share(stats.approval_rate)} ({stats.total('approvals')} of {reviewed} reviewed)"),
+    ]
+    if stats.top_unanswered:
+        lines = [f"• {escape(t.example)[:150]} ×{t.questions}"
+                 + (f" (closest entry: `{escape(t.closest_entry)}`)" if t.closest_entry else "")
+                 for t in stats.top_unanswered]
+        blocks.append(section("*Not in the FAQ, most asked:*\n" + "\n".join(lines)))
+    return blocks
+
+
+def home(*, is_admin: bool, stats: SupportStats | None, pending: list[tuple[int, str, str]],
+         model: dict | None) -> dict:
     blocks: Blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Support bot"}},
         section("Ask me anything about our FAQ: send me a direct message, mention me in a channel, "
@@ -127,12 +155,9 @@ def home(*, is_admin: bool, stats: dict, pending: list[tuple[int, str, str]], mo
                 "doesn't cover it, I'll hand you to a human."),
     ]
     if is_admin:
-        blocks += [
-            {"type": "divider"},
-            section(f"*Today:* {stats['questions']} questions · {stats['answered']} answered · "
-                    f"{stats['abstained']} not in the FAQ · {stats['escalations']} handed to humans · "
-                    f"{stats['approvals']} approvals"),
-        ]
+        blocks.append({"type": "divider"})
+        if stats is not None:
+            blocks += figures(stats)
         if model:
             scores = ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}"
                                for k, v in sorted(model.get("eval_scores", {}).items())) or "not evaluated"

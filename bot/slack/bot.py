@@ -7,6 +7,7 @@ pool and talks back through the Web API.
 
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import random
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 MENTION = re.compile(r"<@[UW][A-Z0-9]+>")
 GROUP_CACHE_S = 300.0
 REFUSAL = "Only support admins can review answers. This attempt was logged."
+HOME_STATS_DAYS = 7
 
 
 def web_client(token: str | None, base_url: str) -> WebClient:
@@ -63,6 +65,10 @@ class SlackBot:
 
     def close(self, wait: bool = True) -> None:
         self.pool.shutdown(wait=wait)
+
+    def _background(self, fn, *args) -> None:
+        """Run ``fn`` on the pool in a copy of this context, so its log lines keep the event's request id."""
+        self.pool.submit(contextvars.copy_context().run, fn, *args)
 
     # ---------------------------------------------------------------- questions
     def route_message(self, event: dict, bot_user_id: str | None) -> None:
@@ -119,7 +125,8 @@ class SlackBot:
         except Duplicate:
             log.info("delivery %s:%s already taken; not answering twice", channel, ts)
             return False
-        self.pool.submit(self._answer_logged, received)
+        self.c.metrics.in_progress.inc()
+        self._background(self._answer_logged, received)
         return True
 
     def _answer_logged(self, received: Received) -> None:
@@ -127,6 +134,8 @@ class SlackBot:
             self.answer(received)
         except Exception:
             log.exception("answering message %s failed", received.message_id)
+        finally:
+            self.c.metrics.in_progress.dec()
 
     def answer(self, received: Received) -> None:
         channel, thread = received.channel_id, received.thread_ts
@@ -140,6 +149,8 @@ class SlackBot:
         self.c.answers.delivered(result.answer_id, placeholder["ts"])
         stream.finish(result.answer, blocks.answer(result.answer, result.answer_id, result.sources,
                                                    abstained=result.abstained))
+        log.info("answered question %s as answer %s: %s%s, %.0f ms", received.message_id, result.answer_id,
+                 result.mode, f" ({result.fallback})" if result.fallback else "", result.latency_ms)
         if result.abstained:
             self.hand_off(result.answer_id, received.user_id, "abstain")
         self.maybe_review(result.answer_id, "abstain" if result.abstained else None)
@@ -185,7 +196,7 @@ class SlackBot:
             payload = {"handoff_id": handoff.id, "reason": reason, "user": handoff.asker,
                        "channel": handoff.asker_channel, "thread_ts": handoff.asker_thread_ts,
                        "question": handoff.question, "bot_answer": handoff.bot_answer, "permalink": permalink}
-            self.pool.submit(self.webhook.send, "handoff", payload)
+            self._background(self.webhook.send, "handoff", payload)
 
     def relay_from_support(self, channel: str, thread_ts: str, ts: str, agent: str, text: str) -> None:
         handoff = self.c.handoffs.by_support_thread(channel, thread_ts)
@@ -281,9 +292,9 @@ class SlackBot:
 
     def publish_home(self, user: str) -> None:
         admin = self.c.reviews.is_admin(user)
-        stats, pending, model = {}, [], None
+        stats, pending, model = None, [], None
         if admin:
-            stats = self.c.feedback.today()
+            stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
             pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
             model = self._model_in_service()
         self.client.views_publish(user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending,

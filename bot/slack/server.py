@@ -2,22 +2,27 @@
 
 HTTP events (``/slack/events``) for scale-out behind a load balancer: Bolt verifies every request's
 signature and rejects timestamps older than five minutes (401). Socket mode (app-level token) for
-internal installs with no public URL. Both run the same listeners.
+internal installs with no public URL. Both run the same listeners, and both serve the ops
+endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable
 
-from slack_bolt import App
+from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.adapter.wsgi import SlackRequestHandler
-from sqlalchemy import text
 
 from bot.container import Container
+from bot.observability.http import BackgroundServer, database_check, health_routes, serve_ops
+from bot.observability.logs import request_scope
 from bot.settings import Settings
 from bot.slack import listeners
 from bot.slack.bot import SlackBot, web_client
+
+__all__ = ["BackgroundServer", "SlackConfigError", "build", "check_config", "serve_http", "serve_socket", "wsgi"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +46,7 @@ def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
     check_config(s, http=http)
     client = web_client(s.slack_bot_token.get_secret_value(), s.slack_api_url)
     bot = SlackBot(container, client)
-    app = App(
+    app = TracedApp(
         client=client,
         signing_secret=s.slack_signing_secret.get_secret_value() if s.slack_signing_secret else None,
         request_verification_enabled=http,
@@ -53,58 +58,48 @@ def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
     return app, bot
 
 
+class TracedApp(App):
+    """Every log line of one Slack event or interaction carries a request id: Slack's event id (or the
+    interaction's trigger id), so a line can be matched with Slack's side, else a fresh one.
+
+    Set around ``dispatch``, which both transports call and which runs the listeners before it returns
+    (``process_before_response``); global middleware would be too early, it returns before listeners run.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        body = req.body if isinstance(req.body, dict) else {}
+        with request_scope(body.get("event_id") or body.get("trigger_id") or uuid.uuid4().hex):
+            return super().dispatch(req)
+
+
 def wsgi(app: App, container: Container) -> Callable:
     """``/slack/events`` for Slack, ``/healthz`` (alive) and ``/readyz`` (database reachable)."""
     slack = SlackRequestHandler(app, path="/slack/events")
-
-    def plain(start_response, status: str, body: str) -> Iterable[bytes]:
-        start_response(status, [("content-type", "text/plain; charset=utf-8")])
-        return [body.encode()]
+    health = health_routes({"database": database_check(container.sessions)})
 
     def application(environ, start_response):
-        path = environ.get("PATH_INFO", "")
-        if path == "/healthz":
-            return plain(start_response, "200 OK", "ok\n")
-        if path == "/readyz":
-            try:
-                with container.sessions() as session:
-                    session.execute(text("SELECT 1"))
-            except Exception as exc:
-                return plain(start_response, "503 Service Unavailable", f"database: {type(exc).__name__}\n")
-            return plain(start_response, "200 OK", "ready\n")
-        return slack(environ, start_response)
+        answered = health(environ, start_response)
+        return answered if answered is not None else slack(environ, start_response)
 
     return application
 
 
-class BackgroundServer:
-    """A waitress server on its own thread (tests, and embedding the bot in another process)."""
-
-    def __init__(self, application: Callable, host: str = "127.0.0.1", port: int = 0, threads: int = 8):
-        import threading
-
-        import waitress
-
-        self.server = waitress.create_server(application, host=host, port=port, threads=threads)
-        self.port = self.server.effective_port
-        self.thread = threading.Thread(target=self.server.run, name="http", daemon=True)
-        self.thread.start()
-
-    def stop(self) -> None:
-        # Close the sockets from the server's own loop, so it exits cleanly.
-        self.server.task_dispatcher.shutdown()
-        self.server.trigger.pull_trigger(lambda: [ch.close() for ch in list(self.server._map.values())])
-        self.thread.join(timeout=10)
+def serve_ops_for(container: Container, **more_checks: Callable[[], None]) -> BackgroundServer:
+    s = container.settings
+    checks = {"database": database_check(container.sessions), **more_checks}
+    return serve_ops(container.metrics.registry, checks, s.metrics_host, s.metrics_port)
 
 
 def serve_http(container: Container, host: str, port: int, threads: int = 16) -> None:
     import waitress
 
     app, bot = build(container, http=True)
+    ops = serve_ops_for(container)
     log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
         waitress.serve(wsgi(app, container), host=host, port=port, threads=threads, ident="supportbot")
     finally:
+        ops.stop()
         bot.close()
 
 
@@ -112,7 +107,15 @@ def serve_socket(container: Container) -> None:
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     app, bot = build(container, http=False)
+    handler = SocketModeHandler(app, container.settings.slack_app_token.get_secret_value())
+
+    def slack_connected() -> None:
+        if not handler.client.is_connected():
+            raise ConnectionError("not connected to Slack (socket mode); reconnecting")
+
+    ops = serve_ops_for(container, slack=slack_connected)
     try:
-        SocketModeHandler(app, container.settings.slack_app_token.get_secret_value()).start()
+        handler.start()
     finally:
+        ops.stop()
         bot.close()
