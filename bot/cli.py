@@ -482,7 +482,6 @@ def serve(
 ) -> None:
     """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http.
     Serves /healthz, /readyz and /metrics on SUPPORTBOT_METRICS_PORT in both modes."""
-    from bot.observability.http import OpsPortInUse
     from bot.slack.server import SlackConfigError, check_config, serve_http, serve_socket
 
     _logging(log_format)
@@ -500,24 +499,20 @@ def serve(
             serve_http(c, host, port or c.settings.http_port)
         else:
             serve_socket(c)
-    except (SlackConfigError, OpsPortInUse) as exc:
-        fail(f"{exc}" + (" (set SUPPORTBOT_METRICS_PORT)" if isinstance(exc, OpsPortInUse) else ""))
+    except SlackConfigError as exc:
+        fail(str(exc))
 
 
 @app.command()
 def worker(log_format: LogFormat = None) -> None:
     """Run the scheduler: the nightly fine-tune at SUPPORTBOT_FINETUNE_TIME (SUPPORTBOT_FINETUNE_TIMEZONE).
     Serves /healthz, /readyz and /metrics on SUPPORTBOT_WORKER_METRICS_PORT."""
-    from bot.observability.http import OpsPortInUse
     from bot.worker import run_worker
 
     _logging(log_format)
     c = _container()
     c.ensure_schema()
-    try:
-        run_worker(c.settings)
-    except OpsPortInUse as exc:
-        fail(f"{exc} (set SUPPORTBOT_WORKER_METRICS_PORT)")
+    run_worker(c.settings)
 
 
 @app.command()

@@ -125,13 +125,8 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
             raise RuntimeError("the scheduler is not running")
 
     metrics = worker_metrics(container, scheduler)
-    try:
-        ops = serve_ops(metrics.registry, {"database": database_check(container.sessions),
-                                           "scheduler": scheduler_running},
-                        settings.metrics_host, settings.worker_metrics_port)
-    except Exception:
-        scheduler.shutdown(wait=False)
-        raise
+    ops = serve_ops(metrics.registry, {"database": database_check(container.sessions), "scheduler": scheduler_running},
+                    settings.metrics_host, settings.worker_metrics_port, setting="SUPPORTBOT_WORKER_METRICS_PORT")
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             signal.signal(sig, lambda *_: stop.set())
@@ -144,4 +139,5 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
         stop.wait()
     finally:
         scheduler.shutdown(wait=True)
-        ops.stop()
+        if ops:
+            ops.stop()

@@ -79,7 +79,7 @@ class BackgroundServer:
             self.server = waitress.create_server(application, host=host, port=port, threads=threads)
         except OSError as exc:
             raise OpsPortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
-        self.port = self.server.effective_port
+        self.port = int(self.server.effective_port)
         self.thread = threading.Thread(target=self.server.run, name=f"http-{self.port}", daemon=True)
         self.thread.start()
 
@@ -90,7 +90,15 @@ class BackgroundServer:
         self.thread.join(timeout=10)
 
 
-def serve_ops(registry: CollectorRegistry, checks: Mapping[str, Check], host: str, port: int) -> BackgroundServer:
-    server = BackgroundServer(ops_app(registry, checks), host=host, port=port, threads=4)
+def serve_ops(registry: CollectorRegistry, checks: Mapping[str, Check], host: str, port: int,
+              setting: str = "SUPPORTBOT_METRICS_PORT") -> BackgroundServer | None:
+    """Start the ops endpoints; None when the port is taken. The process goes on without them
+    (answering Slack matters more than being scraped), and says so loudly: in a container the
+    health check then fails, which is where someone will look."""
+    try:
+        server = BackgroundServer(ops_app(registry, checks), host=host, port=port, threads=4)
+    except OpsPortInUse as exc:
+        log.error("no /healthz, /readyz or /metrics: %s (set %s)", exc, setting)
+        return None
     log.info("ops endpoints on http://%s:%d/ (healthz, readyz, metrics)", host, server.port)
     return server

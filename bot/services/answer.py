@@ -258,6 +258,7 @@ class AnswerService:
         except Busy:
             result.fallback = "busy"
         except GenerationError as exc:
+            self.metrics.generation_latency.observe(time.perf_counter() - generating)  # model time, failed or not
             result.fallback = "timeout" if isinstance(exc, GenerationTimeout) else "error"
             log.warning("generation failed (%s); sending the FAQ answer", exc)
         result.answer, result.mode, result.grounded = top.answer, "faq", True

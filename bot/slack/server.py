@@ -9,6 +9,8 @@ endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import uuid
 from collections.abc import Callable
 
@@ -84,7 +86,7 @@ def wsgi(app: App, container: Container) -> Callable:
     return application
 
 
-def serve_ops_for(container: Container, **more_checks: Callable[[], None]) -> BackgroundServer:
+def serve_ops_for(container: Container, **more_checks: Callable[[], None]) -> BackgroundServer | None:
     s = container.settings
     checks = {"database": database_check(container.sessions), **more_checks}
     return serve_ops(container.metrics.registry, checks, s.metrics_host, s.metrics_port)
@@ -99,11 +101,14 @@ def serve_http(container: Container, host: str, port: int, threads: int = 16) ->
     try:
         waitress.serve(wsgi(app, container), host=host, port=port, threads=threads, ident="supportbot")
     finally:
-        ops.stop()
+        if ops:
+            ops.stop()
         bot.close()
 
 
-def serve_socket(container: Container) -> None:
+def serve_socket(container: Container, stop: threading.Event | None = None) -> None:
+    """Socket mode until ``stop`` is set; by default SIGTERM or SIGINT sets it (``docker stop``), so
+    answers in progress are finished and the socket is closed before the process ends."""
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     app, bot = build(container, http=False)
@@ -111,11 +116,24 @@ def serve_socket(container: Container) -> None:
 
     def slack_connected() -> None:
         if not handler.client.is_connected():
-            raise ConnectionError("not connected to Slack (socket mode); reconnecting")
+            raise ConnectionError("not connected to Slack (socket mode)")
 
     ops = serve_ops_for(container, slack=slack_connected)
+    stop = stop or _stop_on_signals()
     try:
-        handler.start()
+        handler.connect()
+        log.info("connected to Slack in socket mode")
+        stop.wait()
     finally:
-        ops.stop()
+        handler.close()
+        if ops:
+            ops.stop()
         bot.close()
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
+    return stop
