@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     max_new_tokens: int = Field(160, ge=1, le=2048)
     max_question_chars: int = Field(4000, ge=1)
     generation_timeout_s: float = Field(60.0, gt=0, description="Per-request generation limit")
+    answer_lease_s: float = Field(
+        300.0, ge=5, description="A Slack question with no answer recorded this long after a process took it "
+                                 "(that process died, the database went away) is answered by any process")
+    recovery_interval_s: float = Field(30.0, gt=0, description="How often each bot process looks for such questions")
     queue_capacity: int = Field(32, ge=1, description="Questions waiting for the model before 'busy'")
     model_poll_seconds: float = Field(10.0, gt=0, description="How often to check for a promoted model")
     direct_answer_score: float = Field(

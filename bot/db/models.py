@@ -73,6 +73,12 @@ class Message(Base):
     # Exactly-once delivery: Slack event id or (channel, ts) of the triggering message. Unique in SQL,
     # so two bot processes sharing the database cannot both take the same event.
     dedup_key: Mapped[str | None] = mapped_column(String(128), unique=True)
+    # A user question awaiting its answer: the process that took it owns it until the lease ends.
+    # Past the lease with no answer recorded (the process died, the database went away mid-answer),
+    # any process may claim it by bumping ``answer_attempts`` (compare-and-set) and answer it.
+    answer_lease_until: Mapped[datetime | None] = mapped_column(index=True)
+    answer_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    placeholder_ts: Mapped[str | None] = mapped_column(String(32))  # the "thinking" reply to reuse
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     conversation: Mapped[Conversation] = relationship(back_populates="messages")

@@ -17,12 +17,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Conversation, Message
+from bot.db.models import Answer, Conversation, Message, utcnow
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout
 from bot.llm.engine import Busy, ModelEngine
 from bot.observability.metrics import BotMetrics
@@ -38,6 +39,7 @@ ABSTAIN_TEXT = (
     "A member of the support team can help: ask for a human and they'll pick it up."
 )
 HISTORY_TURNS = 4  # earlier messages of the same thread given to the model for follow-ups
+MAX_ATTEMPTS = 3  # times a question is taken (first delivery + recoveries) before the bot gives up
 
 
 class QuestionError(ValueError):
@@ -46,6 +48,10 @@ class QuestionError(ValueError):
 
 class Duplicate(RuntimeError):
     """This delivery of a question was already taken, by this process or another."""
+
+
+class Superseded(RuntimeError):
+    """Another process claimed this question after this one's lease ran out; it answers instead."""
 
 
 @dataclass
@@ -62,6 +68,8 @@ class Received:
     history: list[Turn]
     error: str | None = None
     started: float = field(default_factory=time.perf_counter)
+    attempt: int = 0  # the lease this process holds (answer_attempts when it took the question)
+    placeholder_ts: str | None = None  # the "thinking" reply an earlier attempt already posted
 
 
 @dataclass
@@ -140,7 +148,8 @@ class AnswerService:
                 history = self._history(session, convo)
                 asked = Message(conversation=convo, role="user", user_id=user_id, text=question,
                                 slack_channel=channel_id, slack_ts=slack_ts, slack_thread_ts=thread_ts,
-                                dedup_key=dedup_key)
+                                dedup_key=dedup_key, answer_attempts=0,
+                                answer_lease_until=None if error else utcnow() + self._lease)
                 session.add(asked)
                 session.flush()
             except IntegrityError:
@@ -155,6 +164,64 @@ class AnswerService:
             self.metrics.questions.labels(source).inc()
             return Received(asked.id, convo.id, question, user_id, source, channel_id, thread_ts, history,
                             error, started)
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.settings.answer_lease_s)
+
+    def renew(self, received: Received) -> bool:
+        """Extend this process's lease on a question before answering it. False when another
+        process has claimed it meanwhile (the lease ran out while it waited): then don't answer."""
+        with self.sessions() as session:
+            done = session.execute(
+                update(Message).where(Message.id == received.message_id,
+                                      Message.answer_attempts == received.attempt)
+                .values(answer_lease_until=utcnow() + self._lease))
+            session.commit()
+            return done.rowcount == 1
+
+    def placeholder_posted(self, received: Received, ts: str) -> None:
+        with self.sessions() as session:
+            session.execute(update(Message).where(Message.id == received.message_id).values(placeholder_ts=ts))
+            session.commit()
+
+    def claim_overdue(self, limit: int = 10) -> list[Received]:
+        """Slack questions whose lease ran out with no answer recorded, claimed for this process.
+
+        The claim is a compare-and-set on ``answer_attempts``, so of several processes sweeping at
+        once exactly one gets each question. Questions older than a day or tried three times are
+        left alone (and logged): answering those late would confuse more than help.
+        """
+        now = utcnow()
+        answered = select(Answer.id).where(Answer.question_message_id == Message.id).exists()
+        with self.sessions() as session:
+            overdue = session.execute(
+                select(Message, Conversation).join(Conversation, Message.conversation_id == Conversation.id)
+                .where(Message.role == "user", Conversation.source == "slack",
+                       Message.answer_lease_until.is_not(None), Message.answer_lease_until < now,
+                       Message.created_at > now - timedelta(days=1), ~answered)
+                .order_by(Message.id).limit(limit)).all()
+            claimed = []
+            for msg, convo in overdue:
+                seen = msg.answer_attempts  # (the ORM updates the loaded object along with the row)
+                if seen + 1 >= MAX_ATTEMPTS:  # taken seen + 1 times already
+                    log.error("question %s was not answered after %d attempts; giving up", msg.id, MAX_ATTEMPTS)
+                    session.execute(update(Message).where(Message.id == msg.id).values(answer_lease_until=None))
+                    continue
+                took = session.execute(
+                    update(Message).where(Message.id == msg.id, Message.answer_attempts == seen)
+                    .values(answer_attempts=seen + 1, answer_lease_until=now + self._lease))
+                if took.rowcount != 1:
+                    continue  # another process claimed it first
+                earlier = session.scalars(select(Message).where(Message.conversation_id == convo.id,
+                                                                Message.id < msg.id)
+                                          .order_by(Message.id.desc()).limit(HISTORY_TURNS)).all()
+                history = [Turn("user" if m.role == "user" else "assistant", m.text) for m in reversed(earlier)]
+                claimed.append(Received(msg.id, convo.id, msg.text, msg.user_id or "", "slack", msg.slack_channel,
+                                        msg.slack_thread_ts, history, attempt=seen + 1,
+                                        placeholder_ts=msg.placeholder_ts))
+            session.commit()
+        return claimed
 
     def respond(self, received: Received, *, on_text: Callable[[str], None] | None = None,
                 on_queued: Callable[[int], None] | None = None) -> AnswerResult:
@@ -192,6 +259,14 @@ class AnswerService:
             answer = Answer(question_message_id=received.message_id, text=result.answer, sources=result.sources,
                             abstained=result.abstained, grounded=result.grounded, mode=result.mode,
                             model_version_id=version_id, latency_ms=result.latency_ms, tokens=result.tokens)
+            # Only the lease holder records an answer: if another process claimed this question
+            # meanwhile (this one stalled past its lease), that one answers it, not both.
+            held = session.execute(update(Message).where(Message.id == received.message_id,
+                                                         Message.answer_attempts == received.attempt)
+                                   .values(answer_lease_until=None))
+            if held.rowcount != 1:
+                session.rollback()
+                raise Superseded(received.message_id)
             session.add_all([reply, answer])
             session.flush()
             answer.message_id = reply.id

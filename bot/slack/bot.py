@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.container import Container
 from bot.db.models import ReviewPost
-from bot.services.answer import Duplicate, Received
+from bot.services.answer import Duplicate, Received, Superseded
 from bot.services.handoff import HandoffInfo
 from bot.services.review import NotAuthorized, ReviewError
 from bot.slack import blocks
@@ -63,8 +63,32 @@ class SlackBot:
         self.webhook = (Webhook(s.handoff_webhook_url, s.handoff_webhook_secret.get_secret_value()
                                 if s.handoff_webhook_secret else None) if s.handoff_webhook_url else None)
 
+        self._in_flight: dict[int, Received] = {}
+        self._in_flight_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._sweeper = threading.Thread(target=self._recover_overdue, name="slack-recovery", daemon=True)
+        self._sweeper.start()
+
     def close(self, wait: bool = True) -> None:
+        self._stop.set()
         self.pool.shutdown(wait=wait)
+
+    def _recover_overdue(self) -> None:
+        """Questions recorded but never answered (their process died, or the database went away
+        mid-answer) are claimed once their lease runs out and answered here."""
+        s = self.settings
+        while not self._stop.wait(min(s.recovery_interval_s, s.answer_lease_s / 3)):
+            try:
+                with self._in_flight_lock:
+                    mine = list(self._in_flight.values())
+                for received in mine:  # alive and working on it (maybe queued for the model): keep the lease
+                    self.c.answers.renew(received)
+                for received in self.c.answers.claim_overdue():
+                    log.warning("answering question %s again (attempt %d): its first answer never completed",
+                                received.message_id, received.attempt + 1)
+                    self._start_answering(received)
+            except Exception as exc:  # the database may be down right now: try again next round
+                log.warning("recovery sweep failed: %s: %s", type(exc).__name__, exc)
 
     def _background(self, fn, *args) -> None:
         """Run ``fn`` on the pool in a copy of this context, so its log lines keep the event's request id."""
@@ -125,16 +149,27 @@ class SlackBot:
         except Duplicate:
             log.info("delivery %s:%s already taken; not answering twice", channel, ts)
             return False
+        self._start_answering(received)
+        return True
+
+    def _start_answering(self, received: Received) -> None:
+        with self._in_flight_lock:
+            self._in_flight[received.message_id] = received
         self.c.metrics.in_progress.inc()
         self._background(self._answer_logged, received)
-        return True
 
     def _answer_logged(self, received: Received) -> None:
         try:
             self.answer(received)
+        except Superseded:
+            log.warning("question %s is answered by another process (this one stalled past its lease)",
+                        received.message_id)
         except Exception:
-            log.exception("answering message %s failed", received.message_id)
+            log.exception("answering message %s failed; it is answered again once its lease runs out",
+                          received.message_id)
         finally:
+            with self._in_flight_lock:
+                self._in_flight.pop(received.message_id, None)
             self.c.metrics.in_progress.dec()
 
     def answer(self, received: Received) -> None:
@@ -142,11 +177,19 @@ class SlackBot:
         if received.error:
             self.client.chat_postMessage(channel=channel, thread_ts=thread, text=f":warning: {received.error}")
             return
-        placeholder = self.client.chat_postMessage(channel=channel, thread_ts=thread, text=blocks.THINKING_TEXT)
-        stream = StreamedMessage(self.client, placeholder["channel"], placeholder["ts"],
-                                 self.settings.stream_update_interval_s)
+        if not self.c.answers.renew(received):
+            log.warning("question %s was claimed by another process while it waited here; not answering twice",
+                        received.message_id)
+            return
+        if received.placeholder_ts:  # an earlier attempt died after posting it: answer in the same place
+            placeholder_ts = received.placeholder_ts
+        else:
+            placeholder_ts = self.client.chat_postMessage(channel=channel, thread_ts=thread,
+                                                          text=blocks.THINKING_TEXT)["ts"]
+            self.c.answers.placeholder_posted(received, placeholder_ts)
+        stream = StreamedMessage(self.client, channel, placeholder_ts, self.settings.stream_update_interval_s)
         result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
-        self.c.answers.delivered(result.answer_id, placeholder["ts"])
+        self.c.answers.delivered(result.answer_id, placeholder_ts)
         stream.finish(result.answer, blocks.answer(result.answer, result.answer_id, result.sources,
                                                    abstained=result.abstained))
         log.info("answered question %s as answer %s: %s%s, %.0f ms", received.message_id, result.answer_id,

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_exponential
 
 from bot.slack import blocks
 
@@ -26,6 +27,7 @@ class StreamedMessage:
         self._last = clock()  # the placeholder itself was just posted
         self._lock = threading.Lock()
         self.updates = 0
+        self.final_patience_s = 120.0
 
     def draft(self, text: str) -> None:
         if not text.strip() or self.clock() - self._last < self.interval:
@@ -37,7 +39,12 @@ class StreamedMessage:
         self._update(text=note, blocks=[blocks.section(note)], final=False)
 
     def finish(self, text: str, final_blocks: list[dict]) -> None:
-        self._update(text=text, blocks=final_blocks, final=True)
+        """The final answer must arrive: past slack_sdk's own retries, keep trying for two minutes
+        while Slack is rate limiting or failing (the answer is already recorded in SQL)."""
+        for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_delay(self.final_patience_s),
+                                wait=wait_exponential(multiplier=1, max=15), reraise=True):
+            with attempt:
+                self._update(text=text, blocks=final_blocks, final=True)
 
     def _update(self, *, text: str, blocks: list[dict], final: bool) -> None:
         with self._lock:
@@ -49,3 +56,12 @@ class StreamedMessage:
                     raise
                 log.warning("draft update skipped: %s", exc.response.get("error"))
             self._last = self.clock()
+
+
+def _transient(exc: BaseException) -> bool:
+    """Rate limits, Slack's 5xx and dropped connections pass; a real refusal (e.g. the message was
+    deleted, the channel archived) does not."""
+    if isinstance(exc, SlackApiError):
+        return exc.response.status_code in (429, 500, 502, 503, 504) or exc.response.get("error") in (
+            "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout")
+    return isinstance(exc, OSError)
