@@ -50,10 +50,13 @@ def web_client(token: str | None, base_url: str) -> WebClient:
 
 
 class SlackBot:
-    def __init__(self, container: Container, client: WebClient, *, workers: int = 16):
+    def __init__(self, container: Container, client: WebClient, *, workers: int | None = None):
         self.c = container
         self.settings = container.settings
         self.client = client
+        # Answering threads mostly wait for the model. One per queue slot, plus room for hand-offs and
+        # reviews, so every asker gets a placeholder at once rather than when a thread frees up.
+        workers = workers or self.settings.queue_capacity + 8
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="slack-answer")
         self._group: tuple[float, set[str]] = (0.0, set())
         self._group_lock = threading.Lock()

@@ -1,0 +1,62 @@
+"""Fifty askers at once through the real HTTP transport, two bot processes sharing PostgreSQL, with
+Slack's retries mixed in; then the same under faults: PostgreSQL restarted mid-load, and the Slack
+Web API answering 429 (Retry-After) and 5xx. Every question is answered exactly once.
+
+Figures for docs/reliability.md come from ``bench/slack_load.py``, which runs the same scenarios.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.reliability.cluster import Cluster, Load, answered_in_sql, restart_postgres
+
+pytestmark = [pytest.mark.postgres, pytest.mark.reliability]
+ASKERS = 50
+FAST_RECOVERY = {"SUPPORTBOT_ANSWER_LEASE_S": "20", "SUPPORTBOT_RECOVERY_INTERVAL_S": "2"}
+
+
+@pytest.fixture
+def cluster(tmp_path, model_path, chroma_server):
+    c = Cluster(tmp_path, processes=2, model_path=model_path, chroma_url=chroma_server, env=FAST_RECOVERY)
+    yield c
+    c.close()
+
+
+def _check(cluster: Cluster, report, label: str) -> None:
+    figures = report.figures()
+    print(f"\n{label}: {json.dumps(figures)}")
+    assert report.unanswered == [], f"{len(report.unanswered)} unanswered: {report.unanswered[:5]}\n" \
+                                    f"{cluster.logs()[-4000:]}"
+    assert (report.answered, report.duplicates) == (ASKERS, 0), figures
+    questions, answers = answered_in_sql(cluster)
+    assert questions == ASKERS  # retries and the message + app_mention pairs recorded once each
+    assert answers == ASKERS
+
+
+def test_fifty_askers_two_processes_with_retries(cluster):
+    report = Load(cluster, ASKERS).run()
+    _check(cluster, report, "load")
+    assert report.extra_placeholders == 0
+    assert report.deliveries > ASKERS  # retries and mention pairs did arrive
+
+
+def test_postgres_restarted_mid_load_loses_nothing(cluster):
+    def restart_when_answering(load: Load) -> None:
+        cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
+        restart_postgres(down_s=3.0)
+
+    report = Load(cluster, ASKERS).run(during=restart_when_answering)
+    _check(cluster, report, "postgres restart")
+    assert "OperationalError" in cluster.logs()  # the outage was real and seen by the bots
+
+
+def test_slack_rate_limits_and_server_errors_lose_nothing(cluster):
+    peer = cluster.peer
+    peer.fail("chat.postMessage", 429, times=8, retry_after=1)
+    peer.fail("chat.update", 503, times=8)
+    report = Load(cluster, ASKERS).run()
+    _check(cluster, report, "slack 429/5xx")
+    assert len(peer.calls_to("chat.postMessage!429")) == 8 and len(peer.calls_to("chat.update!503")) == 8
