@@ -2,7 +2,7 @@
 SB := .venv/bin/supportbot
 QUESTION ?= How do I reset my VPN password?
 
-.PHONY: demo install test
+.PHONY: demo install test reliability
 
 install:
 	bash scripts/bootstrap.sh
@@ -17,3 +17,7 @@ demo: install
 ## Run the test suite (needs PostgreSQL on 127.0.0.1:5432 for the postgres-marked tests).
 test: install
 	.venv/bin/python -m pytest
+
+## Every load, fault, security and bad-input scenario, with figures (docs/reliability.md).
+reliability:
+	bash scripts/reliability.sh

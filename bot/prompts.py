@@ -6,6 +6,7 @@ Alpaca format: instruction = the employee's question, input = the retrieved FAQ 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -30,17 +31,27 @@ class Turn:
     text: str
 
 
+MARKER = re.compile(r"^[ \t]*#{3,}[ \t]*", re.MULTILINE)
+
+
+def defuse(text: str) -> str:
+    """Text from askers and from FAQ files is data, never template: a line starting with ``###``
+    (``### Response:``, ``### Instruction:``) could end the section it sits in and open another, so
+    such lines lose their marker."""
+    return MARKER.sub("", text)
+
+
 def format_context(entries: Sequence[ContextEntry], history: Sequence[Turn] = ()) -> str:
-    parts = [f"[{e.id}] {e.question}\n{e.answer}" for e in entries]
+    parts = [defuse(f"[{e.id}] {e.question}\n{e.answer}") for e in entries]
     if history:
-        convo = "\n".join(f"{'Employee' if t.role == 'user' else 'Support'}: {t.text}" for t in history)
+        convo = "\n".join(f"{'Employee' if t.role == 'user' else 'Support'}: {defuse(t.text)}" for t in history)
         parts.append(f"Earlier in this conversation:\n{convo}")
     return "\n\n".join(parts)
 
 
 def build_prompt(question: str, entries: Sequence[ContextEntry], history: Sequence[Turn] = ()) -> str:
     context = format_context(entries, history)
-    body = f"### Instruction:\n{question.strip()}\n\n"
+    body = f"### Instruction:\n{defuse(question).strip()}\n\n"
     if context:
         body += f"### Input:\n{context}\n\n"
     return f"{PREAMBLE}\n\n{body}### Response:\n"

@@ -167,6 +167,12 @@ class Cluster:
             time.sleep(0.3)
         raise RuntimeError(f"bot process not ready: {log.read_text()[-3000:]}")
 
+    def kill(self, i: int) -> None:
+        """SIGKILL one bot process: what a crash or an OOM kill does, no clean-up of any kind."""
+        proc, _ = self.procs[i]
+        proc.kill()
+        proc.wait(timeout=10)
+
     def logs(self) -> str:
         return "\n".join(log.read_text() for _, log in self.procs)
 

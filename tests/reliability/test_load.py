@@ -60,3 +60,13 @@ def test_slack_rate_limits_and_server_errors_lose_nothing(cluster):
     report = Load(cluster, ASKERS).run()
     _check(cluster, report, "slack 429/5xx")
     assert len(peer.calls_to("chat.postMessage!429")) == 8 and len(peer.calls_to("chat.update!503")) == 8
+
+
+def test_a_bot_process_killed_mid_load_loses_nothing(cluster):
+    def kill_one_when_answering(load: Load) -> None:
+        cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
+        cluster.kill(0)
+
+    report = Load(cluster, ASKERS).run(during=kill_one_when_answering)
+    _check(cluster, report, "process killed")
+    assert "answering question" in cluster.logs() and "again" in cluster.logs()  # the survivor recovered some
