@@ -9,7 +9,8 @@ bundled model installed into a temporary folder, and a local Slack Web API peer.
 at once; a share of events is redelivered as Slack does. Scenarios:
 
   load      nothing goes wrong
-  postgres  PostgreSQL is stopped for 3 s once 5 answers are out (`postgres` needs root, as in CI)
+  postgres  PostgreSQL is stopped for 4 s once 5 answers are out, and a fifth of the askers write
+            during the outage (`postgres` needs root, as in CI)
   slack     the Slack Web API answers 8 chat.postMessage calls with 429 (Retry-After: 1) and 8
             chat.update calls with 503
   kill      one bot process is SIGKILLed once 5 answers are out
@@ -45,14 +46,17 @@ def run(name: str, askers: int, model_path: Path | None) -> dict:
         cluster = Cluster(Path(tmp), processes=2, model_path=model_path, env=FAST_RECOVERY)
         try:
             during = None
+            late = askers // 5 if name == "postgres" else 0
             if name == "postgres":
-                during = after_first_answers(cluster, lambda: restart_postgres(down_s=3.0))
+                during = after_first_answers(
+                    cluster, lambda: restart_postgres(down_s=4.0, while_down=lambda: load.wave(late)))
             elif name == "kill":
                 during = after_first_answers(cluster, lambda: cluster.kill(0))
             elif name == "slack":
                 cluster.peer.fail("chat.postMessage", 429, times=8, retry_after=1)
                 cluster.peer.fail("chat.update", 503, times=8)
-            report = Load(cluster, askers).run(during=during)
+            load = Load(cluster, askers - late)
+            report = load.run(during=during)
             figures = {"scenario": name, **report.figures()}
             figures["sql_questions"], figures["sql_answers"] = answered_in_sql(cluster)
             figures["recovered"] = cluster.logs().count("again (attempt")

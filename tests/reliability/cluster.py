@@ -54,14 +54,17 @@ def percentile(values: list[float], p: float) -> float | None:
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
-def restart_postgres(down_s: float = 3.0) -> None:
-    """Stop the machine's PostgreSQL, keep it down for ``down_s``, start it again."""
+def restart_postgres(down_s: float = 3.0, while_down=None) -> None:
+    """Stop the machine's PostgreSQL, run ``while_down()`` and keep it down for ``down_s``, start it again."""
     version = sorted(os.listdir("/etc/postgresql"))[0]
     for action in ("stop", "start"):
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action,
                         *(["-m", "fast"] if action == "stop" else [])], check=True, capture_output=True)
         if action == "stop":
-            time.sleep(down_s)
+            stopped = time.monotonic()
+            if while_down:
+                while_down()
+            time.sleep(max(0.0, down_s - (time.monotonic() - stopped)))
     deadline = time.monotonic() + 60
     while subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode != 0:
         if time.monotonic() > deadline:
@@ -244,10 +247,27 @@ class Load:
         self.rng = random.Random(seed)
         self.retry_share = retry_share
         base = int(time.time())
-        self.asked = [Asked(n, f"ULOAD{n:03d}", f"DLOAD{n:03d}" if n % 5 else "CLOADGENERAL",
-                            f"{base}.{n:06d}", QUESTIONS[n % len(QUESTIONS)], mention=n % 5 == 0)
-                      for n in range(askers)]
+        self._base = base
+        self.asked = [self._asker(n) for n in range(askers)]
         self._lock = threading.Lock()
+        self._late: list[threading.Thread] = []
+        self._patience_s = 120.0
+
+    def _asker(self, n: int) -> Asked:
+        return Asked(n, f"ULOAD{n:03d}", f"DLOAD{n:03d}" if n % 5 else "CLOADGENERAL",
+                     f"{self._base}.{n:06d}", QUESTIONS[n % len(QUESTIONS)], mention=n % 5 == 0)
+
+    def wave(self, count: int) -> None:
+        """``count`` more people ask right now (e.g. while the database is down); counted with the rest."""
+        start = threading.Event()
+        with self._lock:
+            new = [self._asker(len(self.asked) + i) for i in range(count)]
+            self.asked.extend(new)
+        for q in new:
+            t = threading.Thread(target=self._ask, args=(q, start, self._patience_s))
+            t.start()
+            self._late.append(t)
+        start.set()
 
     def _event(self, q: Asked, kind: str) -> dict:
         if q.mention:
@@ -296,6 +316,7 @@ class Load:
     def run(self, *, timeout_s: float = 300, patience_s: float = 120, during=None) -> LoadReport:
         """Everyone asks at once; ``during(load)`` runs on its own thread meanwhile (a fault)."""
         peer = self.cluster.peer
+        self._patience_s = patience_s
         start = threading.Event()
         threads = [threading.Thread(target=self._ask, args=(q, start, patience_s)) for q in self.asked]
         for t in threads:
@@ -309,6 +330,8 @@ class Load:
             t.join()
         if fault:
             fault.join()
+        for t in self._late:
+            t.join()
 
         def all_answered() -> bool:
             return all(peer.final_answers(q.channel, q.ts) for q in self.asked)

@@ -15,6 +15,7 @@ from tests.reliability.cluster import Cluster, Load, answered_in_sql, restart_po
 
 pytestmark = [pytest.mark.postgres, pytest.mark.reliability]
 ASKERS = 50
+LATE = 10  # of them, asking while PostgreSQL is down
 FAST_RECOVERY = {"SUPPORTBOT_ANSWER_LEASE_S": "20", "SUPPORTBOT_RECOVERY_INTERVAL_S": "2"}
 
 
@@ -46,10 +47,11 @@ def test_fifty_askers_two_processes_with_retries(cluster):
 def test_postgres_restarted_mid_load_loses_nothing(cluster):
     def restart_when_answering(load: Load) -> None:
         cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
-        restart_postgres(down_s=3.0)
+        restart_postgres(down_s=4.0, while_down=lambda: load.wave(LATE))  # these arrive during the outage
 
-    report = Load(cluster, ASKERS).run(during=restart_when_answering)
+    report = Load(cluster, ASKERS - LATE).run(during=restart_when_answering)
     _check(cluster, report, "postgres restart")
+    assert report.refused_deliveries > 0  # not acked while the database was down, so Slack redelivered
     assert "OperationalError" in cluster.logs()  # the outage was real and seen by the bots
 
 
