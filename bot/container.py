@@ -109,6 +109,11 @@ class Container:
         """The engine if something already asked for it; reporting on it must not create or load one."""
         return self.__dict__.get("engine")
 
+    def close(self) -> None:
+        """Stop the model worker and free the loaded model (an embedding process, a test)."""
+        if (engine := self.started_engine()) is not None:
+            engine.close()
+
     @cached_property
     def metrics(self) -> BotMetrics:
         """This process's counters; the services increment them where they record the event."""

@@ -35,6 +35,23 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture(autouse=True)
+def _close_containers(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every Container a test makes is closed after it: a loaded model left behind by each test
+    would pile up in the one pytest process (ctransformers crashed once ~30 were loaded)."""
+    made: list[Container] = []
+    real_init = Container.__init__
+
+    def init(self, *args, **kwargs) -> None:
+        real_init(self, *args, **kwargs)
+        made.append(self)
+
+    monkeypatch.setattr(Container, "__init__", init)
+    yield
+    for c in made:
+        c.close()
+
+
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     d = tmp_path / "data"

@@ -109,6 +109,18 @@ class ModelEngine:
     def stop(self) -> None:
         self._stop.set()
 
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop, wait for the current request to finish, and free the model's memory."""
+        self.stop()
+        for thread in (self._worker, self._watcher):
+            if thread.is_alive():
+                thread.join(timeout)
+        with self._lock:
+            loaded = [m for m in (self._model, self._pending) if m is not None]
+            self._model = self._pending = None
+        for model in loaded:
+            model.runtime.close()
+
     @property
     def model(self) -> LoadedModel:
         self.start()
