@@ -150,14 +150,15 @@ class Cluster:
                 self.procs.append((proc, log))
                 self.urls.append(f"http://127.0.0.1:{port}")
             for (proc, log), url in zip(self.procs, self.urls):
-                self._wait_ready(url, proc, log)
+                self.wait_ready(url, proc, log)
         except BaseException:
             self.close()
             raise
         self.senders = [SlackSender(url + "/slack/events", SECRET) for url in self.urls]
 
     @staticmethod
-    def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
+    def wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
+        """Until ``/readyz`` answers 200; the process's log in the error if it dies or never gets there."""
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if proc.poll() is not None:

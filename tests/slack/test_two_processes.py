@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -18,6 +17,7 @@ from bot.db import migrate
 from bot.db.models import Answer, Message
 from bot.settings import Settings
 from tests.conftest import SAMPLE_FAQ, _free_port
+from tests.reliability.cluster import Cluster
 from tests.slack.conftest import ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, SlackSender
 
@@ -30,18 +30,7 @@ def _start(env: dict, port: int, log: Path) -> subprocess.Popen:
                             env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
 
 
-def _wait_ready(url: str, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"bot process exited: {log.read_text()[-3000:]}")
-        try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"bot process not ready: {log.read_text()[-3000:]}")
+_wait_ready = Cluster.wait_ready
 
 
 def test_two_bot_processes_answer_a_message_once(postgres_url, chroma_server, model_path, slack_peer, tmp_path):
