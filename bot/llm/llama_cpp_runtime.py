@@ -1,7 +1,7 @@
 """llama-cpp-python runtime (optional: `pip install llama-cpp-python`, a ~6 minute source build).
 
-Loads GGUF files unchanged (no ctransformers adaptation needed) and can apply a LoRA adapter in
-GGUF form at load time.
+Loads standard GGUF files (versions adapted for ctransformers are restored first) and can apply a
+LoRA adapter in GGUF form at load time.
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ class LlamaCppRuntime:
         self.path = Path(path)
         self.name = name or self.path.stem
         self.context_length = context_length
-        self._llm = Llama(model_path=str(self.path), n_ctx=context_length, n_threads=threads, verbose=False,
-                          lora_path=str(lora_path) if lora_path else None)
+        self._llm = Llama(model_path=str(standard_form(self.path)), n_ctx=context_length, n_threads=threads,
+                          verbose=False, lora_path=str(lora_path) if lora_path else None)
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -53,3 +53,22 @@ class LlamaCppRuntime:
 
     def close(self) -> None:
         self._llm = None
+
+
+def standard_form(path: Path) -> Path:
+    """The registry's versions are written for ctransformers (raw-byte vocabulary, see
+    finetune/gguf_compat.py), which llama.cpp would decode into garbage. Serve the exactly restored
+    standard file instead, written once beside the version (atomically; reused while newer)."""
+    from finetune.gguf_compat import is_adapted
+
+    if not is_adapted(path):
+        return path
+    standard = path.with_name(path.stem + ".standard.gguf")
+    if standard.exists() and standard.stat().st_mtime >= path.stat().st_mtime:
+        return standard
+    from finetune.weights import restore_standard_gguf
+
+    partial = standard.with_suffix(".gguf.tmp")
+    restore_standard_gguf(path, partial)
+    partial.replace(standard)
+    return standard
