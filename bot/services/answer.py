@@ -213,10 +213,7 @@ class AnswerService:
                     .values(answer_attempts=seen + 1, answer_lease_until=now + self._lease))
                 if took.rowcount != 1:
                     continue  # another process claimed it first
-                earlier = session.scalars(select(Message).where(Message.conversation_id == convo.id,
-                                                                Message.id < msg.id)
-                                          .order_by(Message.id.desc()).limit(HISTORY_TURNS)).all()
-                history = [Turn("user" if m.role == "user" else "assistant", m.text) for m in reversed(earlier)]
+                history = self._history(session, convo, before=msg.id)
                 claimed.append(Received(msg.id, convo.id, msg.text, msg.user_id or "", "slack", msg.slack_channel,
                                         msg.slack_thread_ts, history, attempt=seen + 1,
                                         placeholder_ts=msg.placeholder_ts))
@@ -340,12 +337,15 @@ class AnswerService:
         return version_id
 
     @staticmethod
-    def _history(session: Session, convo: Conversation) -> list[Turn]:
-        """Earlier turns of this conversation only: another user's thread is never read."""
+    def _history(session: Session, convo: Conversation, before: int | None = None) -> list[Turn]:
+        """Earlier turns of this conversation only (those before message ``before``, if given):
+        another user's thread is never read."""
         if convo.id is None:
             return []
-        rows = session.scalars(select(Message).where(Message.conversation_id == convo.id)
-                               .order_by(Message.id.desc()).limit(HISTORY_TURNS)).all()
+        stmt = select(Message).where(Message.conversation_id == convo.id)
+        if before is not None:
+            stmt = stmt.where(Message.id < before)
+        rows = session.scalars(stmt.order_by(Message.id.desc()).limit(HISTORY_TURNS)).all()
         return [Turn("user" if m.role == "user" else "assistant", m.text) for m in reversed(rows)]
 
     @staticmethod
