@@ -214,7 +214,9 @@ def finetune_run(
         raise typer.Exit(1)
 
 
-def _tune(c, steps: int) -> None:
+def _tune(c, steps: int, *, required: bool = True) -> bool:
+    """Tune the embedder to the FAQ and re-index. With ``required`` False (tuning because an import
+    changed the FAQ) a FAQ too small to tune on is a notice, not an error."""
     from retrieval.tune import TuneError, TuneParams
 
     with _progress() as bar:
@@ -225,25 +227,33 @@ def _tune(c, steps: int) -> None:
                                 progress=lambda n: bar.advance(train, n),
                                 reembed_progress=lambda n: bar.advance(reembed, n))
         except TuneError as exc:
-            fail(str(exc))
+            if required:
+                fail(str(exc))
+            err.print(f"Embedder not tuned: {exc}")
+            return False
     out.print(f"Retrieval now uses an embedder tuned to this FAQ: {path}")
+    return True
 
 
 @faq_app.command("tune")
-def faq_tune(steps: Annotated[int, typer.Option(min=1, help="Training steps (60 measured best).")] = 60) -> None:
-    """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 80 s on 2 cores)."""
+def faq_tune(steps: Annotated[Optional[int], typer.Option(
+        min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")] = None) -> None:
+    """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
     c = _container()
     c.ensure_schema()
-    _tune(c, steps)
+    _tune(c, steps or c.settings.tune_steps)
 
 
 @faq_app.command("import")
 def faq_import(
     file: Annotated[Path, typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).")],
     prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
-    tune: Annotated[bool, typer.Option(help="Then tune the embedder to the FAQ (better ranking, ~80 s).")] = False,
+    tune: Annotated[Optional[bool], typer.Option(
+        "--tune/--no-tune", help="Tune the embedder to the FAQ if the import changed it (better ranking, "
+                                 "45-80 s). Default: SUPPORTBOT_TUNE_ON_IMPORT (on).")] = None,
 ) -> None:
-    """Import or update FAQ entries; unchanged entries are left alone."""
+    """Import or update FAQ entries; unchanged entries are left alone, then the embedder is tuned
+    to the FAQ when anything changed."""
     from retrieval.faq import FaqFormatError, load_faq
 
     try:
@@ -257,8 +267,11 @@ def faq_import(
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
     out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
-    if tune:
-        _tune(c, 60)
+    if tune if tune is not None else c.settings.tune_on_import:
+        # An unchanged FAQ that is already tuned needs nothing; a changed one needs an embedder that knows
+        # its new entries.
+        if report.added or report.updated or report.pruned or not c.index.is_tuned():
+            _tune(c, c.settings.tune_steps, required=False)
 
 
 @review_app.command("list")
@@ -321,7 +334,9 @@ def _progress() -> Progress:
 def eval_retrieval(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
     queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
-    tune: Annotated[bool, typer.Option(help="Tune the embedder to the FAQ first, as `faq import --tune` does.")] = False,
+    tune: Annotated[Optional[bool], typer.Option(
+        "--tune/--no-tune", help="Tune the embedder to the FAQ first, as `faq import` does. "
+                                 "Default: SUPPORTBOT_TUNE_ON_IMPORT (on).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
 ) -> None:
     """Import FAQ into a throwaway store and score retrieval on QUERIES (null expected_id = out of scope)."""
@@ -348,8 +363,8 @@ def eval_retrieval(
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
             c.index.import_items(items, progress=lambda n: bar.advance(task, n))
-        if tune:
-            _tune(c, 60)
+        if tune if tune is not None else base.tune_on_import:
+            _tune(c, base.tune_steps, required=False)
         with _progress() as bar:
             c.index.retrieve("warm up")  # first query pays one-off costs; keep it out of the latency figures
             task = bar.add_task("Running queries", total=len(qs))

@@ -40,6 +40,12 @@ class Settings(BaseSettings):
     tuned_abstain_threshold: float = Field(
         0.39, ge=-1.0, le=1.0, description="The same, once the embedder is tuned to the FAQ (`faq tune`)."
     )
+    # Tuning the embedder to the FAQ is what lifts hit@1 clearly above plain dense search
+    # (docs/benchmarks.md), so an import that changed the FAQ tunes by default.
+    tune_on_import: bool = Field(
+        True, description="`faq import` (and `eval retrieval`) tune the embedder to the FAQ after a change"
+    )
+    tune_steps: int = Field(60, ge=1, le=10000, description="Training steps of one embedder tuning (60 measured best)")
 
     # Model runtime
     model_backend: Literal["ctransformers", "llama-cpp", "openai"] = "ctransformers"

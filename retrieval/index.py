@@ -33,6 +33,13 @@ from retrieval.tune import TuneParams, tune_embedder
 
 CURATED_SOURCE = "curated"  # entries written by admins in Slack; never pruned by a file import
 PHRASING_KINDS = ("question", "learned")
+# A tuned index also keeps every phrasing embedded by the base embedder, under these kinds: abstention
+# averages the tuned and the base top score. The tuned embedder pulls questions towards the FAQ's
+# topics, unrelated ones included; the base one has not learned to, and the two disagree most on
+# out-of-scope questions (CLINC150: 0.77 -> 0.85 abstained at the same share answered; docs/benchmarks.md).
+BASE_KINDS = tuple(f"{k}-base" for k in PHRASING_KINDS)
+BASE_SUFFIX = "~base"
+BASE_CONFIDENCE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -90,6 +97,7 @@ class _Snapshot:
     answer_vectors: np.ndarray  # answer chunks, grouped by entry
     answer_texts: list[str]
     answer_owner: list[str]  # entry id per chunk
+    base_scorer: PhrasingScorer | None = None  # base-embedder phrasings of a tuned index
 
 
 class FaqIndex:
@@ -167,6 +175,16 @@ class FaqIndex:
         return [VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
                 for (eid, (i, k, t)), v in zip(docs, vectors)]
 
+    def _vector_docs(self, docs: list[tuple[str, tuple[str, str, str]]], embedder_path: str | None) -> list[VectorDoc]:
+        """Documents embedded by the index's embedder; for a tuned index, its phrasings by the base
+        embedder as well (BASE_KINDS)."""
+        out = self._embed(self._embedder_for(embedder_path or self.base_embedder), docs)
+        if embedder_path:
+            phrasings = [(eid, (i + BASE_SUFFIX, f"{k}-base", t)) for eid, (i, k, t) in docs if k in PHRASING_KINDS]
+            if phrasings:
+                out += self._embed(self._embedder_for(self.base_embedder), phrasings)
+        return out
+
     def _learned(self, session: Session, entry_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
         query = select(LearnedPhrasing).order_by(LearnedPhrasing.id)
@@ -189,7 +207,8 @@ class FaqIndex:
         way leaves SQL as it was, so the next import sees the same entries as changed and finishes.
         """
         report = ImportReport()
-        store, embedder = self.store(), self.embedder
+        _, embedder_path, collection = self._current()
+        store = self.store(collection)
         with self.sessions() as session:
             current = {e.id: e for e in session.scalars(select(FaqEntry))}
             changed = [it for it in items if it.id not in current or current[it.id].content_hash != it.content_hash()]
@@ -205,8 +224,9 @@ class FaqIndex:
                 batch = changed[start : start + self.IMPORT_BATCH]
                 texts = [(it.id, doc) for it in batch for doc in self._texts(
                     it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, []))]
-                store.upsert(self._embed(embedder, texts))
-                new_ids.update(doc_id for _, (doc_id, _, _) in texts)
+                vector_docs = self._vector_docs(texts, embedder_path)
+                store.upsert(vector_docs)
+                new_ids.update(d.id for d in vector_docs)
                 if progress:
                     progress(len(batch))
             if old_ids - new_ids:
@@ -254,7 +274,8 @@ class FaqIndex:
             session.add(LearnedPhrasing(entry_id=entry_id, text=text, text_sha256=_sha(text),
                                         answer_id=answer_id, approved_by=approved_by))
             doc = (entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))
-            self.store().upsert(self._embed(self.embedder, [doc]))
+            _, embedder_path, collection = self._current()
+            self.store(collection).upsert(self._vector_docs([doc], embedder_path))
             self._bump(session)
             session.commit()
         return True
@@ -267,14 +288,16 @@ class FaqIndex:
             raise ValueError("a curated entry needs a question and an answer")
         entry_id = f"curated-{_sha(question.lower())[:12]}"
         item = FaqItem(id=entry_id, question=question, answer=answer, url=url, source=CURATED_SOURCE)
-        store = self.store()
+        _, embedder_path, collection = self._current()
+        store = self.store(collection)
         with self.sessions() as session:
             row = session.get(FaqEntry, entry_id) or FaqEntry(id=entry_id, alt_questions=[], tags=[])
             row.question, row.answer, row.url, row.source = question, answer, url, CURATED_SOURCE
             row.content_hash, row.updated_at = item.content_hash(), utcnow()
             session.add(row)
             store.delete_entries([entry_id])
-            store.upsert(self._embed(self.embedder, [(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])]))
+            store.upsert(self._vector_docs([(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])],
+                                           embedder_path))
             self._bump(session)
             session.commit()
         return entry_id
@@ -297,14 +320,13 @@ class FaqIndex:
 
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-r{revision}"
         out_dir = tune_embedder(base or bundled_model_path(), groups, out_root / f"embedder-{stamp}", params, progress)
-        embedder = self._embedder_for(str(out_dir))
         collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
         store = self.store(collection)
         for start in range(0, len(entries), self.IMPORT_BATCH):
             batch = entries[start : start + self.IMPORT_BATCH]
             docs = [(e.id, d) for e in batch for d in self._texts(e.id, e.question, e.alt_questions, e.answer,
                                                                    learned.get(e.id, []))]
-            store.upsert(self._embed(embedder, docs))
+            store.upsert(self._vector_docs(docs, str(out_dir)))
             if reembed_progress:
                 reembed_progress(len(batch))
         with self.sessions() as session:
@@ -314,6 +336,9 @@ class FaqIndex:
             self.store(old_collection).drop()  # the previous tuned copy; the default one is kept
             self._stores.pop(old_collection, None)
         return out_dir
+
+    def is_tuned(self) -> bool:
+        return self._current()[1] is not None
 
     # ---- search -------------------------------------------------------------------------------
     def _fresh(self) -> _Snapshot:
@@ -325,29 +350,45 @@ class FaqIndex:
             snap = self._snapshot
             if snap and snap.revision == revision and snap.collection == collection:
                 return snap
-            all_ids, all_kinds, all_texts, all_vectors = self.store(collection).all_docs((*PHRASING_KINDS, "answer"))
-            is_answer = np.array([k == "answer" for k in all_kinds], dtype=bool)
+            all_ids, all_kinds, all_texts, all_vectors = self.store(collection).all_docs(
+                (*PHRASING_KINDS, "answer", *(BASE_KINDS if embedder_path else ())))
             pick = lambda seq, mask: [x for x, m in zip(seq, mask) if m]  # noqa: E731
+            is_base = np.array([k in BASE_KINDS for k in all_kinds], dtype=bool)
+            base_scorer = None
+            if is_base.any():
+                base_scorer = self._scorer(pick(all_ids, is_base), pick(all_texts, is_base), all_vectors[is_base])
+                all_ids, all_kinds, all_texts = (pick(seq, ~is_base) for seq in (all_ids, all_kinds, all_texts))
+                all_vectors = all_vectors[~is_base]
+            is_answer = np.array([k == "answer" for k in all_kinds], dtype=bool)
             entry_ids, kinds, texts = (pick(seq, ~is_answer) for seq in (all_ids, all_kinds, all_texts))
             vectors = all_vectors[~is_answer] if len(all_vectors) else all_vectors
-            ids = sorted(set(entry_ids))
-            row_of = {e: i for i, e in enumerate(ids)}
+            scorer = self._scorer(entry_ids, texts, vectors)
+            ids, row_of = scorer.entry_ids, {e: i for i, e in enumerate(scorer.entry_ids)}
             owners = np.array([row_of[e] for e in entry_ids], dtype=np.int64)
-            joined: dict[str, list[str]] = {}
-            for e, t in zip(entry_ids, texts):
-                joined.setdefault(e, []).append(t)
-            scorer = PhrasingScorer(ids, vectors, owners, [" ".join(joined[e]) for e in ids], self.weights)
             order = np.argsort(owners, kind="stable")
             snap = _Snapshot(revision, embedder_path, collection, scorer, ids, row_of, [texts[i] for i in order],
                              [kinds[i] for i in order], owners[order],
                              np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
-                             pick(all_texts, is_answer), pick(all_ids, is_answer))
+                             pick(all_texts, is_answer), pick(all_ids, is_answer), base_scorer)
             self._snapshot = snap
             return snap
+
+    def _scorer(self, entry_ids: list[str], texts: list[str], vectors: np.ndarray) -> PhrasingScorer:
+        ids = sorted(set(entry_ids))
+        row_of = {e: i for i, e in enumerate(ids)}
+        joined: dict[str, list[str]] = {}
+        for e, t in zip(entry_ids, texts):
+            joined.setdefault(e, []).append(t)
+        return PhrasingScorer(ids, vectors, np.array([row_of[e] for e in entry_ids], dtype=np.int64),
+                              [" ".join(joined[e]) for e in ids], self.weights)
 
     def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
         """Entries ranked by the fused phrasing score (retrieval/scoring.py); an entry's answer text
         also counts, at ``answer_weight`` times its cosine, since answers share words with many questions."""
+        return self._search(question, k)[0]
+
+    def _search(self, question: str, k: int) -> tuple[list[RetrievedEntry], float]:
+        """(ranked entries, the confidence abstention is decided on)."""
         snap = self._fresh()
         query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
         rows, scores = snap.scorer.score(query_vec, question)
@@ -374,7 +415,12 @@ class FaqIndex:
                 matched, kind = self._best_phrasing(snap, eid, query_vec)
             out.append(RetrievedEntry(id=eid, score=score, question=entries[eid].question, answer=entries[eid].answer,
                                       url=entries[eid].url, matched=matched, matched_kind=kind))
-        return out
+        confidence = out[0].score if out else 0.0
+        if out and snap.base_scorer is not None and len(snap.base_scorer):
+            base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
+            base_top = float(snap.base_scorer.score(base_vec, question)[1].max())
+            confidence = (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
+        return out, confidence
 
     @staticmethod
     def _best_phrasing(snap: _Snapshot, entry_id: str, query_vec: np.ndarray) -> tuple[str, str]:
@@ -390,8 +436,7 @@ class FaqIndex:
 
     def retrieve(self, question: str, k: int = 5) -> Retrieval:
         """Ranked entries and whether the FAQ covers the question at all."""
-        hits = self.search(question, k)
-        confidence = hits[0].score if hits else 0.0
+        hits, confidence = self._search(question, k)
         return Retrieval(hits, confidence, abstain=not hits or confidence < self.threshold())
 
     def count_entries(self) -> int:

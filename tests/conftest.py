@@ -32,6 +32,10 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key in list(os.environ):
         if key.startswith("SUPPORTBOT_") and key != "SUPPORTBOT_TEST_POSTGRES_URL":
             monkeypatch.delenv(key)
+    # Tuning the embedder on import costs ~45 s a time on 2 cores; tests that import a FAQ through the
+    # CLI would pay it dozens of times. tests/test_cli.py::test_import_tunes_the_embedder_by_default
+    # runs the default; tests/retrieval/test_index.py tests tuning itself.
+    monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "false")
     monkeypatch.chdir(tmp_path)
 
 

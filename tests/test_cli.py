@@ -115,7 +115,9 @@ def test_console_script_runs_the_whole_loop(tmp_path, model_store):
 
 
 def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
+    """The product default, tuning included (60 steps, ~35 s)."""
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
     queries = SAMPLE_FAQ.with_name("queries.jsonl")
     code, stdout, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(queries), "--json")
     assert code == 0, stderr
@@ -123,7 +125,41 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     assert set(data) >= {"hit@1", "hit@5", "mrr", "oos_abstain", "in_scope_answered", "p50_ms", "p95_ms"}
     assert data["n_in_scope"] == 52 and data["n_out_of_scope"] == 20
     assert data["hit@1"] >= 0.9 and data["hit@5"] >= 0.98 and data["oos_abstain"] >= 0.9
+    assert "Retrieval now uses an embedder tuned to this FAQ" in stdout
     assert list(data_dir.iterdir()) == []  # a throwaway store: the user's data dir is untouched
+
+
+def test_import_tunes_the_embedder_when_the_faq_changes(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
+    monkeypatch.setenv("SUPPORTBOT_TUNE_STEPS", "3")  # the plumbing, not the quality (bench/retrieval_clinc.py)
+    code, stdout, stderr = invoke("faq", "import", str(SAMPLE_FAQ))
+    assert code == 0, stderr
+    assert "37 added" in stdout and "Retrieval now uses an embedder tuned to this FAQ" in stdout
+    tuned = sorted((env / "embedders").iterdir())
+    assert len(tuned) == 1 and (tuned[0] / "model.safetensors").exists()
+
+    code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))  # nothing changed: nothing to tune
+    assert code == 0 and "37 unchanged" in stdout and "tuned" not in stdout
+
+    changed = tmp_path / "faq.csv"
+    changed.write_text(SAMPLE_FAQ.read_text().replace("Forgot password", "Forgotten password"))
+    code, stdout, _ = invoke("faq", "import", str(changed), "--no-tune")
+    assert code == 0 and "1 updated" in stdout and "tuned" not in stdout
+    code, stdout, _ = invoke("faq", "import", str(changed))  # unchanged now, but re-tuned only on change
+    assert "tuned" not in stdout
+
+    code, stdout, stderr = invoke("ask", "I forgot my VPN password", "--json")
+    assert code == 0, stderr
+    assert json.loads(stdout.strip().splitlines()[-1])["sources"][0]["id"] == "vpn-password-reset"
+
+
+def test_import_of_a_faq_too_small_to_tune_still_imports(env, monkeypatch, tmp_path):
+    monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
+    one = tmp_path / "one.csv"
+    one.write_text("id,question,answer\nonly,Where is the office?,Main street 1.\n")
+    code, stdout, stderr = invoke("faq", "import", str(one))
+    assert code == 0 and "1 added" in stdout
+    assert "Embedder not tuned: tuning needs at least 2 entries" in stderr
 
 
 def test_eval_retrieval_rejects_unknown_expected_ids(tmp_path):

@@ -170,3 +170,41 @@ def test_tuning_switches_embedder_and_collection_atomically(container, settings,
         container.index.tune(tmp_path / "embedders2", TuneParams(steps=2, batch_entries=8))
     assert other.store.name == first_collection
     assert other.index.search("where is my payslip", 1)[0].id == "payslip"
+
+
+def test_a_tuned_index_abstains_on_base_and_tuned_agreement(container, tmp_path):
+    """A tuned index keeps base-embedder copies of every phrasing, kept current by imports and learned
+    phrasings; its confidence averages the tuned top score and the base one."""
+    from retrieval.index import BASE_CONFIDENCE_WEIGHT, BASE_KINDS, PHRASING_KINDS
+    from retrieval.tune import TuneParams
+
+    index = container.index
+    index.import_items(load_faq(SAMPLE_FAQ))
+    plain = index.retrieve("i forgot my vpn password")
+    assert plain.confidence == plain.hits[0].score  # untuned: the top score itself
+    index.tune(tmp_path / "embedders", TuneParams(steps=3, batch_entries=8))
+
+    store = index.store()
+    phrasing_ids = store.all_docs(PHRASING_KINDS)[0]
+    base_ids, _, base_texts, base_vectors = store.all_docs(BASE_KINDS)
+    assert sorted(base_ids) == sorted(phrasing_ids)
+    base = container.index._embedder_for(None)
+    i = base_texts.index("I forgot my VPN password")
+    assert np.allclose(base_vectors[i], base.encode(["I forgot my VPN password"])[0], atol=1e-5)
+
+    question = "i forgot my vpn password"
+    tuned = index.retrieve(question)
+    assert tuned.hits[0].id == "vpn-password-reset"
+    base_top = float(index._snapshot.base_scorer.score(base.encode([question])[0], question)[1].max())
+    assert base_top != pytest.approx(tuned.hits[0].score, abs=1e-4)
+    expected = (1 - BASE_CONFIDENCE_WEIGHT) * tuned.hits[0].score + BASE_CONFIDENCE_WEIGHT * base_top
+    assert tuned.confidence == pytest.approx(expected, abs=1e-6)
+
+    # Learned phrasings and re-imported entries get their base copy too.
+    index.learn_phrasing("payslip", "where do i find the thing that says what i earned")
+    assert len(store.all_docs(BASE_KINDS)[0]) == len(phrasing_ids) + 1
+    items = [dataclasses.replace(it, alt_questions=(*it.alt_questions, "salary statement location"))
+             if it.id == "payslip" else it for it in load_faq(SAMPLE_FAQ)]
+    index.import_items(items)
+    ids, _, texts, _ = store.all_docs(BASE_KINDS)
+    assert "salary statement location" in texts and len(ids) == len(store.all_docs(PHRASING_KINDS)[0])
