@@ -47,14 +47,15 @@ def build(data: dict, phrasings: int, intents: list[str] | None = None) -> list[
 
 
 def run(index: FaqIndex, queries: list[tuple[str, str | None]]) -> tuple[list[float], list[int | None], list[float]]:
-    """Top score, rank of the expected entry (None if not in top 5 / out of scope), latency ms."""
+    """Confidence (what abstention is decided on), rank of the expected entry (None if not in top 5 /
+    out of scope), latency ms."""
     tops, ranks, ms = [], [], []
     for text, expected in queries:
         t0 = time.perf_counter()
-        hits = index.search(text, 5)
+        result = index.retrieve(text, 5)
         ms.append((time.perf_counter() - t0) * 1000)
-        tops.append(hits[0].score if hits else 0.0)
-        ids = [h.id for h in hits]
+        tops.append(result.confidence)
+        ids = [h.id for h in result.hits]
         ranks.append(ids.index(expected) + 1 if expected in ids else None)
     return tops, ranks, ms
 

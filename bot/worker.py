@@ -43,9 +43,31 @@ def nightly_finetune() -> dict:
     from finetune.pipeline import FinetunePipeline
 
     container = Container(Settings())
-    report = FinetunePipeline(container).run()
-    log.info("nightly fine-tune: %s", report.to_json())
-    return report.to_json()
+    try:
+        report = FinetunePipeline(container).run()
+        log.info("nightly fine-tune: %s", report.to_json())
+        result = report.to_json()
+        result["embedder_retuned"] = retune_embedder(container)
+        return result
+    finally:
+        container.close()
+
+
+def retune_embedder(container) -> str | None:
+    """Re-tune the embedder when the FAQ changed since it was tuned (phrasings admins approved during
+    the day are searchable at once; tonight the embedder learns them too). Returns the new path."""
+    from retrieval.tune import TuneError, TuneParams
+
+    if not container.settings.tune_on_import or not container.index.tuning_is_stale():
+        return None
+    try:
+        path = container.index.tune(container.settings.data_dir / "embedders",
+                                    TuneParams(steps=container.settings.tune_steps))
+    except TuneError as exc:
+        log.warning("embedder not re-tuned: %s", exc)
+        return None
+    log.info("embedder re-tuned to the FAQ: %s", path)
+    return str(path)
 
 
 def build_scheduler(settings: Settings, *, func: str = JOB_FUNC) -> BackgroundScheduler:

@@ -13,6 +13,7 @@ see it on their next query.
 from __future__ import annotations
 
 import hashlib
+import shutil
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -330,15 +331,27 @@ class FaqIndex:
             if reembed_progress:
                 reembed_progress(len(batch))
         with self.sessions() as session:
-            self._bump(session, embedder_path=str(out_dir), collection=collection)
+            self._bump(session, embedder_path=str(out_dir), collection=collection,
+                       tuned_revision=IndexState.revision + 1)
             session.commit()
         if old_collection != collection and old_collection != self.default_collection:
             self.store(old_collection).drop()  # the previous tuned copy; the default one is kept
             self._stores.pop(old_collection, None)
+        # Nightly re-tunes would pile up ~90 MB a night: keep this embedder and the one before it (a
+        # process that read the old path just before the switch may still be loading it).
+        for stale in out_root.glob("embedder-*"):
+            if stale.is_dir() and stale != out_dir and str(stale) != old_path:
+                shutil.rmtree(stale, ignore_errors=True)
         return out_dir
 
     def is_tuned(self) -> bool:
         return self._current()[1] is not None
+
+    def tuning_is_stale(self) -> bool:
+        """Tuned, but the FAQ has changed since (learned phrasings, curated entries, imports)."""
+        with self.sessions() as session:
+            state = session.get(IndexState, 1)
+            return bool(state and state.embedder_path and state.revision != state.tuned_revision)
 
     # ---- search -------------------------------------------------------------------------------
     def _fresh(self) -> _Snapshot:

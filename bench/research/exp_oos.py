@@ -2,7 +2,9 @@
 
 For each signal: AUROC (test in-scope vs oos_val) and the oracle oos_abstain at 95% of in-scope
 answered (a ceiling for any threshold on that signal), plus the hit@1 of the ranking it implies.
-Usage: python bench/research/exp_oos.py [MODEL] [k]
+Usage: python bench/research/exp_oos.py [MODEL] [k] [--tuned DIR]
+With --tuned (a folder from retrieval.tune.tune_embedder on the same k phrasings, made if missing):
+the tuned embedder, and tuned ranking with the confidence mixed from the tuned and base top scores.
 """
 import sys
 from pathlib import Path
@@ -33,8 +35,12 @@ def norm(X):
 
 
 def main():
-    m = sys.argv[1] if len(sys.argv) > 1 else "minilm"
-    k = int(sys.argv[2]) if len(sys.argv) > 2 else 5
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    tuned_dir = sys.argv[sys.argv.index("--tuned") + 1] if "--tuned" in sys.argv else None
+    if tuned_dir:
+        args.remove(tuned_dir)
+    m = args[0] if args else "minilm"
+    k = int(args[1]) if len(args) > 1 else 5
     d = load_data()
     names, phr, own = build_faq(d, k)
     E = len(names)
@@ -55,6 +61,19 @@ def main():
     report("max cosine", base)
     prod = aggregate(sim, own, E, "lse", T=0.05) + 0.5 * centroid_scores(Q, P, own, E)
     report("lse+0.5 centroid", prod)
+
+    if tuned_dir:
+        if not Path(tuned_dir).exists():
+            sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+            from common import minilm_path
+            from retrieval.tune import tune_embedder
+
+            tune_embedder(minilm_path(), [[p for p, o in zip(phr, own) if o == e] for e in range(E)], tuned_dir)
+        Pt, Qt = encode(tuned_dir, phr), encode(tuned_dir, tq + oq)
+        tuned = aggregate(Qt @ Pt.T, own, E, "lse", T=0.05) + 0.5 * centroid_scores(Qt, Pt, own, E)
+        report("tuned lse+0.5 centroid", tuned)
+        for a in (0.3, 0.5, 0.6):
+            report(f"tuned rank, conf {a} base + {1 - a:.1f} tuned top", tuned, a * prod.max(1) + (1 - a) * tuned.max(1))
 
     for shrink in (0.1, 0.3, 0.5, 0.7):
         mu, W = whiten_fit(P, shrink)

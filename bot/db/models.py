@@ -133,6 +133,9 @@ class IndexState(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     revision: Mapped[int] = mapped_column(Integer, default=0)
     embedder_path: Mapped[str | None] = mapped_column(String(2048))  # None: the base embedder
+    # The revision the tuning itself produced: anything later (a learned phrasing, a curated entry,
+    # an import without tuning) is unknown to the tuned embedder, and the nightly job re-tunes.
+    tuned_revision: Mapped[int | None] = mapped_column(Integer)
     collection: Mapped[str | None] = mapped_column(String(128))  # None: the configured collection
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

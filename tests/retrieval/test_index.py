@@ -1,6 +1,7 @@
 """The FAQ index on real embedded Chroma with the bundled MiniLM."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -208,3 +209,26 @@ def test_a_tuned_index_abstains_on_base_and_tuned_agreement(container, tmp_path)
     index.import_items(items)
     ids, _, texts, _ = store.all_docs(BASE_KINDS)
     assert "salary statement location" in texts and len(ids) == len(store.all_docs(PHRASING_KINDS)[0])
+
+
+def test_nightly_retune_follows_what_admins_taught(container, tmp_path, monkeypatch):
+    from bot import worker
+    from retrieval.tune import TuneParams
+
+    monkeypatch.setattr(container.settings, "tune_on_import", True)  # the default (tests turn it off)
+    monkeypatch.setattr(container.settings, "tune_steps", 2)
+    index = container.index
+    index.import_items(load_faq(SAMPLE_FAQ))
+    assert worker.retune_embedder(container) is None  # never tuned (e.g. --no-tune): the night leaves it so
+    embedders = container.settings.data_dir / "embedders"
+    first = index.tune(embedders, TuneParams(steps=2, batch_entries=8))
+    assert not index.tuning_is_stale() and worker.retune_embedder(container) is None
+
+    index.learn_phrasing("payslip", "where do i find the thing that says what i earned")
+    assert index.tuning_is_stale()
+    second = Path(worker.retune_embedder(container))
+    assert second != first and index._current()[1] == str(second)
+    assert not index.tuning_is_stale()
+    assert index.retrieve("where do i find the thing that says what i earned").hits[0].id == "payslip"
+    third = index.tune(embedders, TuneParams(steps=2, batch_entries=8))
+    assert sorted(p.name for p in embedders.iterdir()) == sorted([second.name, third.name])  # the oldest is gone
