@@ -34,3 +34,14 @@ def test_empty_index_scores_nothing():
     scorer = PhrasingScorer([], np.zeros((0, 4), np.float32), np.array([], int), [])
     rows, scores = scorer.score(np.ones(4, np.float32) / 2, "q")
     assert len(rows) == 0 and len(scores) == 0
+
+
+def test_numpy_blas_runs_single_threaded_once_scoring_is_loaded():
+    """Threaded OpenBLAS spinning after each product starved the next query's embedding (docs/benchmarks.md,
+    100k chunks); the limit must hold in any process that serves retrieval."""
+    from threadpoolctl import threadpool_info
+
+    import retrieval.scoring  # noqa: F401
+
+    blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
+    assert blas and all(p["num_threads"] == 1 for p in blas)
