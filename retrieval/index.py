@@ -398,9 +398,9 @@ class FaqIndex:
     def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
         """Entries ranked by the fused phrasing score (retrieval/scoring.py); an entry's answer text
         also counts, at ``answer_weight`` times its cosine, since answers share words with many questions."""
-        return self._search(question, k)[0]
+        return self._search(question, k, with_confidence=False)[0]
 
-    def _search(self, question: str, k: int) -> tuple[list[RetrievedEntry], float]:
+    def _search(self, question: str, k: int, with_confidence: bool = True) -> tuple[list[RetrievedEntry], float]:
         """(ranked entries, the confidence abstention is decided on)."""
         snap = self._fresh()
         query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
@@ -429,7 +429,7 @@ class FaqIndex:
             out.append(RetrievedEntry(id=eid, score=score, question=entries[eid].question, answer=entries[eid].answer,
                                       url=entries[eid].url, matched=matched, matched_kind=kind))
         confidence = out[0].score if out else 0.0
-        if out and snap.base_scorer is not None and len(snap.base_scorer):
+        if with_confidence and out and snap.base_scorer is not None and len(snap.base_scorer):
             base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
             base_top = float(snap.base_scorer.score(base_vec, question)[1].max())
             confidence = (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
