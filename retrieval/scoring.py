@@ -14,12 +14,18 @@ from dataclasses import dataclass
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-# numpy's OpenBLAS threads spin for a while after each product, and the next query's embedding
-# (torch's own threads) then runs on cores they hold: at 100k chunks on 2 cores a 5 ms query
-# embedding took 63 ms. One BLAS thread costs the scoring nothing measurable (it is bound by memory
-# bandwidth) and gives the embedder its cores back. Process-wide on purpose: nothing else here
-# needs a threaded BLAS (torch brings its own).
-threadpool_limits(limits=1, user_api="blas")
+
+def single_threaded_blas() -> None:
+    """numpy's OpenBLAS threads spin for a while after each product, and the next query's embedding
+    (torch's own threads) then runs on cores they hold: at 100k chunks on 2 cores a 5 ms query
+    embedding took 63 ms. One BLAS thread costs the scoring nothing measurable (it is bound by memory
+    bandwidth) and gives the embedder its cores back. Process-wide on purpose: nothing else here
+    needs a threaded BLAS (torch brings its own). Applies to the BLAS libraries loaded so far, so it
+    runs again whenever a scorer is built."""
+    threadpool_limits(limits=1, user_api="blas")
+
+
+single_threaded_blas()
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,7 @@ class PhrasingScorer:
 
     def __init__(self, entry_ids: list[str], embeddings: np.ndarray, owners: np.ndarray,
                  entry_texts: list[str], weights: ScoringWeights = ScoringWeights()):
+        single_threaded_blas()
         self.entry_ids = entry_ids
         self.weights = weights
         order = np.argsort(owners, kind="stable")  # group phrasings by entry for reduceat

@@ -39,9 +39,9 @@ def test_empty_index_scores_nothing():
 def test_numpy_blas_runs_single_threaded_once_scoring_is_loaded():
     """Threaded OpenBLAS spinning after each product starved the next query's embedding (docs/benchmarks.md,
     100k chunks); the limit must hold in any process that serves retrieval."""
+    import scipy.linalg  # noqa: F401  (loads a second OpenBLAS after retrieval.scoring was imported)
     from threadpoolctl import threadpool_info
 
-    import retrieval.scoring  # noqa: F401
-
+    PhrasingScorer(["a"], np.ones((1, 4), np.float32) / 2, np.array([0]), ["vpn password"])
     blas = [p for p in threadpool_info() if p["user_api"] == "blas"]
     assert blas and all(p["num_threads"] == 1 for p in blas)
