@@ -214,25 +214,24 @@ def finetune_run(
         raise typer.Exit(1)
 
 
-def _tune(c, steps: int, *, required: bool = True) -> bool:
+def _tune(c, steps: int | None = None, *, required: bool = True) -> None:
     """Tune the embedder to the FAQ and re-index. With ``required`` False (tuning because an import
     changed the FAQ) a FAQ too small to tune on is a notice, not an error."""
-    from retrieval.tune import TuneError, TuneParams
+    from retrieval.tune import TuneError
 
+    steps = steps or c.settings.tune_steps
     with _progress() as bar:
         train = bar.add_task("Tuning the embedder to this FAQ", total=steps)
         reembed = bar.add_task("Re-indexing with it", total=c.index.count_entries())
         try:
-            path = c.index.tune(c.settings.data_dir / "embedders", TuneParams(steps=steps),
-                                progress=lambda n: bar.advance(train, n),
-                                reembed_progress=lambda n: bar.advance(reembed, n))
+            path = c.tune_embedder(steps, progress=lambda n: bar.advance(train, n),
+                                   reembed_progress=lambda n: bar.advance(reembed, n))
         except TuneError as exc:
             if required:
                 fail(str(exc))
             err.print(f"Embedder not tuned: {exc}")
-            return False
+            return
     out.print(f"Retrieval now uses an embedder tuned to this FAQ: {path}")
-    return True
 
 
 @faq_app.command("tune")
@@ -241,7 +240,7 @@ def faq_tune(steps: Annotated[Optional[int], typer.Option(
     """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
     c = _container()
     c.ensure_schema()
-    _tune(c, steps or c.settings.tune_steps)
+    _tune(c, steps)
 
 
 @faq_app.command("import")
@@ -267,11 +266,11 @@ def faq_import(
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
     out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
               f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
-    if tune if tune is not None else c.settings.tune_on_import:
-        # An unchanged FAQ that is already tuned needs nothing; a changed one needs an embedder that knows
-        # its new entries.
-        if report.added or report.updated or report.pruned or not c.index.is_tuned():
-            _tune(c, c.settings.tune_steps, required=False)
+    should_tune = c.settings.tune_on_import if tune is None else tune
+    # An unchanged FAQ that is already tuned needs nothing; a changed one needs an embedder that knows
+    # its new entries.
+    if should_tune and (report.added or report.updated or report.pruned or not c.index.is_tuned()):
+        _tune(c, required=False)
 
 
 @review_app.command("list")
@@ -363,8 +362,8 @@ def eval_retrieval(
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
             c.index.import_items(items, progress=lambda n: bar.advance(task, n))
-        if tune if tune is not None else base.tune_on_import:
-            _tune(c, base.tune_steps, required=False)
+        if base.tune_on_import if tune is None else tune:
+            _tune(c, required=False)
         with _progress() as bar:
             c.index.retrieve("warm up")  # first query pays one-off costs; keep it out of the latency figures
             task = bar.add_task("Running queries", total=len(qs))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cached_property
+from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -108,6 +110,15 @@ class Container:
     def started_engine(self) -> ModelEngine | None:
         """The engine if something already asked for it; reporting on it must not create or load one."""
         return self.__dict__.get("engine")
+
+    def tune_embedder(self, steps: int | None = None, progress: Callable[[int], None] | None = None,
+                      reembed_progress: Callable[[int], None] | None = None) -> Path:
+        """Tune the embedder to the FAQ as configured (``tune_steps``; kept under ``<data dir>/embedders``)
+        and re-index with it. Raises retrieval.tune.TuneError when the FAQ is too small to tune on."""
+        from retrieval.tune import TuneParams
+
+        return self.index.tune(self.settings.data_dir / "embedders", TuneParams(steps=steps or self.settings.tune_steps),
+                               progress=progress, reembed_progress=reembed_progress)
 
     def close(self) -> None:
         """Stop the model worker and free the loaded model (an embedding process, a test)."""

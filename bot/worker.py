@@ -56,13 +56,12 @@ def nightly_finetune() -> dict:
 def retune_embedder(container) -> str | None:
     """Re-tune the embedder when the FAQ changed since it was tuned (phrasings admins approved during
     the day are searchable at once; tonight the embedder learns them too). Returns the new path."""
-    from retrieval.tune import TuneError, TuneParams
+    from retrieval.tune import TuneError
 
     if not container.settings.tune_on_import or not container.index.tuning_is_stale():
         return None
     try:
-        path = container.index.tune(container.settings.data_dir / "embedders",
-                                    TuneParams(steps=container.settings.tune_steps))
+        path = container.tune_embedder()
     except TuneError as exc:
         log.warning("embedder not re-tuned: %s", exc)
         return None

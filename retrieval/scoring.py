@@ -20,12 +20,9 @@ def single_threaded_blas() -> None:
     (torch's own threads) then runs on cores they hold: at 100k chunks on 2 cores a 5 ms query
     embedding took 63 ms. One BLAS thread costs the scoring nothing measurable (it is bound by memory
     bandwidth) and gives the embedder its cores back. Process-wide on purpose: nothing else here
-    needs a threaded BLAS (torch brings its own). Applies to the BLAS libraries loaded so far, so it
-    runs again whenever a scorer is built."""
+    needs a threaded BLAS (torch brings its own). It applies to the BLAS libraries loaded so far, so
+    every scorer applies it when built, before it computes anything."""
     threadpool_limits(limits=1, user_api="blas")
-
-
-single_threaded_blas()
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ def test_empty_index_scores_nothing():
     assert len(rows) == 0 and len(scores) == 0
 
 
-def test_numpy_blas_runs_single_threaded_once_scoring_is_loaded():
+def test_numpy_blas_runs_single_threaded_once_a_scorer_is_built():
     """Threaded OpenBLAS spinning after each product starved the next query's embedding (docs/benchmarks.md,
     100k chunks); the limit must hold in any process that serves retrieval."""
     import scipy.linalg  # noqa: F401  (loads a second OpenBLAS after retrieval.scoring was imported)
