@@ -41,6 +41,9 @@ PHRASING_KINDS = ("question", "learned")
 BASE_KINDS = tuple(f"{k}-base" for k in PHRASING_KINDS)
 BASE_SUFFIX = "~base"
 BASE_CONFIDENCE_WEIGHT = 0.5
+# The base top score is taken over the tuned ranking's best candidates only, not the whole FAQ: on
+# CLINC150 the same abstention (bench/research/exp_oos_candidates.py), without a second full pass.
+BASE_CANDIDATES = 10
 
 
 @dataclass(frozen=True)
@@ -431,7 +434,10 @@ class FaqIndex:
         confidence = out[0].score if out else 0.0
         if with_confidence and out and snap.base_scorer is not None and len(snap.base_scorer):
             base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
-            base_top = float(snap.base_scorer.score(base_vec, question)[1].max())
+            n = min(BASE_CANDIDATES, len(scores))
+            candidates = [snap.entry_ids[rows[r]] for r in np.argpartition(-scores, n - 1)[:n]] if n else []
+            groups = snap.base_scorer.groups(candidates + [hit.id for hit in out])
+            base_top = float(snap.base_scorer.score(base_vec, question, only=groups if len(groups) else None)[1].max())
             confidence = (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
         return out, confidence
 

@@ -9,6 +9,7 @@ one of the entry's phrasings, ~0.1-0.3 for an unrelated one, whatever the FAQ's 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,6 +51,7 @@ class PhrasingScorer:
         self.starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else np.array([], int)
         self.group_owner = owners[self.starts] if len(owners) else np.array([], int)
         self.counts = np.diff(np.r_[self.starts, len(owners)])
+        self._group_of = {entry_ids[o]: g for g, o in enumerate(self.group_owner)}
         sums = np.add.reduceat(self.embeddings, self.starts, axis=0) if len(owners) else np.zeros((0, 1))
         norms = np.linalg.norm(sums, axis=1, keepdims=True)
         self.centroids = (sums / np.where(norms > 0, norms, 1)).astype(np.float32)
@@ -67,19 +69,32 @@ class PhrasingScorer:
     def __len__(self) -> int:
         return len(self.group_owner)
 
-    def score(self, query_vec: np.ndarray, query_text: str) -> tuple[np.ndarray, np.ndarray]:
-        """(entry rows, fused scores) for every entry that has phrasings."""
-        if not len(self):
+    def groups(self, entry_ids: Sequence[str]) -> np.ndarray:
+        """Group indices of those of ``entry_ids`` that have phrasings here, for ``score(only=...)``."""
+        return np.array([self._group_of[e] for e in dict.fromkeys(entry_ids) if e in self._group_of], dtype=np.int64)
+
+    def score(self, query_vec: np.ndarray, query_text: str,
+              only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(entry rows, fused scores) for every entry that has phrasings, or only for the groups in
+        ``only`` (see ``groups``): the same scores, without a pass over the whole FAQ."""
+        if not len(self) or (only is not None and not len(only)):
             return np.array([], int), np.array([], np.float32)
         w = self.weights
-        sims = self.embeddings @ query_vec
-        best = np.maximum.reduceat(sims, self.starts)
+        if only is None:
+            embeddings, starts, counts, centroids = self.embeddings, self.starts, self.counts, self.centroids
+        else:
+            counts = self.counts[only]
+            starts = np.r_[0, np.cumsum(counts)[:-1]]
+            rows = np.repeat(self.starts[only] - starts, counts) + np.arange(counts.sum())
+            embeddings, centroids = self.embeddings[rows], self.centroids[only]
+        sims = embeddings @ query_vec
+        best = np.maximum.reduceat(sims, starts)
         if w.temperature > 0:
-            spread = np.exp((sims - np.repeat(best, self.counts)) / w.temperature)
-            dense = best + w.temperature * np.log(np.add.reduceat(spread, self.starts) / self.counts)
+            spread = np.exp((sims - np.repeat(best, counts)) / w.temperature)
+            dense = best + w.temperature * np.log(np.add.reduceat(spread, starts) / counts)
         else:
             dense = best
-        fused = dense + w.centroid * (self.centroids @ query_vec)
+        fused = dense + w.centroid * (centroids @ query_vec)
         if self._bm25 is not None:
             import bm25s
 
@@ -87,7 +102,8 @@ class PhrasingScorer:
                                     show_progress=False)[0]
             if tokens:
                 lexical = self._bm25.get_scores(tokens)
-                top = lexical.max()
+                top = lexical.max()  # over the whole FAQ, so a subset's scores match the full pass
                 if top > 0:
-                    fused = fused + w.bm25 * lexical / top
-        return self.group_owner, fused / (1 + w.centroid + w.bm25)
+                    fused = fused + w.bm25 * (lexical if only is None else lexical[only]) / top
+        owners = self.group_owner if only is None else self.group_owner[only]
+        return owners, fused / (1 + w.centroid + w.bm25)

@@ -30,6 +30,24 @@ def test_fused_score_is_about_one_for_an_exact_phrasing_and_ranks_it_first():
     assert scores.min() < 0.3
 
 
+def test_scoring_only_some_entries_gives_exactly_their_full_pass_scores():
+    rng = np.random.default_rng(1)
+    emb = unit(rng.normal(size=(40, 16)))
+    owners = rng.integers(0, 7, size=40)
+    texts = ["reset vpn password", "salary payslip", "vpn token", "laptop order", "holiday leave",
+             "printer jam", "wifi guest password"]
+    scorer = PhrasingScorer(list("abcdefg"), emb, owners, texts)
+    q = unit(rng.normal(size=(1, 16)))[0]
+    rows, scores = scorer.score(q, "vpn password")
+    full = dict(zip(rows.tolist(), scores.tolist()))
+    only = scorer.groups(["f", "b", "zz", "f", "d"])  # unknown ids skipped, duplicates once
+    assert len(only) == 3
+    sub_rows, sub_scores = scorer.score(q, "vpn password", only=only)
+    assert [scorer.entry_ids[r] for r in sub_rows] == ["f", "b", "d"]
+    assert np.allclose(sub_scores, [full[r] for r in sub_rows], atol=1e-6)
+    assert len(scorer.score(q, "vpn", only=scorer.groups(["nope"]))[0]) == 0
+
+
 def test_empty_index_scores_nothing():
     scorer = PhrasingScorer([], np.zeros((0, 4), np.float32), np.array([], int), [])
     rows, scores = scorer.score(np.ones(4, np.float32) / 2, "q")
