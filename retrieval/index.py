@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
+from retrieval.calibration import default_threshold
 from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
@@ -102,6 +103,7 @@ class _Snapshot:
     answer_texts: list[str]
     answer_owner: list[str]  # entry id per chunk
     base_scorer: PhrasingScorer | None = None  # base-embedder phrasings of a tuned index
+    phrasings_per_entry: float = 0.0  # what the default abstention threshold is read off
 
 
 class FaqIndex:
@@ -110,7 +112,7 @@ class FaqIndex:
 
     def __init__(self, sessions: sessionmaker[Session], store_for: Callable[[str], VectorStore],
                  embedder_for: Callable[[str | None], Embedder], *, collection: str = "faq",
-                 base_embedder: str | None = None, abstain_threshold: float = 0.5,
+                 base_embedder: str | None = None, abstain_threshold: float | None = None,
                  tuned_abstain_threshold: float | None = None, answer_weight: float = 0.9,
                  chunk_chars: int = 600, weights: ScoringWeights = ScoringWeights()):
         self.sessions = sessions
@@ -118,11 +120,11 @@ class FaqIndex:
         self._embedder_for = embedder_for
         self.default_collection = collection
         self.base_embedder = base_embedder
+        # Fixed thresholds, if configured; None: the measured default for this FAQ (threshold()).
+        # A tuned embedder pulls an entry's phrasings together, which lifts in-scope scores: it
+        # gets its own.
         self.abstain_threshold = abstain_threshold
-        # A tuned embedder pulls an entry's phrasings together, which lifts in-scope scores: it gets
-        # its own threshold, measured the same way (docs/benchmarks.md).
-        self.tuned_abstain_threshold = tuned_abstain_threshold if tuned_abstain_threshold is not None \
-            else abstain_threshold
+        self.tuned_abstain_threshold = tuned_abstain_threshold
         self.answer_weight = answer_weight
         self.chunk_chars = chunk_chars
         self.weights = weights
@@ -385,7 +387,8 @@ class FaqIndex:
             snap = _Snapshot(revision, embedder_path, collection, scorer, ids, row_of, [texts[i] for i in order],
                              [kinds[i] for i in order], owners[order],
                              np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
-                             pick(all_texts, is_answer), pick(all_ids, is_answer), base_scorer)
+                             pick(all_texts, is_answer), pick(all_ids, is_answer), base_scorer,
+                             len(texts) / len(ids) if ids else 0.0)
             self._snapshot = snap
             return snap
 
@@ -448,15 +451,18 @@ class FaqIndex:
         i = start + int(np.argmax(snap.scorer.embeddings[start : start + count] @ query_vec))
         return snap.texts[i], snap.kinds[i]
 
-    def threshold(self) -> float:
-        snap = self._snapshot
-        tuned = snap.embedder_path if snap else self._current()[1]
-        return self.tuned_abstain_threshold if tuned else self.abstain_threshold
+    def threshold(self, snap: _Snapshot | None = None) -> float:
+        """The confidence below which retrieval abstains: the configured threshold, else the one
+        measured for this FAQ's phrasings per entry (retrieval/calibration.py)."""
+        snap = snap or self._fresh()
+        tuned = snap.embedder_path is not None
+        fixed = self.tuned_abstain_threshold if tuned else self.abstain_threshold
+        return fixed if fixed is not None else default_threshold(snap.phrasings_per_entry, tuned)
 
     def retrieve(self, question: str, k: int = 5) -> Retrieval:
         """Ranked entries and whether the FAQ covers the question at all."""
         hits, confidence = self._search(question, k)
-        return Retrieval(hits, confidence, abstain=not hits or confidence < self.threshold())
+        return Retrieval(hits, confidence, abstain=not hits or confidence < self.threshold(self._snapshot))
 
     def count_entries(self) -> int:
         with self.sessions() as session:
