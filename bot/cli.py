@@ -374,7 +374,8 @@ def eval_retrieval(
                 return r.hits, r.abstain
 
             report = evaluate(qs, search, progress=lambda n: bar.advance(task, n))
-    data = report.to_json()
+        threshold = c.index.threshold()
+    data = {**report.to_json(), "threshold": round(threshold, 4)}  # what abstention was decided on
     table = Table("metric", "value", title=f"Retrieval on {faq.name}: {len(items)} entries, "
                   f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries")
     for key, value in data.items():

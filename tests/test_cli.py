@@ -12,6 +12,8 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from bot.cli import app
+from retrieval.calibration import default_threshold
+from retrieval.faq import load_faq
 
 from .conftest import SAMPLE_FAQ
 
@@ -126,6 +128,10 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     assert data["n_in_scope"] == 52 and data["n_out_of_scope"] == 20
     assert data["hit@1"] >= 0.9 and data["hit@5"] >= 0.98 and data["oos_abstain"] >= 0.9
     assert "Retrieval now uses an embedder tuned to this FAQ" in stdout
+    # the tuned default for the sample FAQ's own phrasings per entry
+    items = load_faq(SAMPLE_FAQ)
+    per_entry = sum(len({i.question, *i.alt_questions}) for i in items) / len(items)
+    assert data["threshold"] == round(default_threshold(per_entry, tuned=True), 4)
     assert list(data_dir.iterdir()) == []  # a throwaway store: the user's data dir is untouched
 
 
