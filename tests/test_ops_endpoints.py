@@ -160,3 +160,23 @@ def test_text_logs_show_the_request_id_too(restore_logging):
     with request_scope("Ev0123ABC"):
         logging.getLogger("supportbot.test").info("hello")
     assert "INFO supportbot.test [Ev0123ABC]: hello" in stream.getvalue()
+
+
+def test_ops_server_answers_when_the_process_holds_over_1024_descriptors():
+    """A long-lived process (the full suite did) can hold more than 1024 open files; select() then
+    fails on the listening socket's number and the ops port went silent. It polls instead."""
+    import os
+
+    from prometheus_client import CollectorRegistry
+
+    pipes = [os.pipe() for _ in range(520)]  # pushes the next descriptor numbers past 1024
+    try:
+        server = serve_ops(CollectorRegistry(), {}, "127.0.0.1", 0)
+        try:
+            assert httpx.get(f"http://127.0.0.1:{server.port}/healthz", timeout=10).status_code == 200
+        finally:
+            server.stop()
+    finally:
+        for r, w in pipes:
+            os.close(r)
+            os.close(w)

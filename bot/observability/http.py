@@ -76,7 +76,8 @@ class BackgroundServer:
         import waitress
 
         try:
-            self.server = waitress.create_server(application, host=host, port=port, threads=threads)
+            self.server = waitress.create_server(application, host=host, port=port, threads=threads,
+                                                 asyncore_use_poll=True)  # select() fails past fd 1024
         except OSError as exc:
             raise OpsPortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         self.port = int(self.server.effective_port)

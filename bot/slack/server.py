@@ -99,7 +99,8 @@ def serve_http(container: Container, host: str, port: int, threads: int = 16) ->
     ops = serve_ops_for(container)
     log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
-        waitress.serve(wsgi(app, container), host=host, port=port, threads=threads, ident="supportbot")
+        waitress.serve(wsgi(app, container), host=host, port=port, threads=threads, ident="supportbot",
+                       asyncore_use_poll=True)  # select() fails past fd 1024
     finally:
         if ops:
             ops.stop()
