@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 # (phrasings per entry, untuned threshold, tuned threshold): CLINC150 val, 96% of in-scope answered.
 # `.venv/bin/python bench/calibrate_threshold.py`, 2026-11-25.
 MEASURED: tuple[tuple[float, float, float], ...] = (
@@ -25,11 +27,6 @@ MEASURED: tuple[tuple[float, float, float], ...] = (
 
 
 def default_threshold(phrasings_per_entry: float, tuned: bool) -> float:
-    points = [(math.log(n), tuned_t if tuned else untuned_t) for n, untuned_t, tuned_t in MEASURED]
-    x = math.log(max(phrasings_per_entry, 1.0))
-    if x <= points[0][0]:
-        return points[0][1]
-    for (x0, y0), (x1, y1) in zip(points, points[1:]):
-        if x <= x1:
-            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return points[-1][1]
+    counts, untuned_t, tuned_t = zip(*MEASURED)
+    # np.interp holds the end values flat beyond the measured range, never extrapolates
+    return float(np.interp(math.log(max(phrasings_per_entry, 1.0)), np.log(counts), tuned_t if tuned else untuned_t))
