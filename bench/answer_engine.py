@@ -25,8 +25,12 @@ from bot.prompts import ContextEntry, build_prompt  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from retrieval.faq import load_faq  # noqa: E402
 
-QUESTIONS = ["my vpn password stopped working", "where do I download my salary slip",
-             "how do I book days off", "my access card stopped working at the door"]
+QUESTIONS = [
+    "my vpn password stopped working",
+    "where do I download my salary slip",
+    "how do I book days off",
+    "my access card stopped working at the door",
+]
 
 
 def pct(values, p):
@@ -46,8 +50,13 @@ def main() -> None:
     model_path = Path(user.models.load_active().runtime.path)
 
     with tempfile.TemporaryDirectory(prefix="supportbot-bench-") as tmp:
-        settings = Settings(data_dir=Path(tmp), model_path=model_path, max_new_tokens=args.tokens,
-                            generation_timeout_s=600, queue_capacity=64)
+        settings = Settings(
+            data_dir=Path(tmp),
+            model_path=model_path,
+            max_new_tokens=args.tokens,
+            generation_timeout_s=600,
+            queue_capacity=64,
+        )
         c = Container(settings)
         c.ensure_schema()
         c.index.import_items(load_faq(ROOT / "examples" / "faq.csv"))
@@ -64,8 +73,13 @@ def main() -> None:
             llm = raw_rt._llm
             t0 = time.perf_counter()
             ids = []
-            for tok in llm.generate(llm.tokenize(prompt, add_bos_token=False), top_k=1, temperature=1.0,
-                                    repetition_penalty=1.0, reset=True):
+            for tok in llm.generate(
+                llm.tokenize(prompt, add_bos_token=False),
+                top_k=1,
+                temperature=1.0,
+                repetition_penalty=1.0,
+                reset=True,
+            ):
                 ids.append(tok)
                 if len(ids) >= args.tokens:
                     break
@@ -99,14 +113,19 @@ def main() -> None:
                 t.start()
             for t in threads:
                 t.join()
-            e2e[n] = {"answered": len(latencies), "p50_ms": round(statistics.median(latencies)),
-                      "p95_ms": round(pct(latencies, 95)), "wall_s": round(time.perf_counter() - t0, 1)}
+            e2e[n] = {
+                "answered": len(latencies),
+                "p50_ms": round(statistics.median(latencies)),
+                "p95_ms": round(pct(latencies, 95)),
+                "wall_s": round(time.perf_counter() - t0, 1),
+            }
         engine.stop()
 
     raw, served = statistics.median(raw_rates), statistics.median(served_rates)
     result = {
         "tokens_per_answer": args.tokens,
-        "raw_tokens_per_s": round(raw, 1), "served_tokens_per_s": round(served, 1),
+        "raw_tokens_per_s": round(raw, 1),
+        "served_tokens_per_s": round(served, 1),
         "served_vs_raw": round(served / raw, 3),
         "ttft_p50_ms": round(statistics.median(ttft)),
         "e2e": e2e,
@@ -116,8 +135,10 @@ def main() -> None:
     print(f"served (engine)      {result['served_tokens_per_s']} tokens/s  ({result['served_vs_raw']}x raw)")
     print(f"time to first token  {result['ttft_p50_ms']} ms (p50)")
     for n, row in e2e.items():
-        print(f"ask x{n:<2} concurrent   p50 {row['p50_ms']} ms  p95 {row['p95_ms']} ms  "
-              f"answered {row['answered']}/{n}  wall {row['wall_s']} s")
+        print(
+            f"ask x{n:<2} concurrent   p50 {row['p50_ms']} ms  p95 {row['p95_ms']} ms  "
+            f"answered {row['answered']}/{n}  wall {row['wall_s']} s"
+        )
     print(f"peak RSS             {result['peak_rss_mb']} MB")
     if args.json:
         print(json.dumps(result))

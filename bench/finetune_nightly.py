@@ -76,14 +76,18 @@ def main() -> None:
     if args.json:
         print(json.dumps(out))
         return
-    print(f"\nrun {report.status} in {report.duration_s:.0f} s ({args.transcripts} transcripts: "
-          f"{report.n_train} train, {report.n_eval} held out, {report.n_regression} regression)")
+    print(
+        f"\nrun {report.status} in {report.duration_s:.0f} s ({args.transcripts} transcripts: "
+        f"{report.n_train} train, {report.n_eval} held out, {report.n_regression} regression)"
+    )
     print("stages:", ", ".join(f"{k} {v} s" for k, v in out["bench"]["stage_s"].items()))
     for split in ("held_out", "regression"):
         if split in report.metrics.get("served", {}):
             sv, cd = report.metrics["served"][split], report.metrics["candidate"][split]
-            print(f"{split:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}  grounded {sv['grounded']:.2f} -> "
-                  f"{cd['grounded']:.2f}  support {sv['support']:.2f} -> {cd['support']:.2f}  (n={sv['n']})")
+            print(
+                f"{split:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}  grounded {sv['grounded']:.2f} -> "
+                f"{cd['grounded']:.2f}  support {sv['support']:.2f} -> {cd['support']:.2f}  (n={sv['n']})"
+            )
     print("gate:", report.message)
 
 

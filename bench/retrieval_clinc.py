@@ -42,11 +42,20 @@ def build(data: dict, phrasings: int, intents: list[str] | None = None) -> list[
         by_intent.setdefault(intent, []).append(text)
     names = intents or sorted(by_intent)
     # No answer text exists in CLINC150: the answer repeats the question, so it never outranks a phrasing.
-    return [FaqItem(id=n, question=by_intent[n][0], alt_questions=tuple(by_intent[n][1:phrasings]),
-                    answer=by_intent[n][0]) for n in names]
+    return [
+        FaqItem(
+            id=n,
+            question=by_intent[n][0],
+            alt_questions=tuple(by_intent[n][1:phrasings]),
+            answer=by_intent[n][0],
+        )
+        for n in names
+    ]
 
 
-def run(index: FaqIndex, queries: list[tuple[str, str | None]]) -> tuple[list[float], list[int | None], list[float]]:
+def run(
+    index: FaqIndex, queries: list[tuple[str, str | None]]
+) -> tuple[list[float], list[int | None], list[float]]:
     """Confidence (what abstention is decided on), rank of the expected entry (None if not in top 5 /
     out of scope), latency ms."""
     tops, ranks, ms = [], [], []
@@ -77,7 +86,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--phrasings", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0, help="use only the first N test and val queries")
-    ap.add_argument("--answered", type=float, default=0.96, help="val in-scope share to answer when picking a threshold")
+    ap.add_argument(
+        "--answered", type=float, default=0.96, help="val in-scope share to answer when picking a threshold"
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
 
@@ -91,8 +102,13 @@ def main() -> None:
         c = Container(Settings(data_dir=Path(tmp)))
         c.ensure_schema()
         c.index.import_items(items)
-        baseline = FaqIndex(c.sessions, c._store_for, get_embedder, collection=c.settings.chroma_collection,
-                            weights=PLAIN_DENSE)
+        baseline = FaqIndex(
+            c.sessions,
+            c._store_for,
+            get_embedder,
+            collection=c.settings.chroma_collection,
+            weights=PLAIN_DENSE,
+        )
         configs = [("plain_dense_baseline", baseline), ("product_no_tune", c.index)]
         for name, index in configs + [("product", None)]:
             if index is None:
@@ -109,7 +125,8 @@ def main() -> None:
             results[name] = {
                 **metrics(tops, ranks, expected, tuned_threshold),
                 "at_default_threshold": metrics(tops, ranks, expected, c.index.threshold()),
-                "p50_ms": round(statistics.median(ms), 2), "p95_ms": round(float(np.percentile(ms, 95)), 2),
+                "p50_ms": round(statistics.median(ms), 2),
+                "p95_ms": round(float(np.percentile(ms, 95)), 2),
             }
             if name == "product":
                 results[name]["tune_s"] = round(tune_s, 1)
@@ -122,12 +139,18 @@ def main() -> None:
         c.index.tune(Path(tmp) / "embedders", TuneParams())
         sub_test = [(t, i) for t, i in test if i in set(subset)] + [(t, None) for t, _ in data["oos_val"]]
         tops, ranks, ms = run(c.index, sub_test)
-        results["product_50_entries"] = {**metrics(tops, ranks, [e for _, e in sub_test], c.index.threshold()),
-                                         "p50_ms": round(statistics.median(ms), 2)}
+        results["product_50_entries"] = {
+            **metrics(tops, ranks, [e for _, e in sub_test], c.index.threshold()),
+            "p50_ms": round(statistics.median(ms), 2),
+        }
 
-    base, untuned, prod = (results[k]["hit@1"] for k in ("plain_dense_baseline", "product_no_tune", "product"))
-    results["hit@1_gain_points"] = {"product": round(100 * (prod - base), 1),
-                                    "product_no_tune": round(100 * (untuned - base), 1)}
+    base, untuned, prod = (
+        results[k]["hit@1"] for k in ("plain_dense_baseline", "product_no_tune", "product")
+    )
+    results["hit@1_gain_points"] = {
+        "product": round(100 * (prod - base), 1),
+        "product_no_tune": round(100 * (untuned - base), 1),
+    }
     for name, row in results.items():
         print(f"{name:22s} {row}")
     if args.json:

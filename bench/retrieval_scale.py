@@ -75,8 +75,7 @@ def synthetic_faq(n_entries: int, seed: int = 0) -> tuple[list[FaqItem], list[st
     items = []
     for i in range(n_entries):
         q, a1, a2, a3, s1, s2, s3 = rng.sample(pool, 7)
-        items.append(FaqItem(id=f"e{i}", question=q, alt_questions=(a1, a2, a3),
-                             answer=f"{s1}. {s2}. {s3}."))
+        items.append(FaqItem(id=f"e{i}", question=q, alt_questions=(a1, a2, a3), answer=f"{s1}. {s2}. {s3}."))
     rng.shuffle(queries)
     return items, queries
 
@@ -118,14 +117,21 @@ def main() -> None:
 
         settle_s = wait_idle()
         # Query latencies: bare Chroma on a precomputed embedding, plain dense search, product path.
-        plain = FaqIndex(c.sessions, c._store_for, get_embedder, collection=c.settings.chroma_collection,
-                         weights=ScoringWeights(temperature=0.0, centroid=0.0, bm25=0.0))
+        plain = FaqIndex(
+            c.sessions,
+            c._store_for,
+            get_embedder,
+            collection=c.settings.chroma_collection,
+            weights=ScoringWeights(temperature=0.0, centroid=0.0, bm25=0.0),
+        )
         embeddings = c.embedder.encode(queries)
         index.retrieve(queries[0])
         plain.retrieve(queries[0])
         raw = []
         for e in embeddings:
-            t = time.perf_counter(); c.store.query(e, 20); raw.append((time.perf_counter() - t) * 1000)  # noqa: E702
+            t = time.perf_counter()
+            c.store.query(e, 20)
+            raw.append((time.perf_counter() - t) * 1000)  # noqa: E702
         dense = timed(lambda q: plain.retrieve(q, 5), queries)
         product = timed(lambda q: index.retrieve(q, 5), queries)
         tuned: dict = {}
@@ -140,13 +146,17 @@ def main() -> None:
             tuned["tuned_query_p95_ms"] = round(percentile(ms, 95), 2)
 
     result = {
-        "entries": len(items), "chunks": n_chunks,
-        "ingest_s": round(ingest_s, 1), "ingest_chunks_per_s": round(n_chunks / ingest_s, 1),
+        "entries": len(items),
+        "chunks": n_chunks,
+        "ingest_s": round(ingest_s, 1),
+        "ingest_chunks_per_s": round(n_chunks / ingest_s, 1),
         "raw_embedder_chunks_per_s": round(raw_rate, 1),
         "ingest_vs_raw_embedder": round(n_chunks / ingest_s / raw_rate, 3),
         "settle_s": round(settle_s, 1),
-        "query_p50_ms": round(statistics.median(product), 2), "query_p95_ms": round(percentile(product, 95), 2),
-        "plain_dense_p50_ms": round(statistics.median(dense), 2), "plain_dense_p95_ms": round(percentile(dense, 95), 2),
+        "query_p50_ms": round(statistics.median(product), 2),
+        "query_p95_ms": round(percentile(product, 95), 2),
+        "plain_dense_p50_ms": round(statistics.median(dense), 2),
+        "plain_dense_p95_ms": round(percentile(dense, 95), 2),
         "raw_chroma_query_p50_ms": round(statistics.median(raw), 2),
         "raw_chroma_query_p95_ms": round(percentile(raw, 95), 2),
         **tuned,

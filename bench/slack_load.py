@@ -36,8 +36,11 @@ FAST_RECOVERY = {"SUPPORTBOT_ANSWER_LEASE_S": "20", "SUPPORTBOT_RECOVERY_INTERVA
 
 def after_first_answers(cluster: Cluster, action):
     def during(load: Load) -> None:
-        cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
+        cluster.peer.wait_for(
+            lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers"
+        )
         action()
+
     return during
 
 
@@ -49,7 +52,8 @@ def run(name: str, askers: int, model_path: Path | None) -> dict:
             late = askers // 5 if name == "postgres" else 0
             if name == "postgres":
                 during = after_first_answers(
-                    cluster, lambda: restart_postgres(down_s=4.0, while_down=lambda: load.wave(late)))
+                    cluster, lambda: restart_postgres(down_s=4.0, while_down=lambda: load.wave(late))
+                )
             elif name == "kill":
                 during = after_first_answers(cluster, lambda: cluster.kill(0))
             elif name == "slack":
@@ -76,9 +80,22 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows))
         return
-    cols = ["scenario", "asked", "answered", "delivered_ratio", "duplicates", "extra_placeholders", "deliveries",
-            "refused_deliveries", "recovered", "placeholder_p50_s", "placeholder_p95_s", "final_p50_s",
-            "final_p95_s", "wall_s"]
+    cols = [
+        "scenario",
+        "asked",
+        "answered",
+        "delivered_ratio",
+        "duplicates",
+        "extra_placeholders",
+        "deliveries",
+        "refused_deliveries",
+        "recovered",
+        "placeholder_p50_s",
+        "placeholder_p95_s",
+        "final_p50_s",
+        "final_p95_s",
+        "wall_s",
+    ]
     print("| " + " | ".join(cols) + " |")
     print("|" + " --- |" * len(cols))
     for r in rows:

@@ -15,19 +15,28 @@ from rich.table import Table
 
 from bot.settings import Settings
 
-app = typer.Typer(help="A Slack support bot that answers from your FAQ and learns from its admins.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="A Slack support bot that answers from your FAQ and learns from its admins.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 model_app = typer.Typer(help="Generative model versions.", no_args_is_help=True)
 faq_app = typer.Typer(help="FAQ content.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(model_app, name="model")
-review_app = typer.Typer(help="Review the bot's answers (approve teaches retrieval at once).", no_args_is_help=True)
+review_app = typer.Typer(
+    help="Review the bot's answers (approve teaches retrieval at once).", no_args_is_help=True
+)
 app.add_typer(review_app, name="review")
 eval_app = typer.Typer(help="Measure retrieval and answers before going live.", no_args_is_help=True)
-finetune_app = typer.Typer(help="Nightly learning: fine-tune the model on approved transcripts.", no_args_is_help=True)
+finetune_app = typer.Typer(
+    help="Nightly learning: fine-tune the model on approved transcripts.", no_args_is_help=True
+)
 app.add_typer(finetune_app, name="finetune")
-transcripts_app = typer.Typer(help="Approved transcripts (the fine-tune's training material).", no_args_is_help=True)
+transcripts_app = typer.Typer(
+    help="Approved transcripts (the fine-tune's training material).", no_args_is_help=True
+)
 app.add_typer(transcripts_app, name="transcripts")
 app.add_typer(faq_app, name="faq")
 app.add_typer(eval_app, name="eval")
@@ -80,7 +89,9 @@ def db_current() -> None:
 
 @model_app.command("install")
 def model_install(
-    source: Annotated[Optional[Path], typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")] = None,
+    source: Annotated[
+        Optional[Path], typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")
+    ] = None,
 ) -> None:
     """Install the bundled model (adapted for ctransformers), verify it generates, register it."""
     from bot.llm.registry import ModelInstallError, install_base_model
@@ -110,8 +121,14 @@ def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
     c.ensure_schema()
     with c.sessions() as session:
         rows = [
-            {"name": v.name, "status": v.status, "path": v.path, "checksum": v.checksum,
-             "created_at": v.created_at.isoformat(), "eval_scores": v.eval_scores}
+            {
+                "name": v.name,
+                "status": v.status,
+                "path": v.path,
+                "checksum": v.checksum,
+                "created_at": v.created_at.isoformat(),
+                "eval_scores": v.eval_scores,
+            }
             for v in list_versions(session)
         ]
     if as_json:
@@ -173,12 +190,16 @@ def transcripts_import(
     if unknown:
         fail(f"{file}: unknown FAQ entry ids: {', '.join(unknown[:10])}")
     added, dupes = c.reviews.transcripts.import_rows(rows)
-    out.print(f"Imported {file}: {added} added, {dupes} already there ({c.reviews.transcripts.count()} in all).")
+    out.print(
+        f"Imported {file}: {added} added, {dupes} already there ({c.reviews.transcripts.count()} in all)."
+    )
 
 
 @finetune_app.command("run")
 def finetune_run(
-    now: Annotated[bool, typer.Option("--now", help="Run even if fewer new approved transcripts than the minimum.")] = False,
+    now: Annotated[
+        bool, typer.Option("--now", help="Run even if fewer new approved transcripts than the minimum.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """The nightly pipeline, on demand: train, export, gate against the served model, promote if better."""
@@ -188,8 +209,12 @@ def finetune_run(
     c.ensure_schema()
     with _progress() as bar:
         tasks: dict[str, int] = {}
-        labels = {"load": "Loading trainable weights", "train": "Training (LoRA)", "export": "Exporting GGUF",
-                  "evaluate": "Evaluating served vs candidate"}
+        labels = {
+            "load": "Loading trainable weights",
+            "train": "Training (LoRA)",
+            "export": "Exporting GGUF",
+            "evaluate": "Evaluating served vs candidate",
+        }
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -200,16 +225,22 @@ def finetune_run(
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
-        out.print(f"Run {report.run_id or '-'}: [bold]{report.status}[/] in {report.duration_s:.0f}s. {report.message}",
-                  highlight=False)
+        out.print(
+            f"Run {report.run_id or '-'}: [bold]{report.status}[/] in {report.duration_s:.0f}s. {report.message}",
+            highlight=False,
+        )
         for name in ("held_out", "regression"):
             if name in report.metrics.get("served", {}):
                 sv, cd = report.metrics["served"][name], report.metrics["candidate"][name]
-                out.print(f"  {name:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}   grounded "
-                          f"{sv['grounded']:.2f} -> {cd['grounded']:.2f}   (n={sv['n']})")
+                out.print(
+                    f"  {name:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}   grounded "
+                    f"{sv['grounded']:.2f} -> {cd['grounded']:.2f}   (n={sv['n']})"
+                )
         if report.promoted:
-            out.print(f"  Promoted [bold]{report.candidate_version}[/]; serving processes switch within "
-                      f"{c.settings.model_poll_seconds:.0f}s.")
+            out.print(
+                f"  Promoted [bold]{report.candidate_version}[/]; serving processes switch within "
+                f"{c.settings.model_poll_seconds:.0f}s."
+            )
     if report.status == "failed":
         raise typer.Exit(1)
 
@@ -224,8 +255,11 @@ def _tune(c, steps: int | None = None, *, required: bool = True) -> None:
         train = bar.add_task("Tuning the embedder to this FAQ", total=steps)
         reembed = bar.add_task("Re-indexing with it", total=c.index.count_entries())
         try:
-            path = c.tune_embedder(steps, progress=lambda n: bar.advance(train, n),
-                                   reembed_progress=lambda n: bar.advance(reembed, n))
+            path = c.tune_embedder(
+                steps,
+                progress=lambda n: bar.advance(train, n),
+                reembed_progress=lambda n: bar.advance(reembed, n),
+            )
         except TuneError as exc:
             if required:
                 fail(str(exc))
@@ -235,8 +269,11 @@ def _tune(c, steps: int | None = None, *, required: bool = True) -> None:
 
 
 @faq_app.command("tune")
-def faq_tune(steps: Annotated[Optional[int], typer.Option(
-        min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")] = None) -> None:
+def faq_tune(
+    steps: Annotated[
+        Optional[int], typer.Option(min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")
+    ] = None,
+) -> None:
     """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
     c = _container()
     c.ensure_schema()
@@ -247,9 +284,14 @@ def faq_tune(steps: Annotated[Optional[int], typer.Option(
 def faq_import(
     file: Annotated[Path, typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).")],
     prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
-    tune: Annotated[Optional[bool], typer.Option(
-        "--tune/--no-tune", help="Tune the embedder to the FAQ if the import changed it (better ranking, "
-                                 "45-80 s). Default: SUPPORTBOT_TUNE_ON_IMPORT (on).")] = None,
+    tune: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--tune/--no-tune",
+            help="Tune the embedder to the FAQ if the import changed it (better ranking, "
+            "45-80 s). Default: SUPPORTBOT_TUNE_ON_IMPORT (on).",
+        ),
+    ] = None,
 ) -> None:
     """Import or update FAQ entries; unchanged entries are left alone, then the embedder is tuned
     to the FAQ when anything changed."""
@@ -264,8 +306,10 @@ def faq_import(
     with _progress() as bar:
         task = bar.add_task("Embedding FAQ entries", total=len(items))
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
-    out.print(f"Imported {file}: {report.added} added, {report.updated} updated, "
-              f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ).")
+    out.print(
+        f"Imported {file}: {report.added} added, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ)."
+    )
     should_tune = c.settings.tune_on_import if tune is None else tune
     # An unchanged FAQ that is already tuned needs nothing; a changed one needs an embedder that knows
     # its new entries.
@@ -281,8 +325,13 @@ def review_list(limit: Annotated[int, typer.Option(help="How many.")] = 20) -> N
     table = Table("answer", "question", "mode", "source", "answer text")
     for answer, question in c.reviews.pending(limit):
         source = answer.sources[0]["id"] if answer.sources and not answer.abstained else "-"
-        table.add_row(str(answer.id), question[:60], "abstain" if answer.abstained else answer.mode, source,
-                      answer.text[:60].replace("\n", " "))
+        table.add_row(
+            str(answer.id),
+            question[:60],
+            "abstain" if answer.abstained else answer.mode,
+            source,
+            answer.text[:60].replace("\n", " "),
+        )
     out.print(table)
 
 
@@ -325,18 +374,31 @@ def review_reject(
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=not err.is_terminal)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=not err.is_terminal,
+    )
 
 
 @eval_app.command("retrieval")
 def eval_retrieval(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
     queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
-    tune: Annotated[Optional[bool], typer.Option(
-        "--tune/--no-tune", help="Tune the embedder to the FAQ first, as `faq import` does. "
-                                 "Default: SUPPORTBOT_TUNE_ON_IMPORT (on).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
+    tune: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--tune/--no-tune",
+            help="Tune the embedder to the FAQ first, as `faq import` does. "
+            "Default: SUPPORTBOT_TUNE_ON_IMPORT (on).",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON object on the last line.")
+    ] = False,
 ) -> None:
     """Import FAQ into a throwaway store and score retrieval on QUERIES (null expected_id = out of scope)."""
     import tempfile
@@ -356,8 +418,11 @@ def eval_retrieval(
         fail(f"{queries}: expected_id not in the FAQ: {', '.join(unknown[:10])}")
     base = Settings()
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
-        c = Container(base.model_copy(update={"data_dir": Path(tmp), "database_url": None, "chroma_url": None,
-                                              "chroma_path": None}))
+        c = Container(
+            base.model_copy(
+                update={"data_dir": Path(tmp), "database_url": None, "chroma_url": None, "chroma_path": None}
+            )
+        )
         c.ensure_schema()
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
@@ -376,10 +441,16 @@ def eval_retrieval(
             report = evaluate(qs, search, progress=lambda n: bar.advance(task, n))
         threshold = c.index.threshold()
     data = {**report.to_json(), "threshold": round(threshold, 4)}  # what abstention was decided on
-    table = Table("metric", "value", title=f"Retrieval on {faq.name}: {len(items)} entries, "
-                  f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries")
+    table = Table(
+        "metric",
+        "value",
+        title=f"Retrieval on {faq.name}: {len(items)} entries, "
+        f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries",
+    )
     for key, value in data.items():
-        table.add_row(key, "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value)))
+        table.add_row(
+            key, "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+        )
     out.print(table)
     if as_json:
         print(json.dumps(data))
@@ -389,8 +460,12 @@ def eval_retrieval(
 def eval_answers(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory.")],
     qa: Annotated[Path, typer.Option(help='JSONL: {"question", "expected_id" or null, "reference_answer"}.')],
-    naive: Annotated[bool, typer.Option(help="Also run the naive prompt-and-print baseline, same model.")] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")] = False,
+    naive: Annotated[
+        bool, typer.Option(help="Also run the naive prompt-and-print baseline, same model.")
+    ] = True,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="End with one JSON object on the last line.")
+    ] = False,
 ) -> None:
     """Score answers against references: ROUGE-L, faithfulness to the cited FAQ text, abstention, latency."""
     import tempfile
@@ -416,8 +491,17 @@ def eval_answers(
     loaded.runtime.close()
     results = {}
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
-        c = Container(base.model_copy(update={"data_dir": Path(tmp), "database_url": None, "chroma_url": None,
-                                              "chroma_path": None, "model_path": model_path}))
+        c = Container(
+            base.model_copy(
+                update={
+                    "data_dir": Path(tmp),
+                    "database_url": None,
+                    "chroma_url": None,
+                    "chroma_path": None,
+                    "model_path": model_path,
+                }
+            )
+        )
         c.ensure_schema()
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
@@ -425,7 +509,9 @@ def eval_answers(
             runs = [("guarded", run_guarded)] + ([("naive", run_naive)] if naive else [])
             for name, run in runs:
                 task = bar.add_task(f"Answering ({name})", total=len(questions))
-                results[name] = summarize(questions, run(c, questions, progress=lambda n: bar.advance(task, n)))
+                results[name] = summarize(
+                    questions, run(c, questions, progress=lambda n: bar.advance(task, n))
+                )
         c.engine.stop()
     table = Table("metric", *results, title=f"Answers on {faq.name} with model {loaded.version_name}")
     for key in results["guarded"]:
@@ -459,14 +545,19 @@ def ask(
     if result.sources and not result.abstained:
         out.print("\n[bold]Sources[/]")
         for s in result.sources[:3]:
-            out.print(f"  {s['id']}  (score {s['score']:.2f})  {s['question']}" + (f"  {s['url']}" if s.get("url") else ""),
-                      highlight=False)
+            out.print(
+                f"  {s['id']}  (score {s['score']:.2f})  {s['question']}"
+                + (f"  {s['url']}" if s.get("url") else ""),
+                highlight=False,
+            )
     if result.abstained:
         note = "abstained"
     elif result.mode == "generated":
         note = f"model {result.model_version}, {result.tokens} tokens, grounded in its source"
     else:
-        note = "FAQ answer as written" + (f" (the model's answer was {result.fallback})" if result.fallback else "")
+        note = "FAQ answer as written" + (
+            f" (the model's answer was {result.fallback})" if result.fallback else ""
+        )
     out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
 
 
@@ -475,8 +566,13 @@ class LogFormatChoice(str, Enum):
     json = "json"
 
 
-LogFormat = Annotated[Optional[LogFormatChoice], typer.Option(
-    "--log-format", help="text, or json: one object per line with a request_id (default: SUPPORTBOT_LOG_FORMAT).")]
+LogFormat = Annotated[
+    Optional[LogFormatChoice],
+    typer.Option(
+        "--log-format",
+        help="text, or json: one object per line with a request_id (default: SUPPORTBOT_LOG_FORMAT).",
+    ),
+]
 
 
 def _logging(fmt: LogFormatChoice | None) -> None:
@@ -488,10 +584,18 @@ def _logging(fmt: LogFormatChoice | None) -> None:
 
 @app.command()
 def serve(
-    http: Annotated[Optional[bool], typer.Option(
-        "--http/--socket", help="HTTP events on /slack/events, or socket mode (default: SUPPORTBOT_SLACK_TRANSPORT, "
-        "socket).", show_default=False)] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")] = None,
+    http: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--http/--socket",
+            help="HTTP events on /slack/events, or socket mode (default: SUPPORTBOT_SLACK_TRANSPORT, "
+            "socket).",
+            show_default=False,
+        ),
+    ] = None,
+    port: Annotated[
+        Optional[int], typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")
+    ] = None,
     host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
     log_format: LogFormat = None,
 ) -> None:
@@ -543,33 +647,69 @@ def stats(
     if as_json:
         print(json.dumps(report.to_json()))
         return
-    table = Table("day", "questions", "answered", "not in FAQ", "to humans", "without a human", "approved",
-                  "rejected", title=f"The last {days} days (UTC)")
+    table = Table(
+        "day",
+        "questions",
+        "answered",
+        "not in FAQ",
+        "to humans",
+        "without a human",
+        "approved",
+        "rejected",
+        title=f"The last {days} days (UTC)",
+    )
     for d in report.days:
-        table.add_row(d.day.isoformat(), *(str(v) for v in (d.questions, d.answered, d.abstained, d.escalated,
-                                                              d.deflected, d.approvals, d.rejections)))
+        table.add_row(
+            d.day.isoformat(),
+            *(
+                str(v)
+                for v in (
+                    d.questions,
+                    d.answered,
+                    d.abstained,
+                    d.escalated,
+                    d.deflected,
+                    d.approvals,
+                    d.rejections,
+                )
+            ),
+        )
     out.print(table)
 
     def share(value: float | None) -> str:
         return "-" if value is None else f"{value:.0%}"
 
     reviewed = report.total("approvals") + report.total("rejections")
-    out.print(f"Deflection: {share(report.deflection)} of {report.total('questions')} questions answered "
-              f"without a human", highlight=False)
-    out.print(f"Approval rate: {share(report.approval_rate)} of {reviewed} reviewed answers "
-              f"({report.edited} edited first)", highlight=False)
+    out.print(
+        f"Deflection: {share(report.deflection)} of {report.total('questions')} questions answered "
+        f"without a human",
+        highlight=False,
+    )
+    out.print(
+        f"Approval rate: {share(report.approval_rate)} of {reviewed} reviewed answers "
+        f"({report.edited} edited first)",
+        highlight=False,
+    )
     out.print(f"Feedback: {report.helpful} helpful, {report.not_helpful} not helpful", highlight=False)
     if report.top_unanswered:
-        topics = Table("questions", "example", "closest FAQ entry", "last asked", title="Top unanswered topics")
+        topics = Table(
+            "questions", "example", "closest FAQ entry", "last asked", title="Top unanswered topics"
+        )
         for t in report.top_unanswered:
-            topics.add_row(str(t.questions), t.example[:80], t.closest_entry or "-", t.last_asked.isoformat()[:16])
+            topics.add_row(
+                str(t.questions), t.example[:80], t.closest_entry or "-", t.last_asked.isoformat()[:16]
+            )
         out.print(topics)
 
 
 @app.command()
 def healthcheck(
-    worker_port: Annotated[bool, typer.Option("--worker", help="Check the worker's ops port instead of the bot's.")] = False,
-    path: Annotated[str, typer.Option(help="/readyz (ready: database, Slack, scheduler) or /healthz (alive).")] = "/readyz",
+    worker_port: Annotated[
+        bool, typer.Option("--worker", help="Check the worker's ops port instead of the bot's.")
+    ] = False,
+    path: Annotated[
+        str, typer.Option(help="/readyz (ready: database, Slack, scheduler) or /healthz (alive).")
+    ] = "/readyz",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 5.0,
 ) -> None:
     """Exit 0 if this machine's bot (or worker) answers PATH with 200: the container health check."""

@@ -94,9 +94,15 @@ class Container:
 
     @cached_property
     def index(self) -> FaqIndex:
-        return FaqIndex(self.sessions, self._store_for, get_embedder, collection=self.settings.chroma_collection,
-                        base_embedder=self._base_embedder, abstain_threshold=self.settings.abstain_threshold,
-                        tuned_abstain_threshold=self.settings.tuned_abstain_threshold)
+        return FaqIndex(
+            self.sessions,
+            self._store_for,
+            get_embedder,
+            collection=self.settings.chroma_collection,
+            base_embedder=self._base_embedder,
+            abstain_threshold=self.settings.abstain_threshold,
+            tuned_abstain_threshold=self.settings.tuned_abstain_threshold,
+        )
 
     @cached_property
     def models(self) -> ModelProvider:
@@ -111,14 +117,22 @@ class Container:
         """The engine if something already asked for it; reporting on it must not create or load one."""
         return self.__dict__.get("engine")
 
-    def tune_embedder(self, steps: int | None = None, progress: Callable[[int], None] | None = None,
-                      reembed_progress: Callable[[int], None] | None = None) -> Path:
+    def tune_embedder(
+        self,
+        steps: int | None = None,
+        progress: Callable[[int], None] | None = None,
+        reembed_progress: Callable[[int], None] | None = None,
+    ) -> Path:
         """Tune the embedder to the FAQ as configured (``tune_steps``; kept under ``<data dir>/embedders``)
         and re-index with it. Raises retrieval.tune.TuneError when the FAQ is too small to tune on."""
         from retrieval.tune import TuneParams
 
-        return self.index.tune(self.settings.data_dir / "embedders", TuneParams(steps=steps or self.settings.tune_steps),
-                               progress=progress, reembed_progress=reembed_progress)
+        return self.index.tune(
+            self.settings.data_dir / "embedders",
+            TuneParams(steps=steps or self.settings.tune_steps),
+            progress=progress,
+            reembed_progress=reembed_progress,
+        )
 
     def close(self) -> None:
         """Stop the model worker and free the loaded model (an embedding process, a test)."""

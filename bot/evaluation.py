@@ -38,7 +38,7 @@ def load_qa(path: str | Path) -> list[QAItem]:
     items = []
     for where, obj in objects:
         if not isinstance(obj.get("question"), str) or not obj["question"].strip():
-            problems.append(f"{where}: expected {{\"question\", \"expected_id\", \"reference_answer\"}}")
+            problems.append(f'{where}: expected {{"question", "expected_id", "reference_answer"}}')
             continue
         expected, ref = obj.get("expected_id"), obj.get("reference_answer")
         if expected is not None and not ref:
@@ -80,7 +80,9 @@ def summarize(items: Sequence[QAItem], outcomes: Sequence[Outcome]) -> dict:
         return round(float(np.mean(values)), 4) if len(values) else None
 
     return {
-        "rougeL": mean([rouge_l(o.text, q.reference_answer) if not o.abstained else 0.0 for q, o in in_scope]),
+        "rougeL": mean(
+            [rouge_l(o.text, q.reference_answer) if not o.abstained else 0.0 for q, o in in_scope]
+        ),
         "grounded": mean([c.grounded for c in checks]),
         "support": mean([c.support for c in checks]),
         "invented_specifics": mean([any(not w.isalpha() for w in c.unsupported) for c in checks]),
@@ -90,11 +92,14 @@ def summarize(items: Sequence[QAItem], outcomes: Sequence[Outcome]) -> dict:
         "oos_abstain": mean([o.abstained for o in oos]),
         "p50_ms": round(float(np.percentile(latencies, 50)), 1),
         "p95_ms": round(float(np.percentile(latencies, 95)), 1),
-        "n_in_scope": len(in_scope), "n_out_of_scope": len(oos),
+        "n_in_scope": len(in_scope),
+        "n_out_of_scope": len(oos),
     }
 
 
-def run_guarded(container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None) -> list[Outcome]:
+def run_guarded(
+    container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None
+) -> list[Outcome]:
     """The product: AnswerService.ask, exactly as the CLI and Slack call it."""
     out = []
     for q in items:
@@ -111,7 +116,9 @@ def run_guarded(container, items: Sequence[QAItem], progress: Callable[[int], No
     return out
 
 
-def run_naive(container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None) -> list[Outcome]:
+def run_naive(
+    container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None
+) -> list[Outcome]:
     """Baseline: retrieve the top entry, prompt the model, print what it says. No abstention, no guard."""
     out = []
     settings = container.settings
@@ -119,10 +126,18 @@ def run_naive(container, items: Sequence[QAItem], progress: Callable[[int], None
         t0 = time.perf_counter()
         top = container.index.search(q.question, 1)[0]
         prompt = build_prompt(q.question, [ContextEntry(top.id, top.question, top.answer)])
-        gen = container.engine.generate(prompt, GenerationParams(max_new_tokens=settings.max_new_tokens,
-                                                                 stop=STOP_SEQUENCES))
-        out.append(Outcome(gen.text.strip(), top.id, f"{top.question}\n{top.answer}", False,
-                           (time.perf_counter() - t0) * 1000))
+        gen = container.engine.generate(
+            prompt, GenerationParams(max_new_tokens=settings.max_new_tokens, stop=STOP_SEQUENCES)
+        )
+        out.append(
+            Outcome(
+                gen.text.strip(),
+                top.id,
+                f"{top.question}\n{top.answer}",
+                False,
+                (time.perf_counter() - t0) * 1000,
+            )
+        )
         if progress:
             progress(1)
     return out

@@ -44,7 +44,9 @@ def defuse(text: str) -> str:
 def format_context(entries: Sequence[ContextEntry], history: Sequence[Turn] = ()) -> str:
     parts = [defuse(f"[{e.id}] {e.question}\n{e.answer}") for e in entries]
     if history:
-        convo = "\n".join(f"{'Employee' if t.role == 'user' else 'Support'}: {defuse(t.text)}" for t in history)
+        convo = "\n".join(
+            f"{'Employee' if t.role == 'user' else 'Support'}: {defuse(t.text)}" for t in history
+        )
         parts.append(f"Earlier in this conversation:\n{convo}")
     return "\n\n".join(parts)
 

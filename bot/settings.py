@@ -45,7 +45,9 @@ class Settings(BaseSettings):
     tune_on_import: bool = Field(
         True, description="`faq import` (and `eval retrieval`) tune the embedder to the FAQ after a change"
     )
-    tune_steps: int = Field(60, ge=1, le=10000, description="Training steps of one embedder tuning (60 measured best)")
+    tune_steps: int = Field(
+        60, ge=1, le=10000, description="Training steps of one embedder tuning (60 measured best)"
+    )
 
     # Model runtime
     model_backend: Literal["ctransformers", "llama-cpp", "openai"] = "ctransformers"
@@ -61,13 +63,20 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(4000, ge=1)
     generation_timeout_s: float = Field(60.0, gt=0, description="Per-request generation limit")
     answer_lease_s: float = Field(
-        300.0, ge=5, description="A Slack question with no answer recorded this long after a process took it "
-                                 "(that process died, the database went away) is answered by any process")
-    recovery_interval_s: float = Field(30.0, gt=0, description="How often each bot process looks for such questions")
+        300.0,
+        ge=5,
+        description="A Slack question with no answer recorded this long after a process took it "
+        "(that process died, the database went away) is answered by any process",
+    )
+    recovery_interval_s: float = Field(
+        30.0, gt=0, description="How often each bot process looks for such questions"
+    )
     queue_capacity: int = Field(32, ge=1, description="Questions waiting for the model before 'busy'")
     model_poll_seconds: float = Field(10.0, gt=0, description="How often to check for a promoted model")
     direct_answer_score: float = Field(
-        1.01, ge=0, le=1.01,
+        1.01,
+        ge=0,
+        le=1.01,
         description="At or above this retrieval score the FAQ answer is sent as written, skipping the "
         "model (default: never; 0.85 answers questions that are one of an entry's phrasings instantly)",
     )
@@ -81,58 +90,84 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_api_url: str = "https://slack.com/api/"
     admin_users: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="Slack user ids allowed to review answers, comma-separated")
+        default_factory=list, description="Slack user ids allowed to review answers, comma-separated"
+    )
     admin_group: str | None = Field(None, description="A Slack user group id whose members are admins too")
     review_channel: str | None = Field(None, description="Channel id where answers are posted for review")
     review_mode: Literal["all", "flagged", "sample", "off"] = Field(
-        "flagged", description="Which answers go to review: all; flagged (abstained, not helpful, "
-        "escalated, human replies); sample (flagged plus a random share); off")
+        "flagged",
+        description="Which answers go to review: all; flagged (abstained, not helpful, "
+        "escalated, human replies); sample (flagged plus a random share); off",
+    )
     review_sample_rate: float = Field(0.1, ge=0, le=1, description="Share of other answers sampled")
     support_channel: str | None = Field(None, description="Channel id where hand-offs to humans are posted")
     channel_modes: Annotated[dict[str, str], NoDecode] = Field(
-        default_factory=dict, description="Per-channel behaviour, e.g. C123:all,C456:never "
-        "(all: answer every question; mention: only when mentioned; never)")
+        default_factory=dict,
+        description="Per-channel behaviour, e.g. C123:all,C456:never "
+        "(all: answer every question; mention: only when mentioned; never)",
+    )
     default_channel_mode: Literal["mention", "all", "never"] = "mention"
     handoff_webhook_url: str | None = Field(None, description="Ticketing webhook called on every hand-off")
     handoff_webhook_secret: SecretStr | None = Field(
-        None, description="Shared secret for the webhook's X-Supportbot-Signature (HMAC-SHA256)")
+        None, description="Shared secret for the webhook's X-Supportbot-Signature (HMAC-SHA256)"
+    )
     stream_update_interval_s: float = Field(
-        1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer")
+        1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer"
+    )
     http_port: int = Field(3000, ge=1, le=65535, description="Port for `serve --http`")
     slack_transport: Literal["socket", "http"] = Field(
-        "socket", description="How `supportbot serve` gets Slack events when neither --http nor --socket is given")
+        "socket",
+        description="How `supportbot serve` gets Slack events when neither --http nor --socket is given",
+    )
 
     # Operations: /healthz, /readyz and /metrics of `supportbot serve` and `supportbot worker`
-    metrics_host: str = Field("127.0.0.1", description="Interface of the ops endpoints (0.0.0.0 in containers)")
+    metrics_host: str = Field(
+        "127.0.0.1", description="Interface of the ops endpoints (0.0.0.0 in containers)"
+    )
     metrics_port: int = Field(9464, ge=1, le=65535, description="Ops port of `supportbot serve`")
     worker_metrics_port: int = Field(9465, ge=1, le=65535, description="Ops port of `supportbot worker`")
-    log_format: Literal["text", "json"] = Field("text", description="json: one object per line, with request_id")
+    log_format: Literal["text", "json"] = Field(
+        "text", description="json: one object per line, with request_id"
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Nightly learning (`supportbot worker`, `supportbot finetune run`)
-    finetune_time: str = Field("02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-                               description="When the nightly fine-tune starts, HH:MM")
+    finetune_time: str = Field(
+        "02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="When the nightly fine-tune starts, HH:MM"
+    )
     finetune_timezone: str = Field("UTC", description="Time zone of finetune_time, e.g. Europe/Berlin")
     finetune_misfire_grace_s: int = Field(
-        3 * 3600, ge=1, description="A run missed (worker down) starts late within this many seconds, else waits")
-    finetune_min_examples: int = Field(20, ge=1, description="No run until this many new approved transcripts")
-    finetune_eval_share: float = Field(0.2, gt=0, lt=1, description="Share of approved pairs held out for the gate")
+        3 * 3600,
+        ge=1,
+        description="A run missed (worker down) starts late within this many seconds, else waits",
+    )
+    finetune_min_examples: int = Field(
+        20, ge=1, description="No run until this many new approved transcripts"
+    )
+    finetune_eval_share: float = Field(
+        0.2, gt=0, lt=1, description="Share of approved pairs held out for the gate"
+    )
     finetune_lora_rank: int = Field(16, ge=1)
     finetune_lora_alpha: int = Field(32, ge=1)
-    finetune_lora_targets: str = Field("q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
-                                       description="Modules LoRA adapts, comma-separated")
+    finetune_lora_targets: str = Field(
+        "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
+        description="Modules LoRA adapts, comma-separated",
+    )
     finetune_epochs: int = Field(3, ge=1)
     finetune_learning_rate: float = Field(3e-4, gt=0)
     finetune_batch_size: int = Field(4, ge=1)
     finetune_max_seq_len: int = Field(384, ge=64)
     finetune_seed: int = 1234
     finetune_margin: float = Field(
-        0.02, ge=0, description="ROUGE-L gain on held-out pairs the candidate needs over the served model")
+        0.02, ge=0, description="ROUGE-L gain on held-out pairs the candidate needs over the served model"
+    )
     finetune_drop_tolerance: float = Field(
-        0.01, ge=0, description="A gate metric counts as dropped only when it falls by more than this")
+        0.01, ge=0, description="A gate metric counts as dropped only when it falls by more than this"
+    )
     finetune_regression_size: int = Field(30, ge=1, description="FAQ entries in the default regression set")
     finetune_regression_file: Path | None = Field(
-        None, description="Fixed regression set (JSONL like `eval answers`); default: the FAQ's own entries")
+        None, description="Fixed regression set (JSONL like `eval answers`); default: the FAQ's own entries"
+    )
 
     @field_validator("admin_users", mode="before")
     @classmethod

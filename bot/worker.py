@@ -76,16 +76,30 @@ def build_scheduler(settings: Settings, *, func: str = JOB_FUNC) -> BackgroundSc
     the configured time changed.
     """
     scheduler = BackgroundScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=settings.resolved_database_url, tablename="apscheduler_jobs")},
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": settings.finetune_misfire_grace_s},
+        jobstores={
+            "default": SQLAlchemyJobStore(url=settings.resolved_database_url, tablename="apscheduler_jobs")
+        },
+        job_defaults={
+            "coalesce": True,
+            "max_instances": 1,
+            "misfire_grace_time": settings.finetune_misfire_grace_s,
+        },
         timezone=ZoneInfo(settings.finetune_timezone),
     )
     scheduler.start(paused=True)
     trigger = nightly_trigger(settings)
     job = scheduler.get_job(JOB_ID)
     if job is None or str(job.trigger) != str(trigger) or job.func_ref != func:
-        scheduler.add_job(func, trigger=trigger, id=JOB_ID, name="nightly fine-tune", replace_existing=True,
-                          misfire_grace_time=settings.finetune_misfire_grace_s, coalesce=True, max_instances=1)
+        scheduler.add_job(
+            func,
+            trigger=trigger,
+            id=JOB_ID,
+            name="nightly fine-tune",
+            replace_existing=True,
+            misfire_grace_time=settings.finetune_misfire_grace_s,
+            coalesce=True,
+            max_instances=1,
+        )
     elif job.misfire_grace_time != settings.finetune_misfire_grace_s:
         job.modify(misfire_grace_time=settings.finetune_misfire_grace_s)
     return scheduler
@@ -98,8 +112,12 @@ def pending_transcripts(container) -> int:
     from bot.services.transcripts import TranscriptService
 
     with container.sessions() as session:
-        done = session.scalars(select(FinetuneRun).where(FinetuneRun.status.in_(("succeeded", "rejected")))
-                               .order_by(FinetuneRun.id.desc()).limit(1)).first()
+        done = session.scalars(
+            select(FinetuneRun)
+            .where(FinetuneRun.status.in_(("succeeded", "rejected")))
+            .order_by(FinetuneRun.id.desc())
+            .limit(1)
+        ).first()
         seen = int((done.params or {}).get("transcripts_up_to", 0)) if done else 0
     return TranscriptService(container.sessions).count(after_id=seen)
 
@@ -126,11 +144,20 @@ def worker_metrics(container, scheduler: BackgroundScheduler) -> WorkerMetrics:
         return job.next_run_time.timestamp() if job and job.next_run_time else None
 
     scheduler.add_listener(record, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR | EVENT_JOB_MISSED)
-    metrics.track("supportbot_finetune_pending_transcripts", "Approved transcripts the next fine-tune has "
-                  "not trained on yet (queue depth of the nightly learning)", lambda: pending_transcripts(container))
-    metrics.track("supportbot_finetune_next_run_timestamp_seconds", "When the next fine-tune is scheduled "
-                  "(Unix time)", next_run)
-    metrics.track("supportbot_model", "The model version in service", lambda: model_in_service(container), info=True)
+    metrics.track(
+        "supportbot_finetune_pending_transcripts",
+        "Approved transcripts the next fine-tune has "
+        "not trained on yet (queue depth of the nightly learning)",
+        lambda: pending_transcripts(container),
+    )
+    metrics.track(
+        "supportbot_finetune_next_run_timestamp_seconds",
+        "When the next fine-tune is scheduled (Unix time)",
+        next_run,
+    )
+    metrics.track(
+        "supportbot_model", "The model version in service", lambda: model_in_service(container), info=True
+    )
     return metrics
 
 
@@ -146,8 +173,13 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
             raise RuntimeError("the scheduler is not running")
 
     metrics = worker_metrics(container, scheduler)
-    ops = serve_ops(metrics.registry, {"database": database_check(container.sessions), "scheduler": scheduler_running},
-                    settings.metrics_host, settings.worker_metrics_port, setting="SUPPORTBOT_WORKER_METRICS_PORT")
+    ops = serve_ops(
+        metrics.registry,
+        {"database": database_check(container.sessions), "scheduler": scheduler_running},
+        settings.metrics_host,
+        settings.worker_metrics_port,
+        setting="SUPPORTBOT_WORKER_METRICS_PORT",
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         try:
             signal.signal(sig, lambda *_: stop.set())

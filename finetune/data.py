@@ -37,8 +37,13 @@ class Example:
         return "\n".join(f"{e.question}\n{e.answer}" for e in self.input)
 
     def to_json(self) -> dict:
-        return {"key": self.key, "instruction": self.instruction, "input": [asdict(e) for e in self.input],
-                "output": self.output, "origin": self.origin}
+        return {
+            "key": self.key,
+            "instruction": self.instruction,
+            "input": [asdict(e) for e in self.input],
+            "output": self.output,
+            "origin": self.origin,
+        }
 
 
 def _key(question: str, answer: str) -> str:
@@ -52,10 +57,14 @@ def _entry(e: FaqEntry) -> ContextEntry:
 
 
 def _faq_contacts(session: Session) -> frozenset[str]:
-    return public_contacts([f"{q}\n{a}" for q, a in session.execute(select(FaqEntry.question, FaqEntry.answer))])
+    return public_contacts(
+        [f"{q}\n{a}" for q, a in session.execute(select(FaqEntry.question, FaqEntry.answer))]
+    )
 
 
-def approved_examples(sessions: sessionmaker[Session], retrieve=None, up_to_id: int | None = None) -> list[Example]:
+def approved_examples(
+    sessions: sessionmaker[Session], retrieve=None, up_to_id: int | None = None
+) -> list[Example]:
     """Every approved transcript as a redacted example, de-duplicated.
 
     ``retrieve(question) -> entry id | None`` fills in the context of imported transcripts that
@@ -102,13 +111,21 @@ def regression_examples(path: Path, sessions: sessionmaker[Session]) -> list[Exa
             entry = session.get(FaqEntry, row["expected_id"])
             if entry is None:
                 raise ValueError(f"{path}:{n}: unknown FAQ entry {row['expected_id']!r}")
-            out.append(Example(f"reg-{n}", redact(row["question"], keep), [_entry(entry)],
-                               redact(row["reference_answer"], keep), "regression"))
+            out.append(
+                Example(
+                    f"reg-{n}",
+                    redact(row["question"], keep),
+                    [_entry(entry)],
+                    redact(row["reference_answer"], keep),
+                    "regression",
+                )
+            )
     return out
 
 
 def split(examples: list[Example], eval_share: float) -> tuple[list[Example], list[Example]]:
     """Held-out by hash of the example, so an example stays on the same side run after run."""
+
     def bucket(e: Example) -> float:
         return int(hashlib.sha256(("split:" + e.key).encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 

@@ -13,7 +13,16 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from gguf import GGML_QUANT_SIZES, MODEL_ARCH, GGMLQuantizationType, GGUFReader, GGUFValueType, GGUFWriter, LlamaFileType, TensorNameMap
+from gguf import (
+    GGML_QUANT_SIZES,
+    MODEL_ARCH,
+    GGMLQuantizationType,
+    GGUFReader,
+    GGUFValueType,
+    GGUFWriter,
+    LlamaFileType,
+    TensorNameMap,
+)
 from gguf.quants import quantize
 
 from finetune.gguf_compat import GGUFCompatError, adapt_for_ctransformers
@@ -99,7 +108,9 @@ def export_gguf(model, template_gguf: Path, out_path: Path, *, quant: str = "q8_
     return out_path
 
 
-def _model_tensors(model, reader: GGUFReader, qtype: GGMLQuantizationType | None) -> dict[str, tuple[np.ndarray, GGMLQuantizationType]]:
+def _model_tensors(
+    model, reader: GGUFReader, qtype: GGMLQuantizationType | None
+) -> dict[str, tuple[np.ndarray, GGMLQuantizationType]]:
     """GGUF name -> (fp32 array in GGUF row order, type to write), in the template's tensor order."""
     config = model.config
     if getattr(config, "model_type", None) != "llama":
@@ -138,7 +149,9 @@ def _model_tensors(model, reader: GGUFReader, qtype: GGMLQuantizationType | None
         arr = ours[name]
         want = template_shapes.get(name)
         if want is not None and tuple(arr.shape) != want:
-            raise ExportError(f"the model does not match the template: {name} is {tuple(arr.shape)}, not {want}")
+            raise ExportError(
+                f"the model does not match the template: {name} is {tuple(arr.shape)}, not {want}"
+            )
         q = qtype or template_types.get(name, template_types["token_embd.weight"])
         if arr.ndim != 2 and qtype is not None:
             q = GGMLQuantizationType.F32  # norms stay F32

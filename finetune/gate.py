@@ -20,8 +20,14 @@ from bot.services import grounding
 from finetune.data import Example
 
 
-def evaluate_model(gguf: Path, sets: dict[str, list[Example]], *, max_new_tokens: int, threads: int = 2,
-                   on_item: Callable[[], None] | None = None) -> dict[str, dict]:
+def evaluate_model(
+    gguf: Path,
+    sets: dict[str, list[Example]],
+    *,
+    max_new_tokens: int,
+    threads: int = 2,
+    on_item: Callable[[], None] | None = None,
+) -> dict[str, dict]:
     from bot.llm.ctransformers_runtime import CTransformersRuntime
 
     runtime = CTransformersRuntime(gguf, threads=threads, context_length=2048)
@@ -39,10 +45,12 @@ def evaluate_model(gguf: Path, sets: dict[str, list[Example]], *, max_new_tokens
                 if on_item:
                     on_item()
             n = len(examples)
-            out[name] = {"n": n,
-                         "rougeL": round(sum(scores) / n, 4) if n else None,
-                         "grounded": round(sum(grounded) / n, 4) if n else None,
-                         "support": round(sum(support) / n, 4) if n else None}
+            out[name] = {
+                "n": n,
+                "rougeL": round(sum(scores) / n, 4) if n else None,
+                "grounded": round(sum(grounded) / n, 4) if n else None,
+                "support": round(sum(support) / n, 4) if n else None,
+            }
     finally:
         runtime.close()
     return out
@@ -54,8 +62,9 @@ class Decision:
     reasons: list[str]
 
 
-def decide(candidate: dict[str, dict], current: dict[str, dict], margin: float,
-           tolerance: float = 0.0) -> Decision:
+def decide(
+    candidate: dict[str, dict], current: dict[str, dict], margin: float, tolerance: float = 0.0
+) -> Decision:
     """Promote only when held-out ROUGE-L improves by ``margin`` and no metric of any set drops
     (beyond ``tolerance``)."""
     reasons = []

@@ -110,10 +110,7 @@ def adapt_for_ctransformers(src: str | os.PathLike, dst: str | os.PathLike) -> P
             value = [byte_level_to_raw(t.decode("utf-8")) for t in value]
             n_tokens = len(value)
         elif key == _MERGES:
-            value = [
-                b" ".join(_merge_side(side) for side in m.decode("utf-8").split(" ", 1))
-                for m in value
-            ]
+            value = [b" ".join(_merge_side(side) for side in m.decode("utf-8").split(" ", 1)) for m in value]
         writer.add_key_value(key, value, vtype, sub_type=sub)
     writer.add_key_value(_SCORES, [0.0] * n_tokens, GGUFValueType.ARRAY, GGUFValueType.FLOAT32)
     writer.add_key_value(ADAPTED_MARKER, True, GGUFValueType.BOOL)

@@ -50,22 +50,36 @@ class RunReport:
     duration_s: float = 0.0
 
     def to_json(self) -> dict:
-        return {"run_id": self.run_id, "status": self.status, "message": self.message,
-                "new_examples": self.new_examples, "n_train": self.n_train, "n_eval": self.n_eval,
-                "n_regression": self.n_regression, "metrics": self.metrics, "promoted": self.promoted,
-                "candidate_version": self.candidate_version, "served_version": self.served_version,
-                "duration_s": round(self.duration_s, 1)}
+        return {
+            "run_id": self.run_id,
+            "status": self.status,
+            "message": self.message,
+            "new_examples": self.new_examples,
+            "n_train": self.n_train,
+            "n_eval": self.n_eval,
+            "n_regression": self.n_regression,
+            "metrics": self.metrics,
+            "promoted": self.promoted,
+            "candidate_version": self.candidate_version,
+            "served_version": self.served_version,
+            "duration_s": round(self.duration_s, 1),
+        }
 
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def lora_params(settings) -> LoraParams:
-    return LoraParams(rank=settings.finetune_lora_rank, alpha=settings.finetune_lora_alpha,
-                      targets=tuple(t.strip() for t in settings.finetune_lora_targets.split(",") if t.strip()),
-                      epochs=settings.finetune_epochs, learning_rate=settings.finetune_learning_rate,
-                      batch_size=settings.finetune_batch_size, max_seq_len=settings.finetune_max_seq_len,
-                      seed=settings.finetune_seed)
+    return LoraParams(
+        rank=settings.finetune_lora_rank,
+        alpha=settings.finetune_lora_alpha,
+        targets=tuple(t.strip() for t in settings.finetune_lora_targets.split(",") if t.strip()),
+        epochs=settings.finetune_epochs,
+        learning_rate=settings.finetune_learning_rate,
+        batch_size=settings.finetune_batch_size,
+        max_seq_len=settings.finetune_max_seq_len,
+        seed=settings.finetune_seed,
+    )
 
 
 class FinetunePipeline:
@@ -90,14 +104,20 @@ class FinetunePipeline:
         with self.c.sessions() as session:
             for run in session.scalars(select(FinetuneRun).where(FinetuneRun.status == "running")):
                 run.status, run.finished_at = "failed", utcnow()
-                run.error = (run.error or "") + "interrupted: the process running it stopped before it finished"
+                run.error = (
+                    run.error or ""
+                ) + "interrupted: the process running it stopped before it finished"
             session.commit()
 
     def _cutoffs(self) -> tuple[int, int]:
         """(last transcript id a finished run already saw, newest transcript id)."""
         with self.c.sessions() as session:
-            done = session.scalars(select(FinetuneRun).where(FinetuneRun.status.in_(("succeeded", "rejected")))
-                                   .order_by(FinetuneRun.id.desc()).limit(1)).first()
+            done = session.scalars(
+                select(FinetuneRun)
+                .where(FinetuneRun.status.in_(("succeeded", "rejected")))
+                .order_by(FinetuneRun.id.desc())
+                .limit(1)
+            ).first()
             seen = int((done.params or {}).get("transcripts_up_to", 0)) if done else 0
             newest = session.scalar(select(func.max(Transcript.id))) or 0
         return seen, newest
@@ -106,16 +126,23 @@ class FinetunePipeline:
         seen, newest = self._cutoffs()
         new = self.c.reviews.transcripts.count(after_id=seen)
         if new < self.s.finetune_min_examples and not force:
-            return RunReport("skipped", new_examples=new,
-                             message=f"{new} new approved transcripts; a run needs {self.s.finetune_min_examples}")
+            return RunReport(
+                "skipped",
+                new_examples=new,
+                message=f"{new} new approved transcripts; a run needs {self.s.finetune_min_examples}",
+            )
         with self.c.sessions() as session:
             base = active_version(session)
             if base is None:
-                return RunReport("skipped", new_examples=new, message="no model installed (supportbot model install)")
+                return RunReport(
+                    "skipped", new_examples=new, message="no model installed (supportbot model install)"
+                )
             params = lora_params(self.s)
-            run = FinetuneRun(status="running", base_version_id=base.id,
-                              params={**params.to_json(), "transcripts_up_to": newest,
-                                      "margin": self.s.finetune_margin})
+            run = FinetuneRun(
+                status="running",
+                base_version_id=base.id,
+                params={**params.to_json(), "transcripts_up_to": newest, "margin": self.s.finetune_margin},
+            )
             session.add(run)
             session.commit()
             run_id, base_id, base_name, base_path = run.id, base.id, base.name, Path(base.path)
@@ -132,8 +159,9 @@ class FinetunePipeline:
                 session.commit()
         return report
 
-    def _train_export_gate(self, report: RunReport, run_id: int, base_id: int, base_path: Path,
-                           params: LoraParams, newest: int) -> None:
+    def _train_export_gate(
+        self, report: RunReport, run_id: int, base_id: int, base_path: Path, params: LoraParams, newest: int
+    ) -> None:
         from finetune.export import export_gguf
         from finetune.weights import load_trainable
 
@@ -141,7 +169,9 @@ class FinetunePipeline:
         examples = data.approved_examples(self.c.sessions, retrieve=self._retrieve_id, up_to_id=newest)
         train, held = data.split(examples, s.finetune_eval_share)
         if not train or not held:
-            raise RunFailed(f"{len(examples)} distinct approved examples are too few to train and evaluate on")
+            raise RunFailed(
+                f"{len(examples)} distinct approved examples are too few to train and evaluate on"
+            )
         if s.finetune_regression_file:
             regression = data.regression_examples(s.finetune_regression_file, self.c.sessions)
         else:
@@ -156,8 +186,9 @@ class FinetunePipeline:
         self.progress("load", 0, 1)
         model, tokenizer = load_trainable(base_path, s.models_dir / "hf-cache")
         self.progress("load", 1, 1)
-        merged, stats = train_lora(model, tokenizer, train, params,
-                                   on_step=lambda i, n, loss: self.progress("train", i, n))
+        merged, stats = train_lora(
+            model, tokenizer, train, params, on_step=lambda i, n, loss: self.progress("train", i, n)
+        )
         report.metrics["training"] = stats.to_json()
         self._update(run_id, metrics=report.metrics)
 
@@ -179,18 +210,27 @@ class FinetunePipeline:
         report.metrics |= {"served": served, "candidate": candidate, "reasons": decision.reasons}
 
         with self.c.sessions() as session:
-            version = ModelVersion(name=name, path=str(candidate_path.resolve()), checksum=sha256_file(candidate_path),
-                                   parent_id=base_id, status="candidate",
-                                   eval_scores={"held_out_rougeL": candidate["held_out"]["rougeL"],
-                                                "held_out_grounded": candidate["held_out"]["grounded"],
-                                                "regression_rougeL": candidate["regression"]["rougeL"]})
+            version = ModelVersion(
+                name=name,
+                path=str(candidate_path.resolve()),
+                checksum=sha256_file(candidate_path),
+                parent_id=base_id,
+                status="candidate",
+                eval_scores={
+                    "held_out_rougeL": candidate["held_out"]["rougeL"],
+                    "held_out_grounded": candidate["held_out"]["grounded"],
+                    "regression_rougeL": candidate["regression"]["rougeL"],
+                },
+            )
             session.add(version)
             session.flush()
             base = session.get(ModelVersion, base_id)
             if not base.eval_scores:
-                base.eval_scores = {"held_out_rougeL": served["held_out"]["rougeL"],
-                                    "held_out_grounded": served["held_out"]["grounded"],
-                                    "regression_rougeL": served["regression"]["rougeL"]}
+                base.eval_scores = {
+                    "held_out_rougeL": served["held_out"]["rougeL"],
+                    "held_out_grounded": served["held_out"]["grounded"],
+                    "regression_rougeL": served["regression"]["rougeL"],
+                }
             run = session.get(FinetuneRun, run_id)
             run.candidate_version_id = version.id
             # Promote only if the served model is still the one this run was measured against.
@@ -201,14 +241,21 @@ class FinetunePipeline:
             else:
                 version.status = "rejected"
             status = "succeeded" if promoted else "rejected"
-            run.status, run.promoted, run.metrics, run.finished_at = status, promoted, report.metrics, utcnow()
+            run.status, run.promoted, run.metrics, run.finished_at = (
+                status,
+                promoted,
+                report.metrics,
+                utcnow(),
+            )
             session.commit()
         self._discard_old_rejected()
         report.status, report.promoted, report.candidate_version = status, promoted, name
         report.served_version = name if promoted else report.served_version
         report.message = "; ".join(decision.reasons)
 
-    def _evaluate(self, served_path: Path, candidate_path: Path, held: list, regression: list) -> tuple[dict, dict]:
+    def _evaluate(
+        self, served_path: Path, candidate_path: Path, held: list, regression: list
+    ) -> tuple[dict, dict]:
         sets = {"held_out": held, "regression": regression}
         total = 2 * (len(held) + len(regression))
         done = [0]
@@ -223,8 +270,9 @@ class FinetunePipeline:
     def _discard_old_rejected(self) -> None:
         """Rejected candidates stay promotable by hand for a while; older ones give their disk back."""
         with self.c.sessions() as session:
-            rejected = session.scalars(select(ModelVersion).where(ModelVersion.status == "rejected")
-                                       .order_by(ModelVersion.id.desc())).all()
+            rejected = session.scalars(
+                select(ModelVersion).where(ModelVersion.status == "rejected").order_by(ModelVersion.id.desc())
+            ).all()
             for version in rejected[KEEP_REJECTED:]:
                 Path(version.path).unlink(missing_ok=True)
                 version.status = "discarded"
@@ -246,5 +294,7 @@ class FinetunePipeline:
         folder.mkdir(parents=True, exist_ok=True)
         free = shutil.disk_usage(folder).free
         if free < MIN_FREE_BYTES:
-            raise RunFailed(f"only {free / 2**20:.0f} MiB free in {folder}; a fine-tune needs at least "
-                            f"{MIN_FREE_BYTES / 2**30:.0f} GiB. Nothing was changed.")
+            raise RunFailed(
+                f"only {free / 2**20:.0f} MiB free in {folder}; a fine-tune needs at least "
+                f"{MIN_FREE_BYTES / 2**30:.0f} GiB. Nothing was changed."
+            )

@@ -31,9 +31,16 @@ class LoraParams:
     dropout: float = 0.05
 
     def to_json(self) -> dict:
-        return {"rank": self.rank, "alpha": self.alpha, "targets": list(self.targets), "epochs": self.epochs,
-                "learning_rate": self.learning_rate, "batch_size": self.batch_size,
-                "max_seq_len": self.max_seq_len, "seed": self.seed}
+        return {
+            "rank": self.rank,
+            "alpha": self.alpha,
+            "targets": list(self.targets),
+            "epochs": self.epochs,
+            "learning_rate": self.learning_rate,
+            "batch_size": self.batch_size,
+            "max_seq_len": self.max_seq_len,
+            "seed": self.seed,
+        }
 
 
 @dataclass
@@ -46,11 +53,15 @@ class TrainStats:
 
     def to_json(self) -> dict:
         first = self.losses[: max(1, len(self.losses) // 5)]
-        last = self.losses[-max(1, len(self.losses) // 5):]
-        return {"steps": self.steps, "examples": self.examples, "device": self.device,
-                "seconds": round(self.seconds, 1),
-                "loss_start": round(sum(first) / len(first), 4) if first else None,
-                "loss_end": round(sum(last) / len(last), 4) if last else None}
+        last = self.losses[-max(1, len(self.losses) // 5) :]
+        return {
+            "steps": self.steps,
+            "examples": self.examples,
+            "device": self.device,
+            "seconds": round(self.seconds, 1),
+            "loss_start": round(sum(first) / len(first), 4) if first else None,
+            "loss_end": round(sum(last) / len(last), 4) if last else None,
+        }
 
 
 def encode(example: Example, tokenizer, max_len: int) -> tuple[list[int], list[int]]:
@@ -59,7 +70,9 @@ def encode(example: Example, tokenizer, max_len: int) -> tuple[list[int], list[i
     No BOS and no special tokens in the prompt, exactly as the serving runtime sees it.
     """
     prompt = tokenizer(example.prompt, add_special_tokens=False)["input_ids"]
-    answer = tokenizer(example.output.strip(), add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    answer = tokenizer(example.output.strip(), add_special_tokens=False)["input_ids"] + [
+        tokenizer.eos_token_id
+    ]
     if len(prompt) + len(answer) > max_len:
         # Keep the whole answer when possible; trim the context from the left, never the instruction end.
         keep = max(max_len - len(answer), max_len // 2)
@@ -68,8 +81,13 @@ def encode(example: Example, tokenizer, max_len: int) -> tuple[list[int], list[i
     return prompt + answer, [IGNORE] * len(prompt) + answer
 
 
-def train_lora(model, tokenizer, examples: list[Example], params: LoraParams,
-               on_step: Callable[[int, int, float], None] | None = None):
+def train_lora(
+    model,
+    tokenizer,
+    examples: list[Example],
+    params: LoraParams,
+    on_step: Callable[[int, int, float], None] | None = None,
+):
     """Train a LoRA on ``examples`` and return the merged plain model and stats."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -80,17 +98,26 @@ def train_lora(model, tokenizer, examples: list[Example], params: LoraParams,
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
     model.config.use_cache = False
-    config = LoraConfig(r=params.rank, lora_alpha=params.alpha, lora_dropout=params.dropout,
-                        target_modules=list(params.targets), task_type="CAUSAL_LM", bias="none")
+    config = LoraConfig(
+        r=params.rank,
+        lora_alpha=params.alpha,
+        lora_dropout=params.dropout,
+        target_modules=list(params.targets),
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
     peft_model = get_peft_model(model, config)
     peft_model.train()
-    optim = torch.optim.AdamW([p for p in peft_model.parameters() if p.requires_grad], lr=params.learning_rate)
+    optim = torch.optim.AdamW(
+        [p for p in peft_model.parameters() if p.requires_grad], lr=params.learning_rate
+    )
 
     encoded = [encode(e, tokenizer, params.max_seq_len) for e in examples]
     steps_per_epoch = math.ceil(len(encoded) / params.batch_size)
     total = steps_per_epoch * params.epochs
-    sched = torch.optim.lr_scheduler.LambdaLR(optim, lambda s: min(1.0, (s + 1) / max(1, total // 10))
-                                              * max(0.0, 1 - s / max(1, total)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        optim, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / max(1, total))
+    )
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     rng = random.Random(params.seed)
     stats = TrainStats(examples=len(examples), device=device)
@@ -99,7 +126,7 @@ def train_lora(model, tokenizer, examples: list[Example], params: LoraParams,
         order = list(range(len(encoded)))
         rng.shuffle(order)
         for start in range(0, len(order), params.batch_size):
-            batch = [encoded[i] for i in order[start:start + params.batch_size]]
+            batch = [encoded[i] for i in order[start : start + params.batch_size]]
             width = max(len(ids) for ids, _ in batch)
             ids = torch.tensor([x + [pad] * (width - len(x)) for x, _ in batch], device=device)
             labels = torch.tensor([y + [IGNORE] * (width - len(y)) for _, y in batch], device=device)

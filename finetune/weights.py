@@ -26,7 +26,13 @@ from pathlib import Path
 import numpy as np
 from gguf import GGUFReader, GGUFWriter
 
-from finetune.gguf_compat import ADAPTED_MARKER, _field_value, _merge_side, _unicode_to_byte, byte_level_to_raw
+from finetune.gguf_compat import (
+    ADAPTED_MARKER,
+    _field_value,
+    _merge_side,
+    _unicode_to_byte,
+    byte_level_to_raw,
+)
 
 _TOKENS = "tokenizer.ggml.tokens"
 _MERGES = "tokenizer.ggml.merges"
@@ -78,7 +84,9 @@ def _build_cache(src: Path, target: Path) -> None:
             model = AutoModelForCausalLM.from_pretrained(str(src.parent), gguf_file=src.name)
             tokenizer = AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
         except Exception as exc:
-            raise WeightsError(f"{src}: transformers could not read it ({type(exc).__name__}: {exc})") from exc
+            raise WeightsError(
+                f"{src}: transformers could not read it ({type(exc).__name__}: {exc})"
+            ) from exc
         # save_pretrained refuses a model that carries the GGUF quantizer; the weights are plain fp32.
         model.config.__dict__.pop("quantization_config", None)
         model.hf_quantizer = None

@@ -37,8 +37,12 @@ def run_migrations_online() -> None:
         connectable = get_engine(_url())
     with connectable.connect() as connection:
         # render_as_batch: SQLite cannot ALTER most things; batch mode copies the table instead.
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                          include_object=include_object)
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            include_object=include_object,
+        )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

@@ -29,4 +29,6 @@ MEASURED: tuple[tuple[float, float, float], ...] = (
 def default_threshold(phrasings_per_entry: float, tuned: bool) -> float:
     counts, untuned_t, tuned_t = zip(*MEASURED)
     # np.interp holds the end values flat beyond the measured range, never extrapolates
-    return float(np.interp(math.log(max(phrasings_per_entry, 1.0)), np.log(counts), tuned_t if tuned else untuned_t))
+    return float(
+        np.interp(math.log(max(phrasings_per_entry, 1.0)), np.log(counts), tuned_t if tuned else untuned_t)
+    )

@@ -27,15 +27,21 @@ class Embedder:
         self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         self._model.eval()
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
-        self.dim = self._model.get_embedding_dimension() if hasattr(self._model, "get_embedding_dimension") \
+        self.dim = (
+            self._model.get_embedding_dimension()
+            if hasattr(self._model, "get_embedding_dimension")
             else self._model.get_sentence_embedding_dimension()
+        )
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if len(texts) <= 8:
             return self._encode_small(texts)
         with self._lock:
             return self._model.encode(
-                texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                texts,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
                 show_progress_bar=False,
             ).astype(np.float32)
 

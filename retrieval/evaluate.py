@@ -38,10 +38,15 @@ class RetrievalReport:
 
     def to_json(self) -> dict:
         return {
-            "hit@1": self.hit_at_1, "hit@5": self.hit_at_5, "mrr": self.mrr,
-            "oos_abstain": self.oos_abstain, "in_scope_answered": self.in_scope_answered,
-            "p50_ms": self.p50_ms, "p95_ms": self.p95_ms,
-            "n_in_scope": self.n_in_scope, "n_out_of_scope": self.n_out_of_scope,
+            "hit@1": self.hit_at_1,
+            "hit@5": self.hit_at_5,
+            "mrr": self.mrr,
+            "oos_abstain": self.oos_abstain,
+            "in_scope_answered": self.in_scope_answered,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "n_in_scope": self.n_in_scope,
+            "n_out_of_scope": self.n_out_of_scope,
         }
 
 
@@ -54,7 +59,7 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
     out: list[EvalQuery] = []
     for where, obj in objects:
         if not isinstance(obj.get("query"), str) or not obj["query"].strip():
-            problems.append(f"{where}: expected {{\"query\": \"...\", \"expected_id\": \"...\" or null}}")
+            problems.append(f'{where}: expected {{"query": "...", "expected_id": "..." or null}}')
             continue
         expected = obj.get("expected_id")
         if expected is not None and not isinstance(expected, (str, int)):
@@ -71,8 +76,9 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
 Searcher = Callable[[str], tuple[list[RetrievedEntry], bool]]  # -> (ranked hits, abstain?)
 
 
-def evaluate(queries: Sequence[EvalQuery], search: Searcher, progress: Callable[[int], None] | None = None
-             ) -> RetrievalReport:
+def evaluate(
+    queries: Sequence[EvalQuery], search: Searcher, progress: Callable[[int], None] | None = None
+) -> RetrievalReport:
     ranks: list[int | None] = []
     answered_in: list[bool] = []
     abstained_oos: list[bool] = []
@@ -94,12 +100,15 @@ def evaluate(queries: Sequence[EvalQuery], search: Searcher, progress: Callable[
         return round(float(np.mean(values)), 4) if values else None
 
     return RetrievalReport(
-        n_in_scope=len(ranks), n_out_of_scope=len(abstained_oos),
+        n_in_scope=len(ranks),
+        n_out_of_scope=len(abstained_oos),
         hit_at_1=share([r == 1 for r in ranks]),
         hit_at_5=share([r is not None and r <= 5 for r in ranks]),
         mrr=round(float(np.mean([1 / r if r else 0.0 for r in ranks])), 4) if ranks else None,
-        oos_abstain=share(abstained_oos), in_scope_answered=share(answered_in),
-        p50_ms=round(float(np.percentile(latencies, 50)), 2), p95_ms=round(float(np.percentile(latencies, 95)), 2),
+        oos_abstain=share(abstained_oos),
+        in_scope_answered=share(answered_in),
+        p50_ms=round(float(np.percentile(latencies, 50)), 2),
+        p95_ms=round(float(np.percentile(latencies, 95)), 2),
     )
 
 

@@ -116,7 +116,9 @@ def parse_csv(path: Path) -> tuple[Located, list[str]]:
         raise FaqFormatError([f"{path}:1: {exc}"]) from exc
     missing = [c for c in ("id", "question", "answer") if c not in header]
     if missing:
-        raise FaqFormatError([f"{path}:1: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}"])
+        raise FaqFormatError(
+            [f"{path}:1: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}"]
+        )
     reader.fieldnames = header
     items: Located = []
     problems: list[str] = []
@@ -129,11 +131,20 @@ def parse_csv(path: Path) -> tuple[Located, list[str]]:
             if all(not (v or "").strip() for v in row.values()):
                 continue  # blank line
             get = lambda k: _clean(row.get(k) or "")  # noqa: E731
-            items.append((where, FaqItem(
-                id=get("id"), question=get("question"), answer=get("answer"),
-                alt_questions=_split(get("alt_questions"), "|"), url=get("url") or None,
-                tags=_split(get("tags").replace("|", ","), ","), source=str(path),
-            )))
+            items.append(
+                (
+                    where,
+                    FaqItem(
+                        id=get("id"),
+                        question=get("question"),
+                        answer=get("answer"),
+                        alt_questions=_split(get("alt_questions"), "|"),
+                        url=get("url") or None,
+                        tags=_split(get("tags").replace("|", ","), ","),
+                        source=str(path),
+                    ),
+                )
+            )
     except csv.Error as exc:
         problems.append(f"{path}:{reader.line_num}: {exc}")
     return items, problems
@@ -168,8 +179,20 @@ def parse_jsonl(path: Path) -> tuple[Located, list[str]]:
         except TypeError as exc:
             problems.append(f"{where}: {exc}")
             continue
-        items.append((where, FaqItem(id=fields["id"], question=fields["question"], answer=fields["answer"],
-                                     alt_questions=alts, url=fields["url"] or None, tags=tags, source=str(path))))
+        items.append(
+            (
+                where,
+                FaqItem(
+                    id=fields["id"],
+                    question=fields["question"],
+                    answer=fields["answer"],
+                    alt_questions=alts,
+                    url=fields["url"] or None,
+                    tags=tags,
+                    source=str(path),
+                ),
+            )
+        )
     return items, problems
 
 
@@ -195,11 +218,20 @@ def parse_markdown(path: Path) -> tuple[Located, list[str]]:
         if current is None:
             return
         body = "\n".join(current["body"]).strip()
-        items.append((current["where"], FaqItem(
-            id=current["id"], question=_clean(current["q"]), answer=_clean(body),
-            alt_questions=_split(current["alt"], "|"), url=current["url"] or None,
-            tags=_split(current["tags"], ","), source=str(path),
-        )))
+        items.append(
+            (
+                current["where"],
+                FaqItem(
+                    id=current["id"],
+                    question=_clean(current["q"]),
+                    answer=_clean(body),
+                    alt_questions=_split(current["alt"], "|"),
+                    url=current["url"] or None,
+                    tags=_split(current["tags"], ","),
+                    source=str(path),
+                ),
+            )
+        )
 
     for n, line in enumerate(_read_text(path).splitlines(), start=1):
         if _FENCE.match(line):
@@ -208,8 +240,16 @@ def parse_markdown(path: Path) -> tuple[Located, list[str]]:
         if heading and not line.startswith("###"):
             finish()
             q = heading["q"].strip()
-            current = {"where": f"{path}:{n}", "q": q, "id": heading["id"] or slugify(q),
-                       "alt": "", "url": "", "tags": "", "body": [], "meta_open": True}
+            current = {
+                "where": f"{path}:{n}",
+                "q": q,
+                "id": heading["id"] or slugify(q),
+                "alt": "",
+                "url": "",
+                "tags": "",
+                "body": [],
+                "meta_open": True,
+            }
             continue
         if current is None:
             continue  # title and intro before the first entry
@@ -232,8 +272,13 @@ PARSERS = {".csv": parse_csv, ".jsonl": parse_jsonl, ".md": parse_markdown, ".ma
 
 def faq_files(path: Path) -> list[Path]:
     if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in PARSERS
-                      and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        return sorted(
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and p.suffix.lower() in PARSERS
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
     return [path]
 
 
@@ -253,7 +298,9 @@ def load_faq(path: str | Path) -> list[FaqItem]:
     for f in files:
         parser = PARSERS.get(f.suffix.lower())
         if parser is None:
-            raise FaqFormatError([f"{f}: unsupported format {f.suffix!r}; expected one of {', '.join(PARSERS)}"])
+            raise FaqFormatError(
+                [f"{f}: unsupported format {f.suffix!r}; expected one of {', '.join(PARSERS)}"]
+            )
         try:
             got, bad = parser(f)
         except FaqFormatError as exc:

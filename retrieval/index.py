@@ -110,11 +110,20 @@ class FaqIndex:
     OVERFETCH = 4  # answer chunks considered per wanted entry
     IMPORT_BATCH = 64  # entries embedded per encoder call during import
 
-    def __init__(self, sessions: sessionmaker[Session], store_for: Callable[[str], VectorStore],
-                 embedder_for: Callable[[str | None], Embedder], *, collection: str = "faq",
-                 base_embedder: str | None = None, abstain_threshold: float | None = None,
-                 tuned_abstain_threshold: float | None = None, answer_weight: float = 0.9,
-                 chunk_chars: int = 600, weights: ScoringWeights = ScoringWeights()):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store_for: Callable[[str], VectorStore],
+        embedder_for: Callable[[str | None], Embedder],
+        *,
+        collection: str = "faq",
+        base_embedder: str | None = None,
+        abstain_threshold: float | None = None,
+        tuned_abstain_threshold: float | None = None,
+        answer_weight: float = 0.9,
+        chunk_chars: int = 600,
+        weights: ScoringWeights = ScoringWeights(),
+    ):
         self.sessions = sessions
         self._store_for = store_for
         self._embedder_for = embedder_for
@@ -144,13 +153,19 @@ class FaqIndex:
     def _bump(self, session: Session, **changes) -> None:
         self._state(session)
         # An atomic increment: two processes writing at once both count.
-        session.execute(update(IndexState).where(IndexState.id == 1)
-                        .values(revision=IndexState.revision + 1, updated_at=utcnow(), **changes))
+        session.execute(
+            update(IndexState)
+            .where(IndexState.id == 1)
+            .values(revision=IndexState.revision + 1, updated_at=utcnow(), **changes)
+        )
 
     def _current(self) -> tuple[int, str | None, str]:
         with self.sessions() as session:
-            row = session.execute(select(IndexState.revision, IndexState.embedder_path, IndexState.collection)
-                                  .where(IndexState.id == 1)).first()
+            row = session.execute(
+                select(IndexState.revision, IndexState.embedder_path, IndexState.collection).where(
+                    IndexState.id == 1
+                )
+            ).first()
         if row is None:
             return 0, None, self.default_collection
         return row[0], row[1], row[2] or self.default_collection
@@ -166,27 +181,36 @@ class FaqIndex:
         return self._embedder_for(self._current()[1] or self.base_embedder)
 
     # ---- building documents -------------------------------------------------------------------
-    def _texts(self, entry_id: str, question: str, alts: Sequence[str], answer: str,
-               learned: Sequence[str]) -> list[tuple[str, str, str]]:
+    def _texts(
+        self, entry_id: str, question: str, alts: Sequence[str], answer: str, learned: Sequence[str]
+    ) -> list[tuple[str, str, str]]:
         """(doc id, kind, text) for everything that should find this entry."""
         docs = [(f"{entry_id}#q{i}", "question", t) for i, t in enumerate([question, *alts])]
         docs += [(f"{entry_id}#l{_sha(t)[:16]}", "learned", t) for t in learned]
-        docs += [(f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))]
+        docs += [
+            (f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))
+        ]
         return docs
 
     @staticmethod
     def _embed(embedder: Embedder, docs: list[tuple[str, tuple[str, str, str]]]) -> list[VectorDoc]:
         """(entry id, (doc id, kind, text)) -> embedded documents."""
         vectors = embedder.encode([t for _, (_, _, t) in docs])
-        return [VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
-                for (eid, (i, k, t)), v in zip(docs, vectors)]
+        return [
+            VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
+            for (eid, (i, k, t)), v in zip(docs, vectors)
+        ]
 
-    def _vector_docs(self, docs: list[tuple[str, tuple[str, str, str]]], embedder_path: str | None) -> list[VectorDoc]:
+    def _vector_docs(
+        self, docs: list[tuple[str, tuple[str, str, str]]], embedder_path: str | None
+    ) -> list[VectorDoc]:
         """Documents embedded by the index's embedder; for a tuned index, its phrasings by the base
         embedder as well (BASE_KINDS)."""
         out = self._embed(self._embedder_for(embedder_path or self.base_embedder), docs)
         if embedder_path:
-            phrasings = [(eid, (i + BASE_SUFFIX, f"{k}-base", t)) for eid, (i, k, t) in docs if k in PHRASING_KINDS]
+            phrasings = [
+                (eid, (i + BASE_SUFFIX, f"{k}-base", t)) for eid, (i, k, t) in docs if k in PHRASING_KINDS
+            ]
             if phrasings:
                 out += self._embed(self._embedder_for(self.base_embedder), phrasings)
         return out
@@ -203,8 +227,9 @@ class FaqIndex:
         return out
 
     # ---- import -------------------------------------------------------------------------------
-    def import_items(self, items: Sequence[FaqItem], *, prune: bool = False,
-                     progress: Progress | None = None) -> ImportReport:
+    def import_items(
+        self, items: Sequence[FaqItem], *, prune: bool = False, progress: Progress | None = None
+    ) -> ImportReport:
         """Add new and changed entries, skip unchanged ones; with ``prune``, drop imported entries
         that are not in ``items`` (curated entries stay).
 
@@ -217,7 +242,9 @@ class FaqIndex:
         store = self.store(collection)
         with self.sessions() as session:
             current = {e.id: e for e in session.scalars(select(FaqEntry))}
-            changed = [it for it in items if it.id not in current or current[it.id].content_hash != it.content_hash()]
+            changed = [
+                it for it in items if it.id not in current or current[it.id].content_hash != it.content_hash()
+            ]
             report.unchanged = len(items) - len(changed)
             if progress and report.unchanged:
                 progress(report.unchanged)
@@ -228,8 +255,13 @@ class FaqIndex:
             # Embed and store in batches of entries: one encoder call per batch, bounded memory.
             for start in range(0, len(changed), self.IMPORT_BATCH):
                 batch = changed[start : start + self.IMPORT_BATCH]
-                texts = [(it.id, doc) for it in batch for doc in self._texts(
-                    it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, []))]
+                texts = [
+                    (it.id, doc)
+                    for it in batch
+                    for doc in self._texts(
+                        it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, [])
+                    )
+                ]
                 vector_docs = self._vector_docs(texts, embedder_path)
                 store.upsert(vector_docs)
                 new_ids.update(d.id for d in vector_docs)
@@ -238,7 +270,11 @@ class FaqIndex:
             if old_ids - new_ids:
                 store.delete_ids(sorted(old_ids - new_ids))
             wanted = {it.id for it in items}
-            pruned = [eid for eid, e in current.items() if prune and eid not in wanted and e.source != CURATED_SOURCE]
+            pruned = [
+                eid
+                for eid, e in current.items()
+                if prune and eid not in wanted and e.source != CURATED_SOURCE
+            ]
             if pruned:
                 store.delete_entries(pruned)
 
@@ -259,8 +295,9 @@ class FaqIndex:
         return report
 
     # ---- learning at once ---------------------------------------------------------------------
-    def learn_phrasing(self, entry_id: str, text: str, *, answer_id: int | None = None,
-                       approved_by: str | None = None) -> bool:
+    def learn_phrasing(
+        self, entry_id: str, text: str, *, answer_id: int | None = None, approved_by: str | None = None
+    ) -> bool:
         """Make ``text`` (an approved asker's question) find ``entry_id`` from now on.
 
         Returns False when the entry already knows this phrasing. Searchable as soon as this returns,
@@ -274,11 +311,21 @@ class FaqIndex:
             if entry is None:
                 raise KeyError(f"no FAQ entry {entry_id!r}")
             known = {entry.question, *entry.alt_questions}
-            if text in known or session.scalar(select(LearnedPhrasing).where(
-                    LearnedPhrasing.entry_id == entry_id, LearnedPhrasing.text_sha256 == _sha(text))):
+            if text in known or session.scalar(
+                select(LearnedPhrasing).where(
+                    LearnedPhrasing.entry_id == entry_id, LearnedPhrasing.text_sha256 == _sha(text)
+                )
+            ):
                 return False
-            session.add(LearnedPhrasing(entry_id=entry_id, text=text, text_sha256=_sha(text),
-                                        answer_id=answer_id, approved_by=approved_by))
+            session.add(
+                LearnedPhrasing(
+                    entry_id=entry_id,
+                    text=text,
+                    text_sha256=_sha(text),
+                    answer_id=answer_id,
+                    approved_by=approved_by,
+                )
+            )
             doc = (entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))
             _, embedder_path, collection = self._current()
             self.store(collection).upsert(self._vector_docs([doc], embedder_path))
@@ -286,8 +333,9 @@ class FaqIndex:
             session.commit()
         return True
 
-    def add_curated_entry(self, question: str, answer: str, *, url: str | None = None,
-                          approved_by: str | None = None) -> str:
+    def add_curated_entry(
+        self, question: str, answer: str, *, url: str | None = None, approved_by: str | None = None
+    ) -> str:
         """A new entry from an approved human answer; returns its id. Same question again updates it."""
         question, answer = " ".join(question.split()), answer.strip()
         if not question or not answer:
@@ -302,15 +350,23 @@ class FaqIndex:
             row.content_hash, row.updated_at = item.content_hash(), utcnow()
             session.add(row)
             store.delete_entries([entry_id])
-            store.upsert(self._vector_docs([(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])],
-                                           embedder_path))
+            store.upsert(
+                self._vector_docs(
+                    [(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])], embedder_path
+                )
+            )
             self._bump(session)
             session.commit()
         return entry_id
 
     # ---- tuning the embedder to this FAQ --------------------------------------------------------
-    def tune(self, out_root: Path, params: TuneParams = TuneParams(), progress: Progress | None = None,
-             reembed_progress: Progress | None = None) -> Path:
+    def tune(
+        self,
+        out_root: Path,
+        params: TuneParams = TuneParams(),
+        progress: Progress | None = None,
+        reembed_progress: Progress | None = None,
+    ) -> Path:
         """Fine-tune the base embedder on this FAQ's phrasings and re-index everything with it.
 
         The new vectors go into a new collection; SQL switches to it (and to the new embedder) in one
@@ -325,19 +381,28 @@ class FaqIndex:
         from retrieval.embedder import bundled_model_path
 
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-r{revision}"
-        out_dir = tune_embedder(base or bundled_model_path(), groups, out_root / f"embedder-{stamp}", params, progress)
+        out_dir = tune_embedder(
+            base or bundled_model_path(), groups, out_root / f"embedder-{stamp}", params, progress
+        )
         collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
         store = self.store(collection)
         for start in range(0, len(entries), self.IMPORT_BATCH):
             batch = entries[start : start + self.IMPORT_BATCH]
-            docs = [(e.id, d) for e in batch for d in self._texts(e.id, e.question, e.alt_questions, e.answer,
-                                                                   learned.get(e.id, []))]
+            docs = [
+                (e.id, d)
+                for e in batch
+                for d in self._texts(e.id, e.question, e.alt_questions, e.answer, learned.get(e.id, []))
+            ]
             store.upsert(self._vector_docs(docs, str(out_dir)))
             if reembed_progress:
                 reembed_progress(len(batch))
         with self.sessions() as session:
-            self._bump(session, embedder_path=str(out_dir), collection=collection,
-                       tuned_revision=IndexState.revision + 1)
+            self._bump(
+                session,
+                embedder_path=str(out_dir),
+                collection=collection,
+                tuned_revision=IndexState.revision + 1,
+            )
             session.commit()
         if old_collection != collection and old_collection != self.default_collection:
             self.store(old_collection).drop()  # the previous tuned copy; the default one is kept
@@ -369,13 +434,18 @@ class FaqIndex:
             if snap and snap.revision == revision and snap.collection == collection:
                 return snap
             all_ids, all_kinds, all_texts, all_vectors = self.store(collection).all_docs(
-                (*PHRASING_KINDS, "answer", *(BASE_KINDS if embedder_path else ())))
+                (*PHRASING_KINDS, "answer", *(BASE_KINDS if embedder_path else ()))
+            )
             pick = lambda seq, mask: [x for x, m in zip(seq, mask) if m]  # noqa: E731
             is_base = np.array([k in BASE_KINDS for k in all_kinds], dtype=bool)
             base_scorer = None
             if is_base.any():
-                base_scorer = self._scorer(pick(all_ids, is_base), pick(all_texts, is_base), all_vectors[is_base])
-                all_ids, all_kinds, all_texts = (pick(seq, ~is_base) for seq in (all_ids, all_kinds, all_texts))
+                base_scorer = self._scorer(
+                    pick(all_ids, is_base), pick(all_texts, is_base), all_vectors[is_base]
+                )
+                all_ids, all_kinds, all_texts = (
+                    pick(seq, ~is_base) for seq in (all_ids, all_kinds, all_texts)
+                )
                 all_vectors = all_vectors[~is_base]
             is_answer = np.array([k == "answer" for k in all_kinds], dtype=bool)
             entry_ids, kinds, texts = (pick(seq, ~is_answer) for seq in (all_ids, all_kinds, all_texts))
@@ -384,11 +454,22 @@ class FaqIndex:
             ids, row_of = scorer.entry_ids, {e: i for i, e in enumerate(scorer.entry_ids)}
             owners = np.array([row_of[e] for e in entry_ids], dtype=np.int64)
             order = np.argsort(owners, kind="stable")
-            snap = _Snapshot(revision, embedder_path, collection, scorer, ids, row_of, [texts[i] for i in order],
-                             [kinds[i] for i in order], owners[order],
-                             np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
-                             pick(all_texts, is_answer), pick(all_ids, is_answer), base_scorer,
-                             len(texts) / len(ids) if ids else 0.0)
+            snap = _Snapshot(
+                revision,
+                embedder_path,
+                collection,
+                scorer,
+                ids,
+                row_of,
+                [texts[i] for i in order],
+                [kinds[i] for i in order],
+                owners[order],
+                np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
+                pick(all_texts, is_answer),
+                pick(all_ids, is_answer),
+                base_scorer,
+                len(texts) / len(ids) if ids else 0.0,
+            )
             self._snapshot = snap
             return snap
 
@@ -398,49 +479,74 @@ class FaqIndex:
         joined: dict[str, list[str]] = {}
         for e, t in zip(entry_ids, texts):
             joined.setdefault(e, []).append(t)
-        return PhrasingScorer(ids, vectors, np.array([row_of[e] for e in entry_ids], dtype=np.int64),
-                              [" ".join(joined[e]) for e in ids], self.weights)
+        return PhrasingScorer(
+            ids,
+            vectors,
+            np.array([row_of[e] for e in entry_ids], dtype=np.int64),
+            [" ".join(joined[e]) for e in ids],
+            self.weights,
+        )
 
     def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
         """Entries ranked by the fused phrasing score (retrieval/scoring.py); an entry's answer text
         also counts, at ``answer_weight`` times its cosine, since answers share words with many questions."""
         return self._search(question, k, with_confidence=False)[0]
 
-    def _search(self, question: str, k: int, with_confidence: bool = True) -> tuple[list[RetrievedEntry], float]:
+    def _search(
+        self, question: str, k: int, with_confidence: bool = True
+    ) -> tuple[list[RetrievedEntry], float]:
         """(ranked entries, the confidence abstention is decided on)."""
         snap = self._fresh()
         query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
         rows, scores = snap.scorer.score(query_vec, question)
         best: dict[str, tuple[float, str, str]] = {}
         if len(rows):
-            top_rows = np.argpartition(-scores, min(k, len(scores)) - 1)[:k] if len(scores) > k else range(len(scores))
+            top_rows = (
+                np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
+                if len(scores) > k
+                else range(len(scores))
+            )
             for r in top_rows:
                 best[snap.entry_ids[rows[r]]] = (float(scores[r]), "", "question")
         if len(snap.answer_vectors):
             sims = snap.answer_vectors @ query_vec
             n = min(k * self.OVERFETCH, len(sims))
-            for i in (np.argpartition(-sims, n - 1)[:n] if len(sims) > n else range(len(sims))):
+            for i in np.argpartition(-sims, n - 1)[:n] if len(sims) > n else range(len(sims)):
                 eid, score = snap.answer_owner[i], float(sims[i]) * self.answer_weight
                 if eid not in best or score > best[eid][0]:
                     best[eid] = (score, snap.answer_texts[i], "answer")
         ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
         with self.sessions() as session:
-            entries = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))}
+            entries = {
+                e.id: e
+                for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))
+            }
         out = []
         for eid, (score, matched, kind) in ranked:
             if eid not in entries:
                 continue
             if kind == "question":
                 matched, kind = self._best_phrasing(snap, eid, query_vec)
-            out.append(RetrievedEntry(id=eid, score=score, question=entries[eid].question, answer=entries[eid].answer,
-                                      url=entries[eid].url, matched=matched, matched_kind=kind))
+            out.append(
+                RetrievedEntry(
+                    id=eid,
+                    score=score,
+                    question=entries[eid].question,
+                    answer=entries[eid].answer,
+                    url=entries[eid].url,
+                    matched=matched,
+                    matched_kind=kind,
+                )
+            )
         confidence = out[0].score if out else 0.0
         if with_confidence and out and snap.base_scorer is not None and len(snap.base_scorer):
             base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
             n = min(BASE_CANDIDATES, len(scores))
             candidates = [snap.entry_ids[rows[r]] for r in np.argpartition(-scores, n - 1)[:n]] if n else []
             groups = snap.base_scorer.groups(candidates + [hit.id for hit in out])
-            base_top = float(snap.base_scorer.score(base_vec, question, only=groups if len(groups) else None)[1].max())
+            base_top = float(
+                snap.base_scorer.score(base_vec, question, only=groups if len(groups) else None)[1].max()
+            )
             confidence = (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
         return out, confidence
 

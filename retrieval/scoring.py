@@ -40,15 +40,23 @@ class PhrasingScorer:
     ``entry_ids``; ``entry_texts`` one document per entry for BM25 (its phrasings joined).
     """
 
-    def __init__(self, entry_ids: list[str], embeddings: np.ndarray, owners: np.ndarray,
-                 entry_texts: list[str], weights: ScoringWeights = ScoringWeights()):
+    def __init__(
+        self,
+        entry_ids: list[str],
+        embeddings: np.ndarray,
+        owners: np.ndarray,
+        entry_texts: list[str],
+        weights: ScoringWeights = ScoringWeights(),
+    ):
         single_threaded_blas()
         self.entry_ids = entry_ids
         self.weights = weights
         order = np.argsort(owners, kind="stable")  # group phrasings by entry for reduceat
         self.embeddings = np.ascontiguousarray(embeddings[order], dtype=np.float32)
         owners = owners[order]
-        self.starts = np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else np.array([], int)
+        self.starts = (
+            np.flatnonzero(np.r_[True, owners[1:] != owners[:-1]]) if len(owners) else np.array([], int)
+        )
         self.group_owner = owners[self.starts] if len(owners) else np.array([], int)
         self.counts = np.diff(np.r_[self.starts, len(owners)])
         self._group_of = {entry_ids[o]: g for g, o in enumerate(self.group_owner)}
@@ -62,8 +70,12 @@ class PhrasingScorer:
 
             self._stemmer = Stemmer.Stemmer("english")
             self._bm25 = bm25s.BM25()
-            tokens = bm25s.tokenize([entry_texts[i] for i in self.group_owner], stopwords="en",
-                                    stemmer=self._stemmer, show_progress=False)
+            tokens = bm25s.tokenize(
+                [entry_texts[i] for i in self.group_owner],
+                stopwords="en",
+                stemmer=self._stemmer,
+                show_progress=False,
+            )
             self._bm25.index(tokens, show_progress=False)
 
     def __len__(self) -> int:
@@ -71,10 +83,13 @@ class PhrasingScorer:
 
     def groups(self, entry_ids: Sequence[str]) -> np.ndarray:
         """Group indices of those of ``entry_ids`` that have phrasings here, for ``score(only=...)``."""
-        return np.array([self._group_of[e] for e in dict.fromkeys(entry_ids) if e in self._group_of], dtype=np.int64)
+        return np.array(
+            [self._group_of[e] for e in dict.fromkeys(entry_ids) if e in self._group_of], dtype=np.int64
+        )
 
-    def score(self, query_vec: np.ndarray, query_text: str,
-              only: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def score(
+        self, query_vec: np.ndarray, query_text: str, only: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(entry rows, fused scores) for every entry that has phrasings, or only for the groups in
         ``only`` (see ``groups``): the same scores, without a pass over the whole FAQ."""
         if not len(self) or (only is not None and not len(only)):
@@ -98,8 +113,9 @@ class PhrasingScorer:
         if self._bm25 is not None:
             import bm25s
 
-            tokens = bm25s.tokenize([query_text], stopwords="en", stemmer=self._stemmer, return_ids=False,
-                                    show_progress=False)[0]
+            tokens = bm25s.tokenize(
+                [query_text], stopwords="en", stemmer=self._stemmer, return_ids=False, show_progress=False
+            )[0]
             if tokens:
                 lexical = self._bm25.get_scores(tokens)
                 top = lexical.max()  # over the whole FAQ, so a subset's scores match the full pass

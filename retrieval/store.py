@@ -45,8 +45,15 @@ class ChromaStore:
 
     BATCH = 4000  # below Chroma's max batch size
 
-    def __init__(self, collection: str, *, path: Path | None = None, url: str | None = None,
-                 embedding_function: Any = None, client: Any = None):
+    def __init__(
+        self,
+        collection: str,
+        *,
+        path: Path | None = None,
+        url: str | None = None,
+        embedding_function: Any = None,
+        client: Any = None,
+    ):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
@@ -56,8 +63,10 @@ class ChromaStore:
         elif url:
             parsed = urlparse(url)
             self.client = chromadb.HttpClient(
-                host=parsed.hostname or "localhost", port=parsed.port or 8000,
-                ssl=parsed.scheme == "https", settings=chroma_settings,
+                host=parsed.hostname or "localhost",
+                port=parsed.port or 8000,
+                ssl=parsed.scheme == "https",
+                settings=chroma_settings,
             )
         else:
             if path is None:
@@ -66,7 +75,9 @@ class ChromaStore:
             self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         self.name = collection
         self.collection = self.client.get_or_create_collection(
-            collection, embedding_function=embedding_function, configuration={"hnsw": {"space": "cosine"}},
+            collection,
+            embedding_function=embedding_function,
+            configuration={"hnsw": {"space": "cosine"}},
         )
 
     def upsert(self, docs: Sequence[VectorDoc]) -> None:
@@ -92,7 +103,9 @@ class ChromaStore:
         out: set[str] = set()
         entry_ids = list(entry_ids)
         for start in range(0, len(entry_ids), self.BATCH):
-            got = self.collection.get(where={"entry_id": {"$in": entry_ids[start : start + self.BATCH]}}, include=[])
+            got = self.collection.get(
+                where={"entry_id": {"$in": entry_ids[start : start + self.BATCH]}}, include=[]
+            )
             out.update(got["ids"])
         return out
 
@@ -101,13 +114,16 @@ class ChromaStore:
         if n == 0:
             return []
         res = self.collection.query(
-            query_embeddings=[embedding], n_results=min(k, n),
+            query_embeddings=[embedding],
+            n_results=min(k, n),
             where={"kind": {"$in": list(kinds)}} if kinds else None,
             include=["documents", "metadatas", "distances"],
         )
         return [
             VectorHit(id=i, entry_id=m["entry_id"], text=d, score=1.0 - float(dist), metadata=m)
-            for i, d, m, dist in zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])
+            for i, d, m, dist in zip(
+                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
+            )
         ]
 
     def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]:
@@ -118,8 +134,12 @@ class ChromaStore:
         vectors: list[np.ndarray] = []
         offset = 0
         while True:
-            page = self.collection.get(where={"kind": {"$in": list(kinds)}}, limit=self.BATCH, offset=offset,
-                                       include=["documents", "metadatas", "embeddings"])
+            page = self.collection.get(
+                where={"kind": {"$in": list(kinds)}},
+                limit=self.BATCH,
+                offset=offset,
+                include=["documents", "metadatas", "embeddings"],
+            )
             if not page["ids"]:
                 break
             entry_ids += [m["entry_id"] for m in page["metadatas"]]
@@ -128,7 +148,12 @@ class ChromaStore:
             vectors.append(np.asarray(page["embeddings"], dtype=np.float32))
             offset += len(page["ids"])
         dim = vectors[0].shape[1] if vectors else 0
-        return entry_ids, doc_kinds, texts, np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32)
+        return (
+            entry_ids,
+            doc_kinds,
+            texts,
+            np.concatenate(vectors) if vectors else np.zeros((0, dim), np.float32),
+        )
 
     def count(self) -> int:
         return self.collection.count()

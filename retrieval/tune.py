@@ -30,8 +30,13 @@ class TuneError(ValueError):
     pass
 
 
-def tune_embedder(base_path: str | Path, groups: Sequence[Sequence[str]], out_dir: str | Path,
-                  params: TuneParams = TuneParams(), progress: Callable[[int], None] | None = None) -> Path:
+def tune_embedder(
+    base_path: str | Path,
+    groups: Sequence[Sequence[str]],
+    out_dir: str | Path,
+    params: TuneParams = TuneParams(),
+    progress: Callable[[int], None] | None = None,
+) -> Path:
     """Fine-tune the sentence-transformers model at ``base_path`` so that phrasings of the same entry
     (one group each) embed close together; save it (safetensors) to ``out_dir``."""
     import torch
@@ -50,7 +55,8 @@ def tune_embedder(base_path: str | Path, groups: Sequence[Sequence[str]], out_di
     optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=0.01)
     warm = max(1, int(params.warmup * params.steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warm, max(0.0, (params.steps - s) / max(1, params.steps - warm))))
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (params.steps - s) / max(1, params.steps - warm)))
+    )
     order: list[int] = []
     for _step in range(params.steps):
         if len(order) < batch_size:

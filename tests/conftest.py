@@ -145,8 +145,20 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = _free_port()
     exe = Path(sys.executable).with_name("chroma")
     log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w+")
-    proc = subprocess.Popen([str(exe), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
-                             "--host", "127.0.0.1", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(exe),
+            "run",
+            "--path",
+            str(tmp_path_factory.mktemp("chroma-server")),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
@@ -176,8 +188,10 @@ def settings(request, data_dir: Path, model_path: Path) -> Settings:
     extra = {}
     if "store_kind" in request.fixturenames and request.getfixturevalue("store_kind") == "server":
         # one collection per test on the shared server
-        extra = {"chroma_url": request.getfixturevalue("chroma_server"),
-                 "chroma_collection": f"t{uuid.uuid4().hex[:16]}"}
+        extra = {
+            "chroma_url": request.getfixturevalue("chroma_server"),
+            "chroma_collection": f"t{uuid.uuid4().hex[:16]}",
+        }
     return Settings(data_dir=data_dir, model_path=model_path, **extra)
 
 

@@ -74,7 +74,8 @@ def exec_form(args: str) -> list[str]:
 
 
 COMMAND_POSITION = re.compile(
-    r"(?:^|&&|\|\||;|\bthen\b|\belse\b|\$\()\s*(?:[A-Z_][A-Z0-9_]*=\S+\s+)*supportbot\b((?:[ \t]+[\w./=:-]+)*)")
+    r"(?:^|&&|\|\||;|\bthen\b|\belse\b|\$\()\s*(?:[A-Z_][A-Z0-9_]*=\S+\s+)*supportbot\b((?:[ \t]+[\w./=:-]+)*)"
+)
 
 
 def supportbot_invocations(shell: str) -> list[list[str]]:

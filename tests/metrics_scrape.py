@@ -15,8 +15,11 @@ class Scrape:
 
     def value(self, name: str, **labels: str) -> float:
         """The sum of the samples called ``name`` whose labels include ``labels`` (0 if none)."""
-        return sum(s.value for s in self.samples
-                   if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()))
+        return sum(
+            s.value
+            for s in self.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
 
     def labels(self, name: str) -> list[dict[str, str]]:
         return [s.labels for s in self.samples if s.name == name]

@@ -94,8 +94,12 @@ def test_db_commands(monkeypatch, data_dir):
 def test_commands_refuse_an_unmigrated_server_database(monkeypatch, postgres_url, data_dir):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", postgres_url)
-    proc = subprocess.run([sys.executable, "-m", "bot.cli", "faq", "import", str(SAMPLE_FAQ)],
-                          capture_output=True, text=True, env=os.environ.copy())
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "faq", "import", str(SAMPLE_FAQ)],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+    )
     assert proc.returncode == 1 and "Run: supportbot db upgrade" in proc.stderr
     assert invoke("db", "upgrade")[0] == 0
     code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))
@@ -121,7 +125,9 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
     queries = SAMPLE_FAQ.with_name("queries.jsonl")
-    code, stdout, stderr = invoke("eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(queries), "--json")
+    code, stdout, stderr = invoke(
+        "eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(queries), "--json"
+    )
     assert code == 0, stderr
     data = json.loads(stdout.strip().splitlines()[-1])
     assert set(data) >= {"hit@1", "hit@5", "mrr", "oos_abstain", "in_scope_answered", "p50_ms", "p95_ms"}
@@ -137,7 +143,9 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
 
 def test_import_tunes_the_embedder_when_the_faq_changes(env, monkeypatch, tmp_path):
     monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
-    monkeypatch.setenv("SUPPORTBOT_TUNE_STEPS", "3")  # the plumbing, not the quality (bench/retrieval_clinc.py)
+    monkeypatch.setenv(
+        "SUPPORTBOT_TUNE_STEPS", "3"
+    )  # the plumbing, not the quality (bench/retrieval_clinc.py)
     code, stdout, stderr = invoke("faq", "import", str(SAMPLE_FAQ))
     assert code == 0, stderr
     assert "37 added" in stdout and "Retrieval now uses an embedder tuned to this FAQ" in stdout
@@ -181,13 +189,25 @@ def test_eval_retrieval_rejects_unknown_expected_ids(tmp_path):
 def test_eval_answers_compares_guarded_and_naive(env, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_MAX_NEW_TOKENS", "24")
     qa = tmp_path / "qa.jsonl"
-    qa.write_text("\n".join(json.dumps(x) for x in [
-        {"question": "i forgot the password for the vpn", "expected_id": "vpn-password-reset",
-         "reference_answer": "Reset it at https://id.brightwater.example with Forgot password."},
-        {"question": "where is my payslip", "expected_id": "payslip",
-         "reference_answer": "In Personio under Documents > Payslips."},
-        {"question": "what is the capital of Peru", "expected_id": None, "reference_answer": None},
-    ]) + "\n")
+    qa.write_text(
+        "\n".join(
+            json.dumps(x)
+            for x in [
+                {
+                    "question": "i forgot the password for the vpn",
+                    "expected_id": "vpn-password-reset",
+                    "reference_answer": "Reset it at https://id.brightwater.example with Forgot password.",
+                },
+                {
+                    "question": "where is my payslip",
+                    "expected_id": "payslip",
+                    "reference_answer": "In Personio under Documents > Payslips.",
+                },
+                {"question": "what is the capital of Peru", "expected_id": None, "reference_answer": None},
+            ]
+        )
+        + "\n"
+    )
     code, stdout, stderr = invoke("eval", "answers", "--faq", str(SAMPLE_FAQ), "--qa", str(qa), "--json")
     assert code == 0, stderr
     data = json.loads(stdout.strip().splitlines()[-1])

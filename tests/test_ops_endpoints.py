@@ -82,7 +82,10 @@ def explode() -> None:
 def test_scheduled_runs_are_counted_by_outcome(installed, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(installed.data_dir))  # the job builds its own settings
     c = Container(installed)
-    for func, outcome in (("bot.worker:nightly_finetune", "skipped"), ("tests.test_ops_endpoints:explode", "error")):
+    for func, outcome in (
+        ("bot.worker:nightly_finetune", "skipped"),
+        ("tests.test_ops_endpoints:explode", "error"),
+    ):
         scheduler = build_scheduler(installed, func=func)
         metrics = worker_metrics(c, scheduler)
         server = serve_ops(metrics.registry, {}, "127.0.0.1", 0)
@@ -91,8 +94,11 @@ def test_scheduled_runs_are_counted_by_outcome(installed, monkeypatch):
             scheduler.resume()
             url = f"http://127.0.0.1:{server.port}/metrics"
             # 3 transcripts, fewer than finetune_min_examples: the real pipeline skips, quickly.
-            _until(lambda: Scrape(url).value("supportbot_finetune_runs_total", status=outcome) == 1, outcome,
-                   timeout=180)
+            _until(
+                lambda: Scrape(url).value("supportbot_finetune_runs_total", status=outcome) == 1,
+                outcome,
+                timeout=180,
+            )
             assert Scrape(url).value("supportbot_finetune_runs_total") == 1
         finally:
             scheduler.shutdown(wait=True)
@@ -110,7 +116,10 @@ def test_healthcheck_reports_what_is_not_ready(monkeypatch):
         monkeypatch.setenv("SUPPORTBOT_METRICS_PORT", str(server.port))
         monkeypatch.setenv("SUPPORTBOT_METRICS_HOST", "0.0.0.0")  # as in the image: probed on 127.0.0.1
         not_ready = CliRunner().invoke(app, ["healthcheck"])
-        assert not_ready.exit_code == 1 and "503 database: ConnectionError: connection refused" in not_ready.stderr
+        assert (
+            not_ready.exit_code == 1
+            and "503 database: ConnectionError: connection refused" in not_ready.stderr
+        )
         alive = CliRunner().invoke(app, ["healthcheck", "--path", "/healthz"])
         assert alive.exit_code == 0
     finally:
@@ -150,7 +159,9 @@ def test_json_logs_one_object_per_line_with_the_request_id(restore_logging):
         log.exception("failed")
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
     assert first["message"] == "answering question 7" and first["request_id"] == "Ev0123ABC"
-    assert first["level"] == "INFO" and first["logger"] == "supportbot.test" and first["ts"].endswith("+00:00")
+    assert (
+        first["level"] == "INFO" and first["logger"] == "supportbot.test" and first["ts"].endswith("+00:00")
+    )
     assert "request_id" not in second and "ValueError: boom" in second["exception"]
 
 

@@ -26,7 +26,9 @@ def test_env_vars_with_prefix_and_lists(monkeypatch):
 
 
 def test_dotenv_file_is_read(tmp_path):
-    (tmp_path / ".env").write_text("SUPPORTBOT_CHROMA_URL=http://chroma:8000\nSUPPORTBOT_ABSTAIN_THRESHOLD=0.6\n")
+    (tmp_path / ".env").write_text(
+        "SUPPORTBOT_CHROMA_URL=http://chroma:8000\nSUPPORTBOT_ABSTAIN_THRESHOLD=0.6\n"
+    )
     s = Settings()
     assert s.chroma_url == "http://chroma:8000"
     assert s.abstain_threshold == 0.6
@@ -34,6 +36,9 @@ def test_dotenv_file_is_read(tmp_path):
 
 def test_every_setting_is_documented_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    missing = [f"SUPPORTBOT_{name.upper()}" for name in Settings.model_fields
-               if f"SUPPORTBOT_{name.upper()}" not in readme]
+    missing = [
+        f"SUPPORTBOT_{name.upper()}"
+        for name in Settings.model_fields
+        if f"SUPPORTBOT_{name.upper()}" not in readme
+    ]
     assert missing == []

@@ -4,6 +4,7 @@ Setup: one FAQ entry per intent; phrasings = first K train utterances of the int
 In-scope eval queries = test; OOS eval queries = oos_val.  Tuning only on val + oos_train.
 Embedding caches live outside the repo (/tmp/research_cache).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -83,14 +84,16 @@ def encode(name: str, texts: list[str], cache: bool = True) -> np.ndarray:
     if cache and f.exists():
         return np.load(f)
     m = get_model(name)
-    e = m.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                 show_progress_bar=False).astype(np.float32)
+    e = m.encode(
+        texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    ).astype(np.float32)
     if cache:
         np.save(f, e)
     return e
 
 
 # ----------------------------------------------------------------------------- aggregation
+
 
 def aggregate(sim: np.ndarray, owner: np.ndarray, n_entries: int, how: str = "max", **kw) -> np.ndarray:
     """sim: (Q, P) query x phrasing similarities -> (Q, E) entry scores."""
@@ -109,7 +112,7 @@ def aggregate(sim: np.ndarray, owner: np.ndarray, n_entries: int, how: str = "ma
         elif how == "lse":  # temperature-smoothed max: T*log(mean(exp(s/T)))
             T = kw.get("T", 0.05)
             m = s.max(1, keepdims=True)
-            out[:, e] = (m[:, 0] + T * np.log(np.exp((s - m) / T).mean(1)))
+            out[:, e] = m[:, 0] + T * np.log(np.exp((s - m) / T).mean(1))
         else:
             raise ValueError(how)
     return out
@@ -123,14 +126,19 @@ def centroid_scores(q: np.ndarray, p: np.ndarray, owner: np.ndarray, n_entries: 
 
 # ----------------------------------------------------------------------------- metrics
 
+
 def rank_metrics(scores: np.ndarray, labels: np.ndarray) -> dict:
     m = labels >= 0
     s = scores[m]
     y = labels[m]
     true = s[np.arange(len(y)), y]
     rank = (s > true[:, None]).sum(1) + 1
-    return {"hit@1": float((rank == 1).mean()), "hit@5": float((rank <= 5).mean()),
-            "MRR": float((1.0 / rank).mean()), "n": int(m.sum())}
+    return {
+        "hit@1": float((rank == 1).mean()),
+        "hit@5": float((rank <= 5).mean()),
+        "MRR": float((1.0 / rank).mean()),
+        "n": int(m.sum()),
+    }
 
 
 def conf_signals(scores: np.ndarray) -> dict:

@@ -6,6 +6,7 @@ Usage: python bench/research/exp_oos.py [MODEL] [k] [--tuned DIR]
 With --tuned (a folder from retrieval.tune.tune_embedder on the same k phrasings, made if missing):
 the tuned embedder, and tuned ranking with the confidence mixed from the tuned and base top scores.
 """
+
 import sys
 from pathlib import Path
 
@@ -26,7 +27,7 @@ def whiten_fit(P, shrink):
     C = X.T @ X / len(X)
     C = (1 - shrink) * C + shrink * np.trace(C) / C.shape[0] * np.eye(C.shape[0])
     w, V = np.linalg.eigh(C)
-    W = V @ np.diag(w ** -0.5) @ V.T
+    W = V @ np.diag(w**-0.5) @ V.T
     return mu, W
 
 
@@ -53,8 +54,11 @@ def main():
     def report(name, S, conf=None):
         top = S.max(1) if conf is None else conf
         hit1 = float((S[:n].argmax(1) == ty).mean())
-        print(f"{name:48s} hit@1={hit1:.4f} auroc={auroc(top[:n], top[n:]):.4f} "
-              f"oracle_oos@95={oracle(top[:n], top[n:]):.3f}", flush=True)
+        print(
+            f"{name:48s} hit@1={hit1:.4f} auroc={auroc(top[:n], top[n:]):.4f} "
+            f"oracle_oos@95={oracle(top[:n], top[n:]):.3f}",
+            flush=True,
+        )
 
     sim = Q @ P.T
     base = aggregate(sim, own, E, "max")
@@ -68,12 +72,18 @@ def main():
             from common import minilm_path
             from retrieval.tune import tune_embedder
 
-            tune_embedder(minilm_path(), [[p for p, o in zip(phr, own) if o == e] for e in range(E)], tuned_dir)
+            tune_embedder(
+                minilm_path(), [[p for p, o in zip(phr, own) if o == e] for e in range(E)], tuned_dir
+            )
         Pt, Qt = encode(tuned_dir, phr), encode(tuned_dir, tq + oq)
         tuned = aggregate(Qt @ Pt.T, own, E, "lse", T=0.05) + 0.5 * centroid_scores(Qt, Pt, own, E)
         report("tuned lse+0.5 centroid", tuned)
         for a in (0.3, 0.5, 0.6):
-            report(f"tuned rank, conf {a} base + {1 - a:.1f} tuned top", tuned, a * prod.max(1) + (1 - a) * tuned.max(1))
+            report(
+                f"tuned rank, conf {a} base + {1 - a:.1f} tuned top",
+                tuned,
+                a * prod.max(1) + (1 - a) * tuned.max(1),
+            )
 
     for shrink in (0.1, 0.3, 0.5, 0.7):
         mu, W = whiten_fit(P, shrink)

@@ -7,6 +7,7 @@ oos_abstain at 95% answered on test, and the val-calibrated result (threshold an
 in-scope, applied to test in-scope and oos_val).
 Usage: python bench/research/exp_oos_candidates.py [k] [--tuned DIR]  (DIR made if missing)
 """
+
 import sys
 from pathlib import Path
 
@@ -22,7 +23,9 @@ def product_scores(Q, P, own, E):
 
 def main():
     args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    tuned_dir = sys.argv[sys.argv.index("--tuned") + 1] if "--tuned" in sys.argv else "/tmp/research_cache/ft_auto"
+    tuned_dir = (
+        sys.argv[sys.argv.index("--tuned") + 1] if "--tuned" in sys.argv else "/tmp/research_cache/ft_auto"
+    )
     if tuned_dir in args:
         args.remove(tuned_dir)
     k = int(args[0]) if args else 5
@@ -49,9 +52,12 @@ def main():
         ins, oos, vins = conf[:n1], conf[n1:n2], conf[n2:n3]
         t95 = np.quantile(ins, 0.05)
         tv = np.quantile(vins, 0.04)
-        print(f"{name:44s} auroc={auroc(ins, oos):.4f} oracle@95={float((oos < t95).mean()):.3f} "
-              f"| val threshold {tv:.3f}: oos_abstain={float((oos < tv).mean()):.3f} "
-              f"answered={float((ins >= tv).mean()):.3f}", flush=True)
+        print(
+            f"{name:44s} auroc={auroc(ins, oos):.4f} oracle@95={float((oos < t95).mean()):.3f} "
+            f"| val threshold {tv:.3f}: oos_abstain={float((oos < tv).mean()):.3f} "
+            f"answered={float((ins >= tv).mean()):.3f}",
+            flush=True,
+        )
 
     rows = np.arange(len(texts))
     report("tuned top only", St.max(1))
@@ -59,7 +65,9 @@ def main():
     for a in (0.4, 0.5, 0.6):
         report(f"{1 - a:.1f} tuned + {a} base top (all entries)", (1 - a) * St.max(1) + a * Sb.max(1))
     for a in (0.4, 0.5, 0.6):
-        report(f"{1 - a:.1f} tuned + {a} base of tuned top-1", (1 - a) * St.max(1) + a * Sb[rows, order[:, 0]])
+        report(
+            f"{1 - a:.1f} tuned + {a} base of tuned top-1", (1 - a) * St.max(1) + a * Sb[rows, order[:, 0]]
+        )
     for c in (3, 5, 10, 20):
         cand = np.take_along_axis(Sb, order[:, :c], axis=1).max(1)
         report(f"0.5 tuned + 0.5 base max over tuned top-{c}", 0.5 * St.max(1) + 0.5 * cand)

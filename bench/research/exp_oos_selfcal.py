@@ -8,6 +8,7 @@ the quantile that answers a target share of them. That threshold is then applied
 embedder (tuned on everything) on test in-scope and oos_val queries.
 Usage: python bench/research/exp_oos_selfcal.py K [N_ENTRIES]   (production embedder tuned if missing)
 """
+
 import random
 import sys
 from pathlib import Path
@@ -23,8 +24,9 @@ from retrieval.tune import tune_embedder  # noqa: E402
 
 
 def confidence(model, Q, P, own, E):
-    return 0.5 * product_scores(encode(model, Q), encode(model, P), own, E).max(1) + \
-        0.5 * product_scores(encode("minilm", Q), encode("minilm", P), own, E).max(1)
+    return 0.5 * product_scores(encode(model, Q), encode(model, P), own, E).max(1) + 0.5 * product_scores(
+        encode("minilm", Q), encode("minilm", P), own, E
+    ).max(1)
 
 
 def tuned(dir_, phr, own, E):
@@ -57,15 +59,20 @@ def main():
     vq, vy = queries(d, "val", names)
     vq = [t for t, y in zip(vq, vy) if y >= 0]
     conf = confidence(prod, tq + oq, phr, own, E)
-    ins, oos = conf[:len(tq)], conf[len(tq):]
+    ins, oos = conf[: len(tq)], conf[len(tq) :]
     vconf = confidence(prod, vq, phr, own, E)
-    print(f"{tag}: {len(held)} held-out phrasings; oracle@95 {float((oos < np.quantile(ins, 0.05)).mean()):.3f}")
+    print(
+        f"{tag}: {len(held)} held-out phrasings; oracle@95 {float((oos < np.quantile(ins, 0.05)).mean()):.3f}"
+    )
     rows = [("val-calibrated (ans 96% of val)", np.quantile(vconf, 0.04)), ("fixed default 0.378", 0.378)]
     for q in (0.90, 0.93, 0.95, 0.96, 0.98):
         rows.append((f"self-calibrated: answer {q:.0%} of held-out", float(np.quantile(held_conf, 1 - q))))
     for name, t in rows:
-        print(f"  {name:42s} t={t:.3f} oos_abstain={float((oos < t).mean()):.3f} "
-              f"answered={float((ins >= t).mean()):.3f}", flush=True)
+        print(
+            f"  {name:42s} t={t:.3f} oos_abstain={float((oos < t).mean()):.3f} "
+            f"answered={float((ins >= t).mean()):.3f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

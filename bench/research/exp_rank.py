@@ -6,6 +6,7 @@ Usage:  python bench/research/exp_rank.py --models minilm [--k 5] [--subset 50] 
 Hyper-parameters (alpha, w, T) are tuned on val hit@1; abstention signal chosen by val/oos_train AUROC;
 thresholds chosen on val/oos_train (rule ans96: answer 96% of val).  Everything reported on test/oos_val.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,8 +18,20 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (aggregate, abstain_metrics, auroc, build_faq, centroid_scores, conf_signals, encode,  # noqa
-                    fmt, load_data, pick_threshold, queries, rank_metrics)
+from common import (
+    aggregate,
+    abstain_metrics,
+    auroc,
+    build_faq,
+    centroid_scores,
+    conf_signals,
+    encode,  # noqa
+    fmt,
+    load_data,
+    pick_threshold,
+    queries,
+    rank_metrics,
+)
 
 OUT = Path(__file__).resolve().parent / "results"
 OUT.mkdir(exist_ok=True)
@@ -64,14 +77,23 @@ def evaluate(name, S_tune, S_eval, y_tune, y_eval, extra=None, rule="ans96"):
     aucs = {k: auroc(ct[k][it], ct[k][ot]) for k in ct}
     best = max(aucs, key=aucs.get)
     t = pick_threshold(ct[best][it], ct[best][ot], rule)
-    res.update({"abst_signal": best, "val_auroc": aucs[best], "threshold": t,
-                **abstain_metrics(ce[best][ie], ce[best][oe], t)})
+    res.update(
+        {
+            "abst_signal": best,
+            "val_auroc": aucs[best],
+            "threshold": t,
+            **abstain_metrics(ce[best][ie], ce[best][oe], t),
+        }
+    )
     res["test_auroc"] = auroc(ce[best][ie], ce[best][oe])
     res["all_signals"] = {}
     for k in ct:
         tk = pick_threshold(ct[k][it], ct[k][ot], rule)
-        res["all_signals"][k] = {"val_auroc": aucs[k], "threshold": tk,
-                                 **abstain_metrics(ce[k][ie], ce[k][oe], tk)}
+        res["all_signals"][k] = {
+            "val_auroc": aucs[k],
+            "threshold": tk,
+            **abstain_metrics(ce[k][ie], ce[k][oe], tk),
+        }
     return res
 
 
@@ -99,15 +121,18 @@ def main():
         P = encode(m, phr)
         Qt, Qe = encode(m, tune_q), encode(m, eval_q)
         sims[m] = (Qt @ P.T, Qe @ P.T, Qt, Qe, P)
-    print(f"encoded in {time.time()-t0:.1f}s", flush=True)
+    print(f"encoded in {time.time() - t0:.1f}s", flush=True)
 
     rows = []
 
     def add(r):
         rows.append(r)
-        print(f"{r['method']:<42} hit@1={r['hit@1']:.4f} hit@5={r['hit@5']:.4f} MRR={r['MRR']:.4f} "
-              f"oos_abst={r['oos_abstain']:.3f} ans={r['in_scope_answered']:.3f} ({r['abst_signal']}) "
-              f"val_hit@1={r['val_hit@1']:.4f}", flush=True)
+        print(
+            f"{r['method']:<42} hit@1={r['hit@1']:.4f} hit@5={r['hit@5']:.4f} MRR={r['MRR']:.4f} "
+            f"oos_abst={r['oos_abstain']:.3f} ans={r['in_scope_answered']:.3f} ({r['abst_signal']}) "
+            f"val_hit@1={r['val_hit@1']:.4f}",
+            flush=True,
+        )
 
     def tune(fn, grid):
         best, bp = -1, None
@@ -133,6 +158,7 @@ def main():
             if key not in cache:
                 cache[key] = aggregate([st, se][i], owner, E, "lse", T=T)
             return cache[key]
+
         T = tune(lse, Tgrid)
         mats["lse"] = (lse(0, T), lse(1, T))
         add(evaluate(f"{tag}:dense_lse(T={T})", *mats["lse"], tune_y, eval_y))

@@ -8,6 +8,7 @@ a + b * ln(n). The fit is then checked on the uniform FAQs (k = 5, 10, 20) again
 test and oos_val queries.
 Usage: python bench/research/exp_threshold_by_count.py
 """
+
 import random
 import sys
 from pathlib import Path
@@ -52,7 +53,9 @@ def main():
         xs.append(np.log((lo + hi) / 2))
         ys.append(t)
     b, a = np.polyfit(xs, ys, 1)
-    print(f"fit: t(n) = {a:.3f} + {b:.3f} ln n   (t(5)={a + b * np.log(5):.3f}, t(10)={a + b * np.log(10):.3f})")
+    print(
+        f"fit: t(n) = {a:.3f} + {b:.3f} ln n   (t(5)={a + b * np.log(5):.3f}, t(10)={a + b * np.log(10):.3f})"
+    )
     tq, ty = queries(d, "test", full_names)
     oq, _ = queries(d, "oos_val", full_names)
     top, conf = scored(model, tq + oq, phr, own, E)
@@ -67,8 +70,10 @@ def main():
         top, conf = scored(f"/tmp/research_cache/ft_k{k}", tq + oq, kphr, kown, E)
         th = a + b * np.log(np.bincount(kown, minlength=E)[top])
         ok = conf >= th
-        print(f"uniform k={k:2d}, t(n)={float(np.mean(th)):.3f}       oos_abstain={float((~ok[n:]).mean()):.3f} "
-              f"answered={float(ok[:n].mean()):.3f}")
+        print(
+            f"uniform k={k:2d}, t(n)={float(np.mean(th)):.3f}       oos_abstain={float((~ok[n:]).mean()):.3f} "
+            f"answered={float(ok[:n].mean()):.3f}"
+        )
 
 
 if __name__ == "__main__":

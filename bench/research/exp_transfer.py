@@ -8,6 +8,7 @@ Usage:
         --recipe fused --T 0.08 --alpha 1.5 --w 0.3
   recipes: max (baseline), fused = lse(T) + alpha*centroid + w*BM25(per-entry concatenation, stop+stem, max-normalised)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,19 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (abstain_metrics, aggregate, auroc, build_faq, centroid_scores, conf_signals, encode,  # noqa
-                    load_data, pick_threshold, queries, rank_metrics)
+from common import (
+    abstain_metrics,
+    aggregate,
+    auroc,
+    build_faq,
+    centroid_scores,
+    conf_signals,
+    encode,  # noqa
+    load_data,
+    pick_threshold,
+    queries,
+    rank_metrics,
+)
 from exp_rank import bm25_matrix, norm_max  # noqa
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -43,7 +55,13 @@ def score(model, phr, owner, E, qs, a):
 def signals(S, D):
     c = conf_signals(S)
     d = conf_signals(D)
-    out = {"top": c["top"], "margin": c["margin"], "z": c["z"], "dense_top": d["top"], "dense_margin": d["margin"]}
+    out = {
+        "top": c["top"],
+        "margin": c["margin"],
+        "z": c["z"],
+        "dense_top": d["top"],
+        "dense_margin": d["margin"],
+    }
     return out
 
 
@@ -88,9 +106,12 @@ def main():
         for rule in ["ans96", "youden"]:
             t = pick_threshold(ct[k][it], ct[k][ot], rule)
             thr[(k, rule)] = t
-            res["abstain150"][f"{k}/{rule}"] = {"threshold": t, "val_auroc": auroc(ct[k][it], ct[k][ot]),
-                                               "test_auroc": auroc(ce[k][ie], ce[k][oe]),
-                                               **abstain_metrics(ce[k][ie], ce[k][oe], t)}
+            res["abstain150"][f"{k}/{rule}"] = {
+                "threshold": t,
+                "val_auroc": auroc(ct[k][it], ct[k][ot]),
+                "test_auroc": auroc(ce[k][ie], ce[k][oe]),
+                **abstain_metrics(ce[k][ie], ce[k][oe], t),
+            }
     # ---------------- 50-intent FAQ, thresholds frozen
     sel = sorted(random.Random(a.subset_seed).sample(names, 50))
     n2, p2, o2 = build_faq(data, a.k, sel)
@@ -108,18 +129,25 @@ def main():
         res["abstain50"][f"{k}/{rule}"] = {
             "in_scope_answered": float((sig[:n_q][ins] >= t).mean()),
             "oos_abstain": float((sig[n_q:] < t).mean()),
-            "other_intent_abstain": float((sig[:n_q][unk] < t).mean())}
+            "other_intent_abstain": float((sig[:n_q][unk] < t).mean()),
+        }
     out = OUT / f"transfer_{a.tag or a.recipe}.json"
     json.dump(res, open(out, "w"), indent=1)
     f = res["full150"]
-    print(f"150: hit@1={f['hit@1']:.4f} hit@5={f['hit@5']:.4f} MRR={f['MRR']:.4f} | 50: hit@1={res['sub50']['hit@1']:.4f} "
-          f"hit@5={res['sub50']['hit@5']:.4f} MRR={res['sub50']['MRR']:.4f}")
-    print(f"{'signal/rule':<22}{'thr':>8}{'valAUC':>8}{'tstAUC':>8} | 150: {'abst':>6}{'ans':>6} | 50: {'abst':>6}{'ans':>6}{'unkInt':>7}")
+    print(
+        f"150: hit@1={f['hit@1']:.4f} hit@5={f['hit@5']:.4f} MRR={f['MRR']:.4f} | 50: hit@1={res['sub50']['hit@1']:.4f} "
+        f"hit@5={res['sub50']['hit@5']:.4f} MRR={res['sub50']['MRR']:.4f}"
+    )
+    print(
+        f"{'signal/rule':<22}{'thr':>8}{'valAUC':>8}{'tstAUC':>8} | 150: {'abst':>6}{'ans':>6} | 50: {'abst':>6}{'ans':>6}{'unkInt':>7}"
+    )
     for key, r in res["abstain150"].items():
         r5 = res["abstain50"][key]
-        print(f"{key:<22}{r['threshold']:8.3f}{r['val_auroc']:8.3f}{r['test_auroc']:8.3f} | {r['oos_abstain']:10.3f}"
-              f"{r['in_scope_answered']:6.3f} | {r5['oos_abstain']:9.3f}{r5['in_scope_answered']:6.3f}"
-              f"{r5['other_intent_abstain']:7.3f}")
+        print(
+            f"{key:<22}{r['threshold']:8.3f}{r['val_auroc']:8.3f}{r['test_auroc']:8.3f} | {r['oos_abstain']:10.3f}"
+            f"{r['in_scope_answered']:6.3f} | {r5['oos_abstain']:9.3f}{r5['in_scope_answered']:6.3f}"
+            f"{r5['other_intent_abstain']:7.3f}"
+        )
     print("logit coef", res["logit_coef"])
     print("wrote", out)
 

@@ -8,6 +8,7 @@ Usage:
   python bench/research/finetune_ft.py save   --steps S --lr LR [--k 5] [--subset-seed N --subset 50]
         -> writes /tmp/research_cache/ft_<cfg>/ (a sentence-transformers folder) and prints the train time
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,21 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (CACHE, aggregate, build_faq, centroid_scores, get_model, load_data, queries,  # noqa
-                    rank_metrics)
+from common import (
+    CACHE,
+    aggregate,
+    build_faq,
+    centroid_scores,
+    get_model,
+    load_data,
+    queries,  # noqa
+    rank_metrics,
+)
 
 
-def finetune(phr, owner, steps=100, lr=5e-5, B=32, scale=20.0, seed=0, warmup=0.1, base="minilm",
-             verbose=False):
+def finetune(
+    phr, owner, steps=100, lr=5e-5, B=32, scale=20.0, seed=0, warmup=0.1, base="minilm", verbose=False
+):
     import torch
     import torch.nn.functional as F
 
@@ -42,7 +52,8 @@ def finetune(phr, owner, steps=100, lr=5e-5, B=32, scale=20.0, seed=0, warmup=0.
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     nw = max(1, int(warmup * steps))
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min((s + 1) / nw, max(0.0, (steps - s) / max(1, steps - nw))))
+        opt, lambda s: min((s + 1) / nw, max(0.0, (steps - s) / max(1, steps - nw)))
+    )
     order: list[int] = []
     t0 = time.perf_counter()
     for step in range(steps):
@@ -66,14 +77,15 @@ def finetune(phr, owner, steps=100, lr=5e-5, B=32, scale=20.0, seed=0, warmup=0.
         opt.step()
         sched.step()
         if verbose and step % 20 == 0:
-            print(f"  step {step} loss {loss.item():.4f} {time.perf_counter()-t0:.1f}s", flush=True)
+            print(f"  step {step} loss {loss.item():.4f} {time.perf_counter() - t0:.1f}s", flush=True)
     model.eval()
     return model, time.perf_counter() - t0
 
 
 def enc(model, texts):
-    return model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True,
-                        show_progress_bar=False).astype(np.float32)
+    return model.encode(
+        texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+    ).astype(np.float32)
 
 
 def main():
@@ -96,8 +108,9 @@ def main():
         names, phr, owner = build_faq(data, a.k, sel)
     if a.mode == "save":
         m, secs = finetune(phr, owner, a.steps, a.lr, a.B, a.scale, a.seed, verbose=True)
-        cfg = f"ft_k{a.k}_s{a.steps}_lr{a.lr:g}_B{a.B}_sc{a.scale:g}_seed{a.seed}" + \
-              (f"_sub{a.subset}-{a.subset_seed}" if a.subset else "")
+        cfg = f"ft_k{a.k}_s{a.steps}_lr{a.lr:g}_B{a.B}_sc{a.scale:g}_seed{a.seed}" + (
+            f"_sub{a.subset}-{a.subset_seed}" if a.subset else ""
+        )
         m.save(str(CACHE / cfg))
         print(f"TRAIN_SECONDS {secs:.1f} saved {CACHE / cfg}")
         return
@@ -117,8 +130,11 @@ def main():
         s = Q @ P.T
         mx = rank_metrics(aggregate(s, owner, E, "max"), vy)["hit@1"]
         cen = rank_metrics(centroid_scores(Q, P, owner, E), vy)["hit@1"]
-        print(f"steps={steps} lr={lr:g} scale={sc} B={a.B} train={secs:.1f}s  val1000 hit@1 max={mx:.4f} "
-              f"centroid={cen:.4f}", flush=True)
+        print(
+            f"steps={steps} lr={lr:g} scale={sc} B={a.B} train={secs:.1f}s  val1000 hit@1 max={mx:.4f} "
+            f"centroid={cen:.4f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

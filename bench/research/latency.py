@@ -4,6 +4,7 @@ Usage: python bench/research/latency.py [--model minilm|mpnet|/path] [--entries 
        [--recipe max|full]   (full = lse(T)+alpha*centroid + w*BM25(cat) + margin/z signals)
        [--ens other_model]    (adds a second embedder, scores averaged)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,9 @@ class Scorer:
         self.st = Stemmer.Stemmer("english")
         cat = [" ".join(p for p, o in zip(phr, owner) if o == e) for e in range(E)]
         self.bm = bm25s.BM25()
-        self.bm.index(bm25s.tokenize(cat, stopwords="en", stemmer=self.st, show_progress=False),
-                      show_progress=False)
+        self.bm.index(
+            bm25s.tokenize(cat, stopwords="en", stemmer=self.st, show_progress=False), show_progress=False
+        )
 
     def score(self, q: str):
         import bm25s
@@ -91,13 +93,15 @@ def main():
     for q in qs[:20]:
         sc.score(q)  # warm-up
     ts = []
-    for q in qs[20: 20 + a.n]:
+    for q in qs[20 : 20 + a.n]:
         t0 = time.perf_counter()
         sc.score(q)
         ts.append((time.perf_counter() - t0) * 1000)
     ts = np.array(ts)
-    print(f"LATENCY threads={a.threads} model={'+'.join(Path(m).name for m in models)} recipe={a.recipe} entries={a.entries} "
-          f"k={a.k} p50={np.median(ts):.2f}ms p90={np.quantile(ts, .9):.2f}ms p99={np.quantile(ts, .99):.2f}ms")
+    print(
+        f"LATENCY threads={a.threads} model={'+'.join(Path(m).name for m in models)} recipe={a.recipe} entries={a.entries} "
+        f"k={a.k} p50={np.median(ts):.2f}ms p90={np.quantile(ts, 0.9):.2f}ms p99={np.quantile(ts, 0.99):.2f}ms"
+    )
 
 
 if __name__ == "__main__":

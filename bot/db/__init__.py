@@ -14,6 +14,18 @@ from bot.db.models import (
 from bot.db.session import get_engine, session_factory, session_scope
 
 __all__ = [
-    "Answer", "Base", "Conversation", "FaqEntry", "Feedback", "FinetuneRun", "IndexState", "LearnedPhrasing", "Message",
-    "ModelVersion", "Review", "get_engine", "session_factory", "session_scope",
+    "Answer",
+    "Base",
+    "Conversation",
+    "FaqEntry",
+    "Feedback",
+    "FinetuneRun",
+    "IndexState",
+    "LearnedPhrasing",
+    "Message",
+    "ModelVersion",
+    "Review",
+    "get_engine",
+    "session_factory",
+    "session_scope",
 ]

@@ -63,7 +63,9 @@ class Message(Base):
     __tablename__ = "messages"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
     role: Mapped[str] = mapped_column(String(16))  # "user" | "bot" | "human"
     user_id: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)
@@ -163,7 +165,9 @@ class Answer(Base):
     __tablename__ = "answers"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    question_message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    question_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), index=True
+    )
     message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     sources: Mapped[list[Any]] = mapped_column(default=list)  # [{"id": faq id, "score": float}]
@@ -229,9 +233,12 @@ class Handoff(Base):
     __table_args__ = (UniqueConstraint("support_channel", "support_ts"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
     question_message_id: Mapped[int] = mapped_column(
-        ForeignKey("messages.id", ondelete="CASCADE"), unique=True)
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
     requested_by: Mapped[str | None] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(String(16))  # "abstain" | "requested"
@@ -248,7 +255,9 @@ class ReviewPost(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), unique=True)
-    reason: Mapped[str] = mapped_column(String(16))  # "all" | "abstain" | "not_helpful" | "escalated" | "sample" | "human"
+    reason: Mapped[str] = mapped_column(
+        String(16)
+    )  # "all" | "abstain" | "not_helpful" | "escalated" | "sample" | "human"
     channel: Mapped[str | None] = mapped_column(String(64))
     ts: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

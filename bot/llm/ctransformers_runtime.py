@@ -11,7 +11,9 @@ from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout, S
 
 
 class CTransformersRuntime:
-    def __init__(self, path: str | Path, *, name: str | None = None, threads: int = 2, context_length: int = 2048):
+    def __init__(
+        self, path: str | Path, *, name: str | None = None, threads: int = 2, context_length: int = 2048
+    ):
         from ctransformers import AutoModelForCausalLM
 
         self.path = Path(path)

@@ -74,11 +74,16 @@ class Job:
 
 
 class ModelEngine:
-    def __init__(self, load: Callable[[], LoadedModel], *, capacity: int = 32,
-                 active_version: Callable[[], tuple[int | None, str | None]] | None = None,
-                 load_version: Callable[[int], LoadedModel] | None = None,
-                 on_load_error: Callable[[int, BaseException], None] | None = None,
-                 poll_s: float = 10.0):
+    def __init__(
+        self,
+        load: Callable[[], LoadedModel],
+        *,
+        capacity: int = 32,
+        active_version: Callable[[], tuple[int | None, str | None]] | None = None,
+        load_version: Callable[[int], LoadedModel] | None = None,
+        on_load_error: Callable[[int, BaseException], None] | None = None,
+        poll_s: float = 10.0,
+    ):
         self._load = load
         self.capacity = capacity
         self._queue: queue.Queue[Job] = queue.Queue(maxsize=capacity)
@@ -179,10 +184,18 @@ class ModelEngine:
                 parts.append(piece)
                 job.pieces.put(piece)
             text = "".join(parts)
-            job.result = GenerationResult(text, model.runtime.count_tokens(text) if text else 0, model.version_name,
-                                          model.version_id, first, time.monotonic() - started)
+            job.result = GenerationResult(
+                text,
+                model.runtime.count_tokens(text) if text else 0,
+                model.version_name,
+                model.version_id,
+                first,
+                time.monotonic() - started,
+            )
         except BaseException as exc:  # the worker must survive anything a request does
-            job.error = exc if isinstance(exc, GenerationError) else GenerationError(f"generation failed: {exc}")
+            job.error = (
+                exc if isinstance(exc, GenerationError) else GenerationError(f"generation failed: {exc}")
+            )
             log.warning("generation failed: %s", exc)
         finally:
             job.pieces.put(_DONE)
@@ -203,14 +216,22 @@ class ModelEngine:
         assert self._active_version and self._load_version
         version_id, _name = self._active_version()
         current = self._pending or self._model
-        if version_id is None or (current and current.version_id == version_id) or version_id in self._failed_versions:
+        if (
+            version_id is None
+            or (current and current.version_id == version_id)
+            or version_id in self._failed_versions
+        ):
             return False
         try:
             loaded = self._load_version(version_id)
         except Exception as exc:  # keep serving the old model; say why on the version row
             self._failed_versions.add(version_id)
-            log.error("model version %s failed to load; keeping %s: %s", version_id,
-                      current.version_name if current else None, exc)
+            log.error(
+                "model version %s failed to load; keeping %s: %s",
+                version_id,
+                current.version_name if current else None,
+                exc,
+            )
             if self._on_load_error:
                 self._on_load_error(version_id, exc)
             return False

@@ -14,8 +14,15 @@ from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout, S
 
 
 class LlamaCppRuntime:
-    def __init__(self, path: str | Path, *, name: str | None = None, threads: int = 2, context_length: int = 2048,
-                 lora_path: str | Path | None = None):
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        name: str | None = None,
+        threads: int = 2,
+        context_length: int = 2048,
+        lora_path: str | Path | None = None,
+    ):
         try:
             from llama_cpp import Llama
         except ImportError as exc:
@@ -25,8 +32,13 @@ class LlamaCppRuntime:
         self.path = Path(path)
         self.name = name or self.path.stem
         self.context_length = context_length
-        self._llm = Llama(model_path=str(standard_form(self.path)), n_ctx=context_length, n_threads=threads,
-                          verbose=False, lora_path=str(lora_path) if lora_path else None)
+        self._llm = Llama(
+            model_path=str(standard_form(self.path)),
+            n_ctx=context_length,
+            n_threads=threads,
+            verbose=False,
+            lora_path=str(lora_path) if lora_path else None,
+        )
 
     def count_tokens(self, text: str) -> int:
         return len(self._llm.tokenize(text.encode(), add_bos=False, special=False))
@@ -34,12 +46,20 @@ class LlamaCppRuntime:
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[str]:
         n_prompt = self.count_tokens(prompt)
         if n_prompt + params.max_new_tokens > self.context_length:
-            raise GenerationError(f"prompt of {n_prompt} tokens + {params.max_new_tokens} new exceeds the "
-                                  f"context of {self.context_length}")
+            raise GenerationError(
+                f"prompt of {n_prompt} tokens + {params.max_new_tokens} new exceeds the "
+                f"context of {self.context_length}"
+            )
         deadline = params.deadline()
         stops = StopSequenceFilter(params.stop)
-        for chunk in self._llm.create_completion(prompt, max_tokens=params.max_new_tokens, temperature=0.0,
-                                                 top_k=1, repeat_penalty=1.0, stream=True):
+        for chunk in self._llm.create_completion(
+            prompt,
+            max_tokens=params.max_new_tokens,
+            temperature=0.0,
+            top_k=1,
+            repeat_penalty=1.0,
+            stream=True,
+        ):
             piece = stops.feed(chunk["choices"][0]["text"])
             if piece:
                 yield piece

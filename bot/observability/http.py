@@ -28,6 +28,7 @@ def database_check(sessions) -> Check:
     def check() -> None:
         with sessions() as session:
             session.execute(text("SELECT 1"))
+
     return check
 
 
@@ -43,7 +44,9 @@ def health_routes(checks: Mapping[str, Check]) -> Callable:
                 try:
                     check()
                 except Exception as exc:
-                    return plain(start_response, "503 Service Unavailable", f"{name}: {type(exc).__name__}: {exc}\n")
+                    return plain(
+                        start_response, "503 Service Unavailable", f"{name}: {type(exc).__name__}: {exc}\n"
+                    )
             return plain(start_response, "200 OK", "ready\n")
         return None
 
@@ -76,8 +79,9 @@ class BackgroundServer:
         import waitress
 
         try:
-            self.server = waitress.create_server(application, host=host, port=port, threads=threads,
-                                                 asyncore_use_poll=True)  # select() fails past fd 1024
+            self.server = waitress.create_server(
+                application, host=host, port=port, threads=threads, asyncore_use_poll=True
+            )  # select() fails past fd 1024
         except OSError as exc:
             raise OpsPortInUse(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
         self.port = int(self.server.effective_port)
@@ -91,8 +95,13 @@ class BackgroundServer:
         self.thread.join(timeout=10)
 
 
-def serve_ops(registry: CollectorRegistry, checks: Mapping[str, Check], host: str, port: int,
-              setting: str = "SUPPORTBOT_METRICS_PORT") -> BackgroundServer | None:
+def serve_ops(
+    registry: CollectorRegistry,
+    checks: Mapping[str, Check],
+    host: str,
+    port: int,
+    setting: str = "SUPPORTBOT_METRICS_PORT",
+) -> BackgroundServer | None:
     """Start the ops endpoints; None when the port is taken. The process goes on without them
     (answering Slack matters more than being scraped), and says so loudly: in a container the
     health check then fails, which is where someone will look."""

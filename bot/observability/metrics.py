@@ -47,8 +47,9 @@ class ScrapeTime(Collector):
             if value:
                 family.add_metric([], {k: str(v) for k, v in value.items()})
         else:
-            family = GaugeMetricFamily(self.name, self.documentation,
-                                       value=math.nan if value is None else float(value))
+            family = GaugeMetricFamily(
+                self.name, self.documentation, value=math.nan if value is None else float(value)
+            )
         yield family
 
 
@@ -57,34 +58,76 @@ class BotMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.questions = Counter("supportbot_questions", "Questions received and recorded, by where they came from",
-                                 ["source"], registry=r)
-        self.answers = Counter("supportbot_answers", "Answers recorded, by how they were made: generated (the "
-                               "model), faq (the entry as written), abstain, human (a support agent's reply)",
-                               ["mode"], registry=r)
-        self.abstentions = Counter("supportbot_abstentions", "Questions the FAQ does not cover (the bot said so "
-                                   "instead of guessing)", registry=r)
-        self.fallbacks = Counter("supportbot_fallbacks", "Model answers replaced by the FAQ text, by reason",
-                                 ["reason"], registry=r)
-        self.escalations = Counter("supportbot_escalations", "Questions handed to the support team, by reason",
-                                   ["reason"], registry=r)
-        self.reviews = Counter("supportbot_reviews", "Admin review decisions: approve, edit (approved with "
-                               "changes), reject", ["action"], registry=r)
-        self.feedback = Counter("supportbot_feedback", "Askers' button presses under answers", ["kind"], registry=r)
-        self.answer_latency = Histogram("supportbot_answer_latency_seconds", "From receiving a question to its "
-                                        "recorded answer, by answer mode", ["mode"], buckets=ANSWER_BUCKETS,
-                                        registry=r)
-        self.retrieval_latency = Histogram("supportbot_retrieval_seconds", "FAQ retrieval time per question",
-                                           buckets=RETRIEVAL_BUCKETS, registry=r)
-        self.generation_latency = Histogram("supportbot_generation_seconds", "Model time per answer, waiting in "
-                                            "the queue included", buckets=ANSWER_BUCKETS, registry=r)
+        self.questions = Counter(
+            "supportbot_questions",
+            "Questions received and recorded, by where they came from",
+            ["source"],
+            registry=r,
+        )
+        self.answers = Counter(
+            "supportbot_answers",
+            "Answers recorded, by how they were made: generated (the "
+            "model), faq (the entry as written), abstain, human (a support agent's reply)",
+            ["mode"],
+            registry=r,
+        )
+        self.abstentions = Counter(
+            "supportbot_abstentions",
+            "Questions the FAQ does not cover (the bot said so instead of guessing)",
+            registry=r,
+        )
+        self.fallbacks = Counter(
+            "supportbot_fallbacks",
+            "Model answers replaced by the FAQ text, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.escalations = Counter(
+            "supportbot_escalations",
+            "Questions handed to the support team, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.reviews = Counter(
+            "supportbot_reviews",
+            "Admin review decisions: approve, edit (approved with changes), reject",
+            ["action"],
+            registry=r,
+        )
+        self.feedback = Counter(
+            "supportbot_feedback", "Askers' button presses under answers", ["kind"], registry=r
+        )
+        self.answer_latency = Histogram(
+            "supportbot_answer_latency_seconds",
+            "From receiving a question to its recorded answer, by answer mode",
+            ["mode"],
+            buckets=ANSWER_BUCKETS,
+            registry=r,
+        )
+        self.retrieval_latency = Histogram(
+            "supportbot_retrieval_seconds",
+            "FAQ retrieval time per question",
+            buckets=RETRIEVAL_BUCKETS,
+            registry=r,
+        )
+        self.generation_latency = Histogram(
+            "supportbot_generation_seconds",
+            "Model time per answer, waiting in the queue included",
+            buckets=ANSWER_BUCKETS,
+            registry=r,
+        )
         self.queue_depth = Gauge("supportbot_queue_depth", "Questions waiting for the model", registry=r)
-        self.in_progress = Gauge("supportbot_answers_in_progress", "Slack questions taken and not yet answered",
-                                 registry=r)
+        self.in_progress = Gauge(
+            "supportbot_answers_in_progress", "Slack questions taken and not yet answered", registry=r
+        )
         # Known label values start at 0, so rate() and absent() work from the first scrape.
-        for labels, metric in ((ANSWER_MODES, self.answers), (REVIEW_ACTIONS, self.reviews),
-                               (ESCALATION_REASONS, self.escalations), (FEEDBACK_KINDS, self.feedback),
-                               (FALLBACK_REASONS, self.fallbacks)):
+        for labels, metric in (
+            (ANSWER_MODES, self.answers),
+            (REVIEW_ACTIONS, self.reviews),
+            (ESCALATION_REASONS, self.escalations),
+            (FEEDBACK_KINDS, self.feedback),
+            (FALLBACK_REASONS, self.fallbacks),
+        ):
             for value in labels:
                 metric.labels(value)
 
@@ -92,7 +135,9 @@ class BotMetrics:
         self.queue_depth.set_function(waiting)
 
     def track_model(self, current: Callable[[], dict | None]) -> None:
-        self.registry.register(ScrapeTime("supportbot_model", "The model version in service", current, info=True))
+        self.registry.register(
+            ScrapeTime("supportbot_model", "The model version in service", current, info=True)
+        )
 
 
 class WorkerMetrics:
@@ -100,11 +145,19 @@ class WorkerMetrics:
 
     def __init__(self) -> None:
         self.registry = r = CollectorRegistry()
-        self.finetune_runs = Counter("supportbot_finetune_runs", "Scheduled fine-tune runs by outcome: succeeded "
-                                     "(promoted), rejected (the gate said no), skipped, busy, failed, error",
-                                     ["status"], registry=r)
-        self.finetune_duration = Histogram("supportbot_finetune_run_seconds", "Duration of scheduled fine-tune "
-                                           "runs that trained", buckets=FINETUNE_BUCKETS, registry=r)
+        self.finetune_runs = Counter(
+            "supportbot_finetune_runs",
+            "Scheduled fine-tune runs by outcome: succeeded "
+            "(promoted), rejected (the gate said no), skipped, busy, failed, error",
+            ["status"],
+            registry=r,
+        )
+        self.finetune_duration = Histogram(
+            "supportbot_finetune_run_seconds",
+            "Duration of scheduled fine-tune runs that trained",
+            buckets=FINETUNE_BUCKETS,
+            registry=r,
+        )
         for status in ("succeeded", "rejected", "skipped", "busy", "failed", "error"):
             self.finetune_runs.labels(status)
 

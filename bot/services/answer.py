@@ -89,16 +89,30 @@ class AnswerResult:
 
     def to_json(self) -> dict:
         return {
-            "answer": self.answer, "sources": self.sources, "abstained": self.abstained,
-            "grounded": self.grounded, "mode": self.mode, "fallback": self.fallback,
-            "model_version": self.model_version, "latency_ms": round(self.latency_ms, 1),
-            "tokens": self.tokens, "conversation_id": self.conversation_id, "answer_id": self.answer_id,
+            "answer": self.answer,
+            "sources": self.sources,
+            "abstained": self.abstained,
+            "grounded": self.grounded,
+            "mode": self.mode,
+            "fallback": self.fallback,
+            "model_version": self.model_version,
+            "latency_ms": round(self.latency_ms, 1),
+            "tokens": self.tokens,
+            "conversation_id": self.conversation_id,
+            "answer_id": self.answer_id,
         }
 
 
 class AnswerService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], index: FaqIndex, engine: ModelEngine,
-                 *, metrics: BotMetrics | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        index: FaqIndex,
+        engine: ModelEngine,
+        *,
+        metrics: BotMetrics | None = None,
+    ):
         self.settings = settings
         self.sessions = sessions
         self.index = index
@@ -116,21 +130,37 @@ class AnswerService:
             )
         return question
 
-    def ask(self, question: str, *, user_id: str = "cli", source: str = "cli",
-            channel_id: str | None = None, thread_ts: str | None = None,
-            on_text: Callable[[str], None] | None = None,
-            on_queued: Callable[[int], None] | None = None) -> AnswerResult:
+    def ask(
+        self,
+        question: str,
+        *,
+        user_id: str = "cli",
+        source: str = "cli",
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        on_text: Callable[[str], None] | None = None,
+        on_queued: Callable[[int], None] | None = None,
+    ) -> AnswerResult:
         """Answer ``question``. ``on_text`` receives the answer so far while it streams;
         ``on_queued`` the number of questions ahead when the model is busy with others.
         An invalid question raises ``QuestionError`` before anything is stored."""
         self.validate(question)
-        received = self.receive(question, user_id=user_id, source=source, channel_id=channel_id,
-                                thread_ts=thread_ts)
+        received = self.receive(
+            question, user_id=user_id, source=source, channel_id=channel_id, thread_ts=thread_ts
+        )
         return self.respond(received, on_text=on_text, on_queued=on_queued)
 
-    def receive(self, text: str, *, user_id: str, source: str, channel_id: str | None = None,
-                thread_ts: str | None = None, dedup_key: str | None = None,
-                slack_ts: str | None = None) -> Received:
+    def receive(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        source: str,
+        channel_id: str | None = None,
+        thread_ts: str | None = None,
+        dedup_key: str | None = None,
+        slack_ts: str | None = None,
+    ) -> Received:
         """Record a question durably, before any slow work (and, for Slack, before the ack).
 
         ``dedup_key`` is unique in SQL: a second delivery of the same message, in this process or
@@ -146,10 +176,18 @@ class AnswerService:
             try:
                 convo = self._conversation(session, source, user_id, channel_id, thread_ts)
                 history = self._history(session, convo)
-                asked = Message(conversation=convo, role="user", user_id=user_id, text=question,
-                                slack_channel=channel_id, slack_ts=slack_ts, slack_thread_ts=thread_ts,
-                                dedup_key=dedup_key, answer_attempts=0,
-                                answer_lease_until=None if error else utcnow() + self._lease)
+                asked = Message(
+                    conversation=convo,
+                    role="user",
+                    user_id=user_id,
+                    text=question,
+                    slack_channel=channel_id,
+                    slack_ts=slack_ts,
+                    slack_thread_ts=thread_ts,
+                    dedup_key=dedup_key,
+                    answer_attempts=0,
+                    answer_lease_until=None if error else utcnow() + self._lease,
+                )
                 session.add(asked)
                 session.flush()
             except IntegrityError:
@@ -158,12 +196,20 @@ class AnswerService:
                     raise Duplicate(dedup_key) from None
                 raise
             if error:
-                session.add(Message(conversation=convo, role="bot", text=error, slack_channel=channel_id,
-                                    slack_thread_ts=thread_ts))
+                session.add(
+                    Message(
+                        conversation=convo,
+                        role="bot",
+                        text=error,
+                        slack_channel=channel_id,
+                        slack_thread_ts=thread_ts,
+                    )
+                )
             session.commit()
             self.metrics.questions.labels(source).inc()
-            return Received(asked.id, convo.id, question, user_id, source, channel_id, thread_ts, history,
-                            error, started)
+            return Received(
+                asked.id, convo.id, question, user_id, source, channel_id, thread_ts, history, error, started
+            )
 
     @property
     def _lease(self) -> timedelta:
@@ -174,15 +220,18 @@ class AnswerService:
         process has claimed it meanwhile (the lease ran out while it waited): then don't answer."""
         with self.sessions() as session:
             done = session.execute(
-                update(Message).where(Message.id == received.message_id,
-                                      Message.answer_attempts == received.attempt)
-                .values(answer_lease_until=utcnow() + self._lease))
+                update(Message)
+                .where(Message.id == received.message_id, Message.answer_attempts == received.attempt)
+                .values(answer_lease_until=utcnow() + self._lease)
+            )
             session.commit()
             return done.rowcount == 1
 
     def placeholder_posted(self, received: Received, ts: str) -> None:
         with self.sessions() as session:
-            session.execute(update(Message).where(Message.id == received.message_id).values(placeholder_ts=ts))
+            session.execute(
+                update(Message).where(Message.id == received.message_id).values(placeholder_ts=ts)
+            )
             session.commit()
 
     def claim_overdue(self, limit: int = 10) -> list[Received]:
@@ -196,32 +245,62 @@ class AnswerService:
         answered = select(Answer.id).where(Answer.question_message_id == Message.id).exists()
         with self.sessions() as session:
             overdue = session.execute(
-                select(Message, Conversation).join(Conversation, Message.conversation_id == Conversation.id)
-                .where(Message.role == "user", Conversation.source == "slack",
-                       Message.answer_lease_until.is_not(None), Message.answer_lease_until < now,
-                       Message.created_at > now - timedelta(days=1), ~answered)
-                .order_by(Message.id).limit(limit)).all()
+                select(Message, Conversation)
+                .join(Conversation, Message.conversation_id == Conversation.id)
+                .where(
+                    Message.role == "user",
+                    Conversation.source == "slack",
+                    Message.answer_lease_until.is_not(None),
+                    Message.answer_lease_until < now,
+                    Message.created_at > now - timedelta(days=1),
+                    ~answered,
+                )
+                .order_by(Message.id)
+                .limit(limit)
+            ).all()
             claimed = []
             for msg, convo in overdue:
                 seen = msg.answer_attempts  # (the ORM updates the loaded object along with the row)
                 if seen + 1 >= MAX_ATTEMPTS:  # taken seen + 1 times already
-                    log.error("question %s was not answered after %d attempts; giving up", msg.id, MAX_ATTEMPTS)
-                    session.execute(update(Message).where(Message.id == msg.id).values(answer_lease_until=None))
+                    log.error(
+                        "question %s was not answered after %d attempts; giving up", msg.id, MAX_ATTEMPTS
+                    )
+                    session.execute(
+                        update(Message).where(Message.id == msg.id).values(answer_lease_until=None)
+                    )
                     continue
                 took = session.execute(
-                    update(Message).where(Message.id == msg.id, Message.answer_attempts == seen)
-                    .values(answer_attempts=seen + 1, answer_lease_until=now + self._lease))
+                    update(Message)
+                    .where(Message.id == msg.id, Message.answer_attempts == seen)
+                    .values(answer_attempts=seen + 1, answer_lease_until=now + self._lease)
+                )
                 if took.rowcount != 1:
                     continue  # another process claimed it first
                 history = self._history(session, convo, before=msg.id)
-                claimed.append(Received(msg.id, convo.id, msg.text, msg.user_id or "", "slack", msg.slack_channel,
-                                        msg.slack_thread_ts, history, attempt=seen + 1,
-                                        placeholder_ts=msg.placeholder_ts))
+                claimed.append(
+                    Received(
+                        msg.id,
+                        convo.id,
+                        msg.text,
+                        msg.user_id or "",
+                        "slack",
+                        msg.slack_channel,
+                        msg.slack_thread_ts,
+                        history,
+                        attempt=seen + 1,
+                        placeholder_ts=msg.placeholder_ts,
+                    )
+                )
             session.commit()
         return claimed
 
-    def respond(self, received: Received, *, on_text: Callable[[str], None] | None = None,
-                on_queued: Callable[[int], None] | None = None) -> AnswerResult:
+    def respond(
+        self,
+        received: Received,
+        *,
+        on_text: Callable[[str], None] | None = None,
+        on_queued: Callable[[int], None] | None = None,
+    ) -> AnswerResult:
         """Answer a recorded question and record the answer."""
         if received.error:
             raise QuestionError(received.error)
@@ -235,8 +314,9 @@ class AnswerService:
                 retry = self.index.retrieve(f"{last_user} {question}", k=self.settings.retrieval_top_k)
                 found = retry if not retry.abstain else found
         self.metrics.retrieval_latency.observe(time.perf_counter() - retrieving)
-        sources = [{"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question}
-                   for h in found.hits]
+        sources = [
+            {"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question} for h in found.hits
+        ]
         result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
         version_id = None
         if not found.abstain:
@@ -251,16 +331,31 @@ class AnswerService:
 
         result.latency_ms = (time.perf_counter() - received.started) * 1000
         with self.sessions() as session:
-            reply = Message(conversation_id=received.conversation_id, role="bot", text=result.answer,
-                            slack_channel=received.channel_id, slack_thread_ts=received.thread_ts)
-            answer = Answer(question_message_id=received.message_id, text=result.answer, sources=result.sources,
-                            abstained=result.abstained, grounded=result.grounded, mode=result.mode,
-                            model_version_id=version_id, latency_ms=result.latency_ms, tokens=result.tokens)
+            reply = Message(
+                conversation_id=received.conversation_id,
+                role="bot",
+                text=result.answer,
+                slack_channel=received.channel_id,
+                slack_thread_ts=received.thread_ts,
+            )
+            answer = Answer(
+                question_message_id=received.message_id,
+                text=result.answer,
+                sources=result.sources,
+                abstained=result.abstained,
+                grounded=result.grounded,
+                mode=result.mode,
+                model_version_id=version_id,
+                latency_ms=result.latency_ms,
+                tokens=result.tokens,
+            )
             # Only the lease holder records an answer: if another process claimed this question
             # meanwhile (this one stalled past its lease), that one answers it, not both.
-            held = session.execute(update(Message).where(Message.id == received.message_id,
-                                                         Message.answer_attempts == received.attempt)
-                                   .values(answer_lease_until=None))
+            held = session.execute(
+                update(Message)
+                .where(Message.id == received.message_id, Message.answer_attempts == received.attempt)
+                .values(answer_lease_until=None)
+            )
             if held.rowcount != 1:
                 session.rollback()
                 raise Superseded(received.message_id)
@@ -284,9 +379,16 @@ class AnswerService:
     def knows_thread(self, source: str, channel_id: str, thread_ts: str) -> bool:
         """Whether the bot already takes part in this thread (so follow-ups need no mention)."""
         with self.sessions() as session:
-            return session.scalar(select(Conversation.id).where(
-                Conversation.source == source, Conversation.channel_id == channel_id,
-                Conversation.thread_ts == thread_ts)) is not None
+            return (
+                session.scalar(
+                    select(Conversation.id).where(
+                        Conversation.source == source,
+                        Conversation.channel_id == channel_id,
+                        Conversation.thread_ts == thread_ts,
+                    )
+                )
+                is not None
+            )
 
     def delivered(self, answer_id: int, slack_ts: str) -> None:
         """Remember where the answer was posted in Slack."""
@@ -296,13 +398,23 @@ class AnswerService:
                 session.get(Message, answer.message_id).slack_ts = slack_ts
                 session.commit()
 
-    def _generate(self, result: AnswerResult, question: str, top: RetrievedEntry, history: list[Turn],
-                  on_text: Callable[[str], None] | None, on_queued: Callable[[int], None] | None) -> int | None:
+    def _generate(
+        self,
+        result: AnswerResult,
+        question: str,
+        top: RetrievedEntry,
+        history: list[Turn],
+        on_text: Callable[[str], None] | None,
+        on_queued: Callable[[int], None] | None,
+    ) -> int | None:
         """Fill ``result`` from the model, or from the FAQ when the model's answer can't be used."""
         # Retrieval chooses the entry; the model only phrases it (it cannot reliably choose).
         prompt = build_prompt(question, [ContextEntry(top.id, top.question, top.answer)], history)
-        params = GenerationParams(max_new_tokens=self.settings.max_new_tokens, stop=STOP_SEQUENCES,
-                                  timeout_s=self.settings.generation_timeout_s)
+        params = GenerationParams(
+            max_new_tokens=self.settings.max_new_tokens,
+            stop=STOP_SEQUENCES,
+            timeout_s=self.settings.generation_timeout_s,
+        )
         version_id = None
         generating = time.perf_counter()
         try:
@@ -317,20 +429,30 @@ class AnswerService:
                     on_text(text)
             gen = job.wait()
             self.metrics.generation_latency.observe(time.perf_counter() - generating)
-            result.tokens, result.model_version, version_id = gen.tokens, gen.model_version, gen.model_version_id
+            result.tokens, result.model_version, version_id = (
+                gen.tokens,
+                gen.model_version,
+                gen.model_version_id,
+            )
             answer = gen.text.strip()
-            check = grounding.check(answer, f"{top.question}\n{top.answer}", question,
-                                    threshold=self.settings.grounding_threshold)
+            check = grounding.check(
+                answer, f"{top.question}\n{top.answer}", question, threshold=self.settings.grounding_threshold
+            )
             if check.grounded:
                 result.answer, result.mode, result.grounded = answer, "generated", True
                 return version_id
-            log.info("answer not grounded (support %.2f, unsupported %s); sending the FAQ answer",
-                     check.support, list(check.unsupported[:5]))
+            log.info(
+                "answer not grounded (support %.2f, unsupported %s); sending the FAQ answer",
+                check.support,
+                list(check.unsupported[:5]),
+            )
             result.fallback = "ungrounded"
         except Busy:
             result.fallback = "busy"
         except GenerationError as exc:
-            self.metrics.generation_latency.observe(time.perf_counter() - generating)  # model time, failed or not
+            self.metrics.generation_latency.observe(
+                time.perf_counter() - generating
+            )  # model time, failed or not
             result.fallback = "timeout" if isinstance(exc, GenerationTimeout) else "error"
             log.warning("generation failed (%s); sending the FAQ answer", exc)
         result.answer, result.mode, result.grounded = top.answer, "faq", True
@@ -349,12 +471,17 @@ class AnswerService:
         return [Turn("user" if m.role == "user" else "assistant", m.text) for m in reversed(rows)]
 
     @staticmethod
-    def _conversation(session: Session, source: str, user_id: str, channel_id: str | None,
-                      thread_ts: str | None) -> Conversation:
+    def _conversation(
+        session: Session, source: str, user_id: str, channel_id: str | None, thread_ts: str | None
+    ) -> Conversation:
         def existing() -> Conversation | None:
-            return session.scalar(select(Conversation).where(
-                Conversation.source == source, Conversation.channel_id == channel_id,
-                Conversation.thread_ts == thread_ts))
+            return session.scalar(
+                select(Conversation).where(
+                    Conversation.source == source,
+                    Conversation.channel_id == channel_id,
+                    Conversation.thread_ts == thread_ts,
+                )
+            )
 
         if channel_id and thread_ts and (found := existing()):
             return found

@@ -25,8 +25,11 @@ class FeedbackService:
         with self.sessions() as session:
             if session.get(Answer, answer_id) is None:
                 raise LookupError(f"no answer {answer_id}")
-            seen = session.scalar(select(Feedback.id).where(
-                Feedback.answer_id == answer_id, Feedback.user_id == user_id, Feedback.kind == kind))
+            seen = session.scalar(
+                select(Feedback.id).where(
+                    Feedback.answer_id == answer_id, Feedback.user_id == user_id, Feedback.kind == kind
+                )
+            )
             if seen:
                 return False
             session.add(Feedback(answer_id=answer_id, user_id=user_id, kind=kind))
@@ -41,20 +44,33 @@ class FeedbackService:
 
     def window(self, start: datetime, end: datetime) -> dict[str, int]:
         with self.sessions() as session:
+
             def count(stmt) -> int:
                 return session.scalar(stmt) or 0
 
             bot_answers = select(func.count(Answer.id)).where(
-                Answer.created_at >= start, Answer.created_at < end, Answer.mode != "human")
+                Answer.created_at >= start, Answer.created_at < end, Answer.mode != "human"
+            )
             return {
-                "questions": count(select(func.count(Message.id)).where(
-                    Message.role == "user", Message.created_at >= start, Message.created_at < end)),
+                "questions": count(
+                    select(func.count(Message.id)).where(
+                        Message.role == "user", Message.created_at >= start, Message.created_at < end
+                    )
+                ),
                 "answered": count(bot_answers.where(Answer.abstained.is_(False))),
                 "abstained": count(bot_answers.where(Answer.abstained.is_(True))),
-                "escalations": count(select(func.count(Handoff.id)).where(
-                    Handoff.created_at >= start, Handoff.created_at < end)),
-                "approvals": count(select(func.count(Review.id)).where(
-                    Review.action.in_(("approve", "edit")), Review.created_at >= start, Review.created_at < end)),
+                "escalations": count(
+                    select(func.count(Handoff.id)).where(
+                        Handoff.created_at >= start, Handoff.created_at < end
+                    )
+                ),
+                "approvals": count(
+                    select(func.count(Review.id)).where(
+                        Review.action.in_(("approve", "edit")),
+                        Review.created_at >= start,
+                        Review.created_at < end,
+                    )
+                ),
             }
 
     def active_model(self) -> dict | None:

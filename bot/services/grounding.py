@@ -16,13 +16,15 @@ from dataclasses import dataclass
 
 _WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SPECIFIC = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+|\b\d[\d.,:/-]*\d\b|\b\d\b")
-STOPWORDS = frozenset("""
+STOPWORDS = frozenset(
+    """
 a an and are as at be been but by can could do does did for from has have had how i if in into is it its
 just me my no not of on or our please so that the their them then there these they this to up was we
 were what when where which who will with would you your yours also any all more most other some such
 than too very should may might must here out about over after before again once only own same both each
 few further off while s t don now get got go going need needs make sure use using one first next able
-""".split())
+""".split()
+)
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,9 @@ def _specifics(text: str) -> set[str]:
     return {m.group(0).rstrip(".,;:)").lower() for m in _SPECIFIC.finditer(text)}
 
 
-def check(answer: str, sources: str, question: str = "", threshold: float = 0.8, min_from_sources: int = 2
-          ) -> Grounding:
+def check(
+    answer: str, sources: str, question: str = "", threshold: float = 0.8, min_from_sources: int = 2
+) -> Grounding:
     words = content_words(answer)
     if not words:
         return Grounding(False, 0.0, ())

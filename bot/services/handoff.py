@@ -46,8 +46,13 @@ class HandoffService:
             if answer is None:
                 raise LookupError(f"no answer {answer_id}")
             question = session.get(Message, answer.question_message_id)
-            handoff = Handoff(conversation_id=question.conversation_id, question_message_id=question.id,
-                              answer_id=answer_id, requested_by=requested_by, reason=reason)
+            handoff = Handoff(
+                conversation_id=question.conversation_id,
+                question_message_id=question.id,
+                answer_id=answer_id,
+                requested_by=requested_by,
+                reason=reason,
+            )
             session.add(handoff)
             if reason == "requested":
                 session.add(Feedback(answer_id=answer_id, user_id=requested_by, kind="escalate"))
@@ -66,35 +71,57 @@ class HandoffService:
 
     def by_support_thread(self, channel: str, thread_ts: str) -> HandoffInfo | None:
         with self.sessions() as session:
-            h = session.scalar(select(Handoff).where(Handoff.support_channel == channel,
-                                                     Handoff.support_ts == thread_ts))
+            h = session.scalar(
+                select(Handoff).where(Handoff.support_channel == channel, Handoff.support_ts == thread_ts)
+            )
             return self._info(session, h) if h else None
 
     def open_for_thread(self, channel: str, thread_ts: str) -> HandoffInfo | None:
         """The open hand-off of the asker's thread, if a human has taken it over."""
         with self.sessions() as session:
-            h = session.scalar(select(Handoff).join(Conversation, Conversation.id == Handoff.conversation_id)
-                               .where(Conversation.source == "slack", Conversation.channel_id == channel,
-                                      Conversation.thread_ts == thread_ts, Handoff.status == "open",
-                                      Handoff.support_ts.is_not(None))
-                               .order_by(Handoff.id.desc()).limit(1))
+            h = session.scalar(
+                select(Handoff)
+                .join(Conversation, Conversation.id == Handoff.conversation_id)
+                .where(
+                    Conversation.source == "slack",
+                    Conversation.channel_id == channel,
+                    Conversation.thread_ts == thread_ts,
+                    Handoff.status == "open",
+                    Handoff.support_ts.is_not(None),
+                )
+                .order_by(Handoff.id.desc())
+                .limit(1)
+            )
             return self._info(session, h) if h else None
 
     def record_human_reply(self, handoff: HandoffInfo, agent: str, text: str, dedup_key: str) -> int | None:
         """Store an agent's reply in the asker's conversation; returns the answer id, None if seen before."""
         started = time.perf_counter()
         with self.sessions() as session:
-            reply = Message(conversation_id=handoff.conversation_id, role="human", user_id=agent, text=text,
-                            slack_channel=handoff.asker_channel, slack_thread_ts=handoff.asker_thread_ts,
-                            dedup_key=dedup_key)
+            reply = Message(
+                conversation_id=handoff.conversation_id,
+                role="human",
+                user_id=agent,
+                text=text,
+                slack_channel=handoff.asker_channel,
+                slack_thread_ts=handoff.asker_thread_ts,
+                dedup_key=dedup_key,
+            )
             session.add(reply)
             try:
                 session.flush()
             except IntegrityError:
                 return None
-            answer = Answer(question_message_id=handoff.question_message_id, message_id=reply.id, text=text,
-                            sources=[], abstained=False, grounded=None, mode="human",
-                            latency_ms=(time.perf_counter() - started) * 1000)
+            answer = Answer(
+                question_message_id=handoff.question_message_id,
+                message_id=reply.id,
+                text=text,
+                sources=[],
+                abstained=False,
+                grounded=None,
+                mode="human",
+                latency_ms=(time.perf_counter() - started) * 1000,
+            )
             session.add(answer)
             session.commit()
             self.metrics.answers.labels("human").inc()
@@ -102,9 +129,17 @@ class HandoffService:
 
     def record_asker_followup(self, handoff: HandoffInfo, user: str, text: str, dedup_key: str) -> bool:
         with self.sessions() as session:
-            session.add(Message(conversation_id=handoff.conversation_id, role="user", user_id=user, text=text,
-                                slack_channel=handoff.asker_channel, slack_thread_ts=handoff.asker_thread_ts,
-                                dedup_key=dedup_key))
+            session.add(
+                Message(
+                    conversation_id=handoff.conversation_id,
+                    role="user",
+                    user_id=user,
+                    text=text,
+                    slack_channel=handoff.asker_channel,
+                    slack_thread_ts=handoff.asker_thread_ts,
+                    dedup_key=dedup_key,
+                )
+            )
             try:
                 session.commit()
             except IntegrityError:
@@ -116,6 +151,17 @@ class HandoffService:
         question = session.get(Message, h.question_message_id)
         convo = session.get(Conversation, h.conversation_id)
         answer = session.get(Answer, h.answer_id) if h.answer_id else None
-        return HandoffInfo(h.id, h.conversation_id, h.question_message_id, h.answer_id, question.text,
-                           question.user_id, convo.channel_id, convo.thread_ts, answer.text if answer else None,
-                           h.reason, h.support_channel, h.support_ts)
+        return HandoffInfo(
+            h.id,
+            h.conversation_id,
+            h.question_message_id,
+            h.answer_id,
+            question.text,
+            question.user_id,
+            convo.channel_id,
+            convo.thread_ts,
+            answer.text if answer else None,
+            h.reason,
+            h.support_channel,
+            h.support_ts,
+        )

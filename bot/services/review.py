@@ -39,8 +39,15 @@ class ReviewOutcome:
 
 
 class ReviewService:
-    def __init__(self, sessions: sessionmaker[Session], index: FaqIndex, admins: list[str],
-                 group_members: Callable[[], set[str]] | None = None, *, metrics: BotMetrics | None = None):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        index: FaqIndex,
+        admins: list[str],
+        group_members: Callable[[], set[str]] | None = None,
+        *,
+        metrics: BotMetrics | None = None,
+    ):
         """``group_members``: members of the admin user group (looked up by the Slack transport)."""
         self.sessions = sessions
         self.metrics = metrics or BotMetrics()
@@ -65,8 +72,9 @@ class ReviewService:
             log.warning("review refused: %s is not an admin", reviewer)
             raise NotAuthorized(f"{reviewer} is not allowed to review answers")
 
-    def approve(self, answer_id: int, reviewer: str, *, edited_text: str | None = None,
-                trusted: bool = False) -> ReviewOutcome:
+    def approve(
+        self, answer_id: int, reviewer: str, *, edited_text: str | None = None, trusted: bool = False
+    ) -> ReviewOutcome:
         """``trusted``: the caller already knows the reviewer is an operator (the local CLI)."""
         self._check(reviewer, trusted)
         edited_text = (edited_text or "").strip() or None
@@ -77,9 +85,15 @@ class ReviewService:
             self._not_yet_reviewed(session, answer_id)
             question = session.get(Message, answer.question_message_id).text
             if answer.abstained and not edited_text:
-                raise ReviewError("the bot abstained on this question: approve it with the answer to give (edit)")
-            review = Review(answer_id=answer_id, reviewer_id=reviewer, action="edit" if edited_text else "approve",
-                            edited_text=edited_text)
+                raise ReviewError(
+                    "the bot abstained on this question: approve it with the answer to give (edit)"
+                )
+            review = Review(
+                answer_id=answer_id,
+                reviewer_id=reviewer,
+                action="edit" if edited_text else "approve",
+                edited_text=edited_text,
+            )
             session.add(review)
             session.commit()
             self.metrics.reviews.labels(review.action).inc()
@@ -112,7 +126,9 @@ class ReviewService:
     def _not_yet_reviewed(session: Session, answer_id: int) -> None:
         done = session.scalar(select(Review).where(Review.answer_id == answer_id).limit(1))
         if done is not None:
-            raise ReviewError(f"answer {answer_id} was already reviewed ({done.action}) by {done.reviewer_id}")
+            raise ReviewError(
+                f"answer {answer_id} was already reviewed ({done.action}) by {done.reviewer_id}"
+            )
 
     def describe(self, answer_id: int) -> tuple[str, str]:
         """(question, answer text) of an answer."""
@@ -131,6 +147,10 @@ class ReviewService:
         with self.sessions() as session:
             reviewed = select(Review.answer_id)
             rows = session.execute(
-                select(Answer, Message.text).join(Message, Message.id == Answer.question_message_id)
-                .where(Answer.id.not_in(reviewed)).order_by(Answer.id.desc()).limit(limit)).all()
+                select(Answer, Message.text)
+                .join(Message, Message.id == Answer.question_message_id)
+                .where(Answer.id.not_in(reviewed))
+                .order_by(Answer.id.desc())
+                .limit(limit)
+            ).all()
             return [(a, q) for a, q in rows]

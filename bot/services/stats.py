@@ -67,14 +67,31 @@ class SupportStats:
         return self.total("approvals") / reviewed if reviewed else None
 
     def to_json(self) -> dict:
-        totals = {name: self.total(name) for name in
-                  ("questions", "answered", "abstained", "escalated", "deflected", "approvals", "rejections")}
+        totals = {
+            name: self.total(name)
+            for name in (
+                "questions",
+                "answered",
+                "abstained",
+                "escalated",
+                "deflected",
+                "approvals",
+                "rejections",
+            )
+        }
         return {
-            "start": self.start.isoformat(), "end": self.end.isoformat(),
-            **totals, "edited": self.edited, "helpful": self.helpful, "not_helpful": self.not_helpful,
-            "deflection": _round(self.deflection), "approval_rate": _round(self.approval_rate),
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            **totals,
+            "edited": self.edited,
+            "helpful": self.helpful,
+            "not_helpful": self.not_helpful,
+            "deflection": _round(self.deflection),
+            "approval_rate": _round(self.approval_rate),
             "days": [{**asdict(d), "day": d.day.isoformat()} for d in self.days],
-            "top_unanswered": [{**asdict(t), "last_asked": t.last_asked.isoformat()} for t in self.top_unanswered],
+            "top_unanswered": [
+                {**asdict(t), "last_asked": t.last_asked.isoformat()} for t in self.top_unanswered
+            ],
         }
 
 
@@ -102,16 +119,28 @@ class StatsService:
         return stats
 
     @staticmethod
-    def _questions(session: Session, start: datetime, end: datetime, by_day: dict[date, Day],
-                   stats: SupportStats, top: int) -> None:
+    def _questions(
+        session: Session,
+        start: datetime,
+        end: datetime,
+        by_day: dict[date, Day],
+        stats: SupportStats,
+        top: int,
+    ) -> None:
         asked = (Message.role == "user", Message.created_at >= start, Message.created_at < end)
         rows = session.execute(
             select(Message.id, Message.created_at, Message.text, Answer.abstained, Answer.sources)
             .join(Answer, Answer.question_message_id == Message.id)
-            .where(*asked, Answer.mode != "human").order_by(Answer.id)).all()
-        escalated = set(session.scalars(
-            select(Handoff.question_message_id).join(Message, Message.id == Handoff.question_message_id)
-            .where(*asked)))
+            .where(*asked, Answer.mode != "human")
+            .order_by(Answer.id)
+        ).all()
+        escalated = set(
+            session.scalars(
+                select(Handoff.question_message_id)
+                .join(Message, Message.id == Handoff.question_message_id)
+                .where(*asked)
+            )
+        )
         seen: set[int] = set()
         topics: dict[str, dict] = {}
         for message_id, created_at, text, abstained, sources in rows:
@@ -125,8 +154,9 @@ class StatsService:
             day.escalated += handed_off
             if abstained:
                 day.abstained += 1
-                topic = topics.setdefault(topic_key(text), {"texts": Counter(), "entries": Counter(),
-                                                            "last": created_at})
+                topic = topics.setdefault(
+                    topic_key(text), {"texts": Counter(), "entries": Counter(), "last": created_at}
+                )
                 topic["texts"][text.strip()] += 1
                 if sources:
                     topic["entries"][sources[0]["id"]] += 1
@@ -136,16 +166,24 @@ class StatsService:
                 day.deflected += not handed_off
         ranked = sorted(topics.values(), key=lambda t: (-sum(t["texts"].values()), -t["last"].timestamp()))
         stats.top_unanswered = [
-            Topic(t["texts"].most_common(1)[0][0], sum(t["texts"].values()),
-                  t["entries"].most_common(1)[0][0] if t["entries"] else None, t["last"])
-            for t in ranked[:top]]
+            Topic(
+                t["texts"].most_common(1)[0][0],
+                sum(t["texts"].values()),
+                t["entries"].most_common(1)[0][0] if t["entries"] else None,
+                t["last"],
+            )
+            for t in ranked[:top]
+        ]
 
     @staticmethod
-    def _reviews(session: Session, start: datetime, end: datetime, by_day: dict[date, Day],
-                 stats: SupportStats) -> None:
+    def _reviews(
+        session: Session, start: datetime, end: datetime, by_day: dict[date, Day], stats: SupportStats
+    ) -> None:
         rows = session.execute(
-            select(Review.action, Review.created_at).join(Answer, Answer.id == Review.answer_id)
-            .where(Review.created_at >= start, Review.created_at < end, Answer.mode != "human")).all()
+            select(Review.action, Review.created_at)
+            .join(Answer, Answer.id == Review.answer_id)
+            .where(Review.created_at >= start, Review.created_at < end, Answer.mode != "human")
+        ).all()
         for action, created_at in rows:
             day = by_day[_utc(created_at).date()]
             if action == "reject":
@@ -156,8 +194,9 @@ class StatsService:
 
     @staticmethod
     def _feedback(session: Session, start: datetime, end: datetime, stats: SupportStats) -> None:
-        kinds = session.scalars(select(Feedback.kind).where(Feedback.created_at >= start,
-                                                            Feedback.created_at < end)).all()
+        kinds = session.scalars(
+            select(Feedback.kind).where(Feedback.created_at >= start, Feedback.created_at < end)
+        ).all()
         counts = Counter(kinds)
         stats.helpful, stats.not_helpful = counts["helpful"], counts["not_helpful"]
 

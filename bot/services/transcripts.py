@@ -44,7 +44,9 @@ def load_jsonl(path: Path) -> list[dict]:
             ids = row.get("faq_ids", [])
             if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
                 raise TranscriptFormatError(f"{where}: 'faq_ids' must be a list of FAQ entry ids")
-            rows.append({"question": row["question"].strip(), "answer": row["answer"].strip(), "faq_ids": ids})
+            rows.append(
+                {"question": row["question"].strip(), "answer": row["answer"].strip(), "faq_ids": ids}
+            )
     if not rows:
         raise TranscriptFormatError(f"{path}: no transcripts found")
     return rows
@@ -54,12 +56,21 @@ class TranscriptService:
     def __init__(self, sessions: sessionmaker[Session]):
         self.sessions = sessions
 
-    def add(self, question: str, answer: str, faq_ids: list[str], origin: str,
-            answer_id: int | None = None) -> bool:
+    def add(
+        self, question: str, answer: str, faq_ids: list[str], origin: str, answer_id: int | None = None
+    ) -> bool:
         """False when the same pair (or the same answer) is already there."""
         with self.sessions() as session:
-            session.add(Transcript(question=question, answer=answer, faq_ids=faq_ids, origin=origin,
-                                   answer_id=answer_id, content_sha256=content_key(question, answer)))
+            session.add(
+                Transcript(
+                    question=question,
+                    answer=answer,
+                    faq_ids=faq_ids,
+                    origin=origin,
+                    answer_id=answer_id,
+                    content_sha256=content_key(question, answer),
+                )
+            )
             try:
                 session.commit()
             except IntegrityError:
@@ -77,8 +88,15 @@ class TranscriptService:
                     dupes += 1
                     continue
                 seen.add(key)
-                session.add(Transcript(question=row["question"], answer=row["answer"], faq_ids=row["faq_ids"],
-                                       origin="import", content_sha256=key))
+                session.add(
+                    Transcript(
+                        question=row["question"],
+                        answer=row["answer"],
+                        faq_ids=row["faq_ids"],
+                        origin="import",
+                        content_sha256=key,
+                    )
+                )
                 added += 1
             session.commit()
         return added, dupes

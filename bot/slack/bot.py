@@ -43,10 +43,15 @@ HOME_STATS_DAYS = 7
 
 def web_client(token: str | None, base_url: str) -> WebClient:
     """Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk."""
-    return WebClient(token=token, base_url=base_url if base_url.endswith("/") else base_url + "/",
-                     retry_handlers=[ConnectionErrorRetryHandler(max_retry_count=2),
-                                     RateLimitErrorRetryHandler(max_retry_count=5),
-                                     ServerErrorRetryHandler(max_retry_count=3)])
+    return WebClient(
+        token=token,
+        base_url=base_url if base_url.endswith("/") else base_url + "/",
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=5),
+            ServerErrorRetryHandler(max_retry_count=3),
+        ],
+    )
 
 
 class SlackBot:
@@ -63,8 +68,14 @@ class SlackBot:
         if self.settings.admin_group:
             container.reviews.group_members = self._admin_group_members
         s = self.settings
-        self.webhook = (Webhook(s.handoff_webhook_url, s.handoff_webhook_secret.get_secret_value()
-                                if s.handoff_webhook_secret else None) if s.handoff_webhook_url else None)
+        self.webhook = (
+            Webhook(
+                s.handoff_webhook_url,
+                s.handoff_webhook_secret.get_secret_value() if s.handoff_webhook_secret else None,
+            )
+            if s.handoff_webhook_url
+            else None
+        )
 
         self._in_flight: dict[int, Received] = {}
         self._in_flight_lock = threading.Lock()
@@ -87,8 +98,11 @@ class SlackBot:
                 for received in mine:  # alive and working on it (maybe queued for the model): keep the lease
                     self.c.answers.renew(received)
                 for received in self.c.answers.claim_overdue():
-                    log.warning("answering question %s again (attempt %d): its first answer never completed",
-                                received.message_id, received.attempt + 1)
+                    log.warning(
+                        "answering question %s again (attempt %d): its first answer never completed",
+                        received.message_id,
+                        received.attempt + 1,
+                    )
                     self._start_answering(received)
             except Exception as exc:  # the database may be down right now: try again next round
                 log.warning("recovery sweep failed: %s: %s", type(exc).__name__, exc)
@@ -131,7 +145,10 @@ class SlackBot:
 
     def route_mention(self, event: dict) -> None:
         channel, user, ts = event.get("channel"), event.get("user"), event.get("ts")
-        if not (channel and user and ts) or channel in (self.settings.support_channel, self.settings.review_channel):
+        if not (channel and user and ts) or channel in (
+            self.settings.support_channel,
+            self.settings.review_channel,
+        ):
             return
         if self.settings.channel_mode(channel) == "never":
             return
@@ -139,16 +156,25 @@ class SlackBot:
         if thread_ts and (handoff := self.c.handoffs.open_for_thread(channel, thread_ts)):
             self.relay_from_asker(handoff, ts, user, event.get("text") or "")
             return
-        self.take_question(event.get("text") or "", user=user, channel=channel, ts=ts, thread_ts=thread_ts or ts)
+        self.take_question(
+            event.get("text") or "", user=user, channel=channel, ts=ts, thread_ts=thread_ts or ts
+        )
 
-    def take_question(self, text: str, *, user: str, channel: str, ts: str, thread_ts: str,
-                      key: str | None = None) -> bool:
+    def take_question(
+        self, text: str, *, user: str, channel: str, ts: str, thread_ts: str, key: str | None = None
+    ) -> bool:
         """Record the question (durably, once across processes) and answer it in the background."""
         text = MENTION.sub("", text).strip()
         try:
-            received = self.c.answers.receive(text, user_id=user, source="slack", channel_id=channel,
-                                              thread_ts=thread_ts, dedup_key=key or f"slack:{channel}:{ts}",
-                                              slack_ts=ts)
+            received = self.c.answers.receive(
+                text,
+                user_id=user,
+                source="slack",
+                channel_id=channel,
+                thread_ts=thread_ts,
+                dedup_key=key or f"slack:{channel}:{ts}",
+                slack_ts=ts,
+            )
         except Duplicate:
             log.info("delivery %s:%s already taken; not answering twice", channel, ts)
             return False
@@ -165,11 +191,15 @@ class SlackBot:
         try:
             self.answer(received)
         except Superseded:
-            log.warning("question %s is answered by another process (this one stalled past its lease)",
-                        received.message_id)
+            log.warning(
+                "question %s is answered by another process (this one stalled past its lease)",
+                received.message_id,
+            )
         except Exception:
-            log.exception("answering message %s failed; it is answered again once its lease runs out",
-                          received.message_id)
+            log.exception(
+                "answering message %s failed; it is answered again once its lease runs out",
+                received.message_id,
+            )
         finally:
             with self._in_flight_lock:
                 self._in_flight.pop(received.message_id, None)
@@ -178,25 +208,38 @@ class SlackBot:
     def answer(self, received: Received) -> None:
         channel, thread = received.channel_id, received.thread_ts
         if received.error:
-            self.client.chat_postMessage(channel=channel, thread_ts=thread, text=f":warning: {received.error}")
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=f":warning: {received.error}"
+            )
             return
         if not self.c.answers.renew(received):
-            log.warning("question %s was claimed by another process while it waited here; not answering twice",
-                        received.message_id)
+            log.warning(
+                "question %s was claimed by another process while it waited here; not answering twice",
+                received.message_id,
+            )
             return
         if received.placeholder_ts:  # an earlier attempt died after posting it: answer in the same place
             placeholder_ts = received.placeholder_ts
         else:
-            placeholder_ts = self.client.chat_postMessage(channel=channel, thread_ts=thread,
-                                                          text=blocks.THINKING_TEXT)["ts"]
+            placeholder_ts = self.client.chat_postMessage(
+                channel=channel, thread_ts=thread, text=blocks.THINKING_TEXT
+            )["ts"]
             self.c.answers.placeholder_posted(received, placeholder_ts)
         stream = StreamedMessage(self.client, channel, placeholder_ts, self.settings.stream_update_interval_s)
         result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
         self.c.answers.delivered(result.answer_id, placeholder_ts)
-        stream.finish(result.answer, blocks.answer(result.answer, result.answer_id, result.sources,
-                                                   abstained=result.abstained))
-        log.info("answered question %s as answer %s: %s%s, %.0f ms", received.message_id, result.answer_id,
-                 result.mode, f" ({result.fallback})" if result.fallback else "", result.latency_ms)
+        stream.finish(
+            result.answer,
+            blocks.answer(result.answer, result.answer_id, result.sources, abstained=result.abstained),
+        )
+        log.info(
+            "answered question %s as answer %s: %s%s, %.0f ms",
+            received.message_id,
+            result.answer_id,
+            result.mode,
+            f" ({result.fallback})" if result.fallback else "",
+            result.latency_ms,
+        )
         if result.abstained:
             self.hand_off(result.answer_id, received.user_id, "abstain")
         self.maybe_review(result.answer_id, "abstain" if result.abstained else None)
@@ -215,8 +258,11 @@ class SlackBot:
         support = self.settings.support_channel
         if not support:
             if reason == "requested" and channel:
-                self._ephemeral(channel, user, "No support channel is configured yet; please contact the "
-                                               "support team directly.")
+                self._ephemeral(
+                    channel,
+                    user,
+                    "No support channel is configured yet; please contact the support team directly.",
+                )
             return
         handoff = self.c.handoffs.open(answer_id, user, reason)
         if handoff is None:
@@ -225,23 +271,35 @@ class SlackBot:
             return
         permalink = None
         try:
-            permalink = self.client.chat_getPermalink(channel=handoff.asker_channel,
-                                                      message_ts=handoff.asker_thread_ts).get("permalink")
+            permalink = self.client.chat_getPermalink(
+                channel=handoff.asker_channel, message_ts=handoff.asker_thread_ts
+            ).get("permalink")
         except SlackApiError:
             pass
         post = self.client.chat_postMessage(
-            channel=support, text=f"<@{handoff.asker}> needs help: {handoff.question[:2000]}",
-            blocks=blocks.handoff_request(handoff.asker, handoff.asker_channel, handoff.question,
-                                          handoff.bot_answer, reason, permalink))
+            channel=support,
+            text=f"<@{handoff.asker}> needs help: {handoff.question[:2000]}",
+            blocks=blocks.handoff_request(
+                handoff.asker, handoff.asker_channel, handoff.question, handoff.bot_answer, reason, permalink
+            ),
+        )
         self.c.handoffs.posted(handoff.id, post["channel"], post["ts"])
-        self.client.chat_postMessage(channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts,
-                                     text=blocks.HANDOFF_TEXT)
+        self.client.chat_postMessage(
+            channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts, text=blocks.HANDOFF_TEXT
+        )
         if reason == "requested":
             self.maybe_review(answer_id, "escalated")
         if self.webhook:
-            payload = {"handoff_id": handoff.id, "reason": reason, "user": handoff.asker,
-                       "channel": handoff.asker_channel, "thread_ts": handoff.asker_thread_ts,
-                       "question": handoff.question, "bot_answer": handoff.bot_answer, "permalink": permalink}
+            payload = {
+                "handoff_id": handoff.id,
+                "reason": reason,
+                "user": handoff.asker,
+                "channel": handoff.asker_channel,
+                "thread_ts": handoff.asker_thread_ts,
+                "question": handoff.question,
+                "bot_answer": handoff.bot_answer,
+                "permalink": permalink,
+            }
             self._background(self.webhook.send, "handoff", payload)
 
     def relay_from_support(self, channel: str, thread_ts: str, ts: str, agent: str, text: str) -> None:
@@ -251,17 +309,24 @@ class SlackBot:
         answer_id = self.c.handoffs.record_human_reply(handoff, agent, text, f"slack:{channel}:{ts}")
         if answer_id is None:
             return  # a retried delivery
-        self.client.chat_postMessage(channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts,
-                                     text=blocks.relayed(agent, text, from_support=True))
+        self.client.chat_postMessage(
+            channel=handoff.asker_channel,
+            thread_ts=handoff.asker_thread_ts,
+            text=blocks.relayed(agent, text, from_support=True),
+        )
         self.maybe_review(answer_id, "human")
 
     def relay_from_asker(self, handoff: HandoffInfo, ts: str, user: str, text: str) -> None:
         text = MENTION.sub("", text).strip()
         if not text or not self.c.handoffs.record_asker_followup(
-                handoff, user, text, f"slack:{handoff.asker_channel}:{ts}"):
+            handoff, user, text, f"slack:{handoff.asker_channel}:{ts}"
+        ):
             return
-        self.client.chat_postMessage(channel=handoff.support_channel, thread_ts=handoff.support_ts,
-                                     text=blocks.relayed(user, text, from_support=False))
+        self.client.chat_postMessage(
+            channel=handoff.support_channel,
+            thread_ts=handoff.support_ts,
+            text=blocks.relayed(user, text, from_support=False),
+        )
 
     # ---------------------------------------------------------------- admin review
     def maybe_review(self, answer_id: int, flag: str | None) -> None:
@@ -286,9 +351,11 @@ class SlackBot:
                 return
             post_id = post.id
         question, text, sources, asker = self._review_context(answer_id)
-        sent = self.client.chat_postMessage(channel=s.review_channel, text=f"Review: {question[:200]}",
-                                            blocks=blocks.review_request(answer_id, question, text, sources,
-                                                                         reason, asker))
+        sent = self.client.chat_postMessage(
+            channel=s.review_channel,
+            text=f"Review: {question[:200]}",
+            blocks=blocks.review_request(answer_id, question, text, sources, reason, asker),
+        )
         with self.c.sessions() as session:
             session.get(ReviewPost, post_id).ts = sent["ts"]
             session.commit()
@@ -301,8 +368,16 @@ class SlackBot:
             question = session.get(Message, answer.question_message_id)
             return question.text, answer.text, list(answer.sources or []), question.user_id
 
-    def review(self, action: str, answer_id: int, reviewer: str, *, channel: str | None, ts: str | None,
-               edited_text: str | None = None) -> str:
+    def review(
+        self,
+        action: str,
+        answer_id: int,
+        reviewer: str,
+        *,
+        channel: str | None,
+        ts: str | None,
+        edited_text: str | None = None,
+    ) -> str:
         """Apply an admin's decision; returns what to tell them. Non-admins are refused and logged."""
         try:
             if action == "reject":
@@ -321,19 +396,25 @@ class SlackBot:
         elif outcome.curated_entry:
             note = f"Added to the FAQ as `{outcome.curated_entry}`."
         if channel and ts:
-            self.client.chat_update(channel=channel, ts=ts, text=f"{outcome.action}: {question[:200]}",
-                                    blocks=blocks.review_done(question, edited_text or text, outcome.action,
-                                                              reviewer, note))
+            self.client.chat_update(
+                channel=channel,
+                ts=ts,
+                text=f"{outcome.action}: {question[:200]}",
+                blocks=blocks.review_done(question, edited_text or text, outcome.action, reviewer, note),
+            )
         return f"Done: {outcome.action}. {note}".strip()
 
-    def open_edit(self, answer_id: int, reviewer: str, trigger_id: str, channel: str | None,
-                  ts: str | None) -> str | None:
+    def open_edit(
+        self, answer_id: int, reviewer: str, trigger_id: str, channel: str | None, ts: str | None
+    ) -> str | None:
         if not self.c.reviews.is_admin(reviewer):
             log.warning("refused edit of answer %s by non-admin %s", answer_id, reviewer)
             return REFUSAL
         question, text = self.c.reviews.describe(answer_id)
         metadata = json.dumps({"answer_id": answer_id, "channel": channel, "ts": ts})
-        self.client.views_open(trigger_id=trigger_id, view=blocks.edit_modal(answer_id, question, text, metadata))
+        self.client.views_open(
+            trigger_id=trigger_id, view=blocks.edit_modal(answer_id, question, text, metadata)
+        )
         return None
 
     def publish_home(self, user: str) -> None:
@@ -343,8 +424,9 @@ class SlackBot:
             stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
             pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
             model = self._model_in_service()
-        self.client.views_publish(user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending,
-                                                                 model=model))
+        self.client.views_publish(
+            user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model)
+        )
 
     def _model_in_service(self) -> dict | None:
         s = self.settings

@@ -24,7 +24,15 @@ from bot.settings import Settings
 from bot.slack import listeners
 from bot.slack.bot import SlackBot, web_client
 
-__all__ = ["BackgroundServer", "SlackConfigError", "build", "check_config", "serve_http", "serve_socket", "wsgi"]
+__all__ = [
+    "BackgroundServer",
+    "SlackConfigError",
+    "build",
+    "check_config",
+    "serve_http",
+    "serve_socket",
+    "wsgi",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,10 @@ def check_config(s: Settings, *, http: bool) -> None:
     if http and not s.slack_signing_secret:
         raise SlackConfigError("SUPPORTBOT_SLACK_SIGNING_SECRET is required for HTTP events.")
     if not http and not s.slack_app_token:
-        raise SlackConfigError("SUPPORTBOT_SLACK_APP_TOKEN (xapp-...) is required for socket mode; "
-                               "or use --http with a signing secret.")
+        raise SlackConfigError(
+            "SUPPORTBOT_SLACK_APP_TOKEN (xapp-...) is required for socket mode; "
+            "or use --http with a signing secret."
+        )
 
 
 def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
@@ -99,8 +109,14 @@ def serve_http(container: Container, host: str, port: int, threads: int = 16) ->
     ops = serve_ops_for(container)
     log.info("serving Slack events on http://%s:%d/slack/events", host, port)
     try:
-        waitress.serve(wsgi(app, container), host=host, port=port, threads=threads, ident="supportbot",
-                       asyncore_use_poll=True)  # select() fails past fd 1024
+        waitress.serve(
+            wsgi(app, container),
+            host=host,
+            port=port,
+            threads=threads,
+            ident="supportbot",
+            asyncore_use_poll=True,
+        )  # select() fails past fd 1024
     finally:
         if ops:
             ops.stop()

@@ -20,8 +20,14 @@ class StreamedMessage:
     """Slack allows about one update per second per message (chat.update is Tier 3): drafts are sent
     at most once per ``interval``; the final text is always sent."""
 
-    def __init__(self, client: WebClient, channel: str, ts: str, interval: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        client: WebClient,
+        channel: str,
+        ts: str,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.client, self.channel, self.ts = client, channel, ts
         self.interval, self.clock = interval, clock
         self._last = clock()  # the placeholder itself was just posted
@@ -41,8 +47,12 @@ class StreamedMessage:
     def finish(self, text: str, final_blocks: list[dict]) -> None:
         """The final answer must arrive: past slack_sdk's own retries, keep trying for two minutes
         while Slack is rate limiting or failing (the answer is already recorded in SQL)."""
-        for attempt in Retrying(retry=retry_if_exception(_transient), stop=stop_after_delay(self.final_patience_s),
-                                wait=wait_exponential(multiplier=1, max=15), reraise=True):
+        for attempt in Retrying(
+            retry=retry_if_exception(_transient),
+            stop=stop_after_delay(self.final_patience_s),
+            wait=wait_exponential(multiplier=1, max=15),
+            reraise=True,
+        ):
             with attempt:
                 self._update(text=text, blocks=final_blocks, final=True)
 
@@ -63,5 +73,10 @@ def _transient(exc: BaseException) -> bool:
     deleted, the channel archived) does not."""
     if isinstance(exc, SlackApiError):
         return exc.response.status_code in (429, 500, 502, 503, 504) or exc.response.get("error") in (
-            "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout")
+            "ratelimited",
+            "internal_error",
+            "fatal_error",
+            "service_unavailable",
+            "request_timeout",
+        )
     return isinstance(exc, OSError)

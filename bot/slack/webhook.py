@@ -32,8 +32,12 @@ def _retryable(exc: BaseException) -> bool:
 class Webhook:
     def __init__(self, url: str, secret: str | None, *, attempts: int = 5, max_wait_s: float = 30.0):
         self.url, self.secret = url, secret
-        self._post = retry(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=max_wait_s),
-                           retry=retry_if_exception(_retryable), reraise=True)(self._post_once)
+        self._post = retry(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential(multiplier=0.5, max=max_wait_s),
+            retry=retry_if_exception(_retryable),
+            reraise=True,
+        )(self._post_once)
 
     def send(self, event: str, payload: dict) -> None:
         """Deliver or give up after the retries; a failure is logged, never raised to the asker."""

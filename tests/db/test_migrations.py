@@ -10,8 +10,21 @@ from bot.db import migrate
 from bot.db.models import Base
 from bot.db.session import get_engine
 
-TABLES = {"conversations", "messages", "answers", "feedback", "reviews", "model_versions", "learned_phrasings", "index_state", "handoffs", "review_posts", "transcripts",
-          "finetune_runs", "faq_entries"}
+TABLES = {
+    "conversations",
+    "messages",
+    "answers",
+    "feedback",
+    "reviews",
+    "model_versions",
+    "learned_phrasings",
+    "index_state",
+    "handoffs",
+    "review_posts",
+    "transcripts",
+    "finetune_runs",
+    "faq_entries",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -51,12 +64,18 @@ def test_unique_dedup_key_is_enforced_by_the_database(db_url):
     migrate.upgrade(db_url)
     engine = get_engine(db_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("INSERT INTO conversations (source, created_at, updated_at) VALUES ('slack', now(), now())"
-                             if db_url.startswith("postgres") else
-                             "INSERT INTO conversations (source, created_at, updated_at) VALUES ('slack', datetime(), datetime())"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO conversations (source, created_at, updated_at) VALUES ('slack', now(), now())"
+                if db_url.startswith("postgres")
+                else "INSERT INTO conversations (source, created_at, updated_at) VALUES ('slack', datetime(), datetime())"
+            )
+        )
         cid = conn.execute(sa.text("SELECT max(id) FROM conversations")).scalar()
-    insert = sa.text("INSERT INTO messages (conversation_id, role, text, dedup_key, created_at) "
-                     "VALUES (:c, 'user', 'hi', 'Ev123', CURRENT_TIMESTAMP)")
+    insert = sa.text(
+        "INSERT INTO messages (conversation_id, role, text, dedup_key, created_at) "
+        "VALUES (:c, 'user', 'hi', 'Ev123', CURRENT_TIMESTAMP)"
+    )
     with engine.begin() as conn:
         conn.execute(insert, {"c": cid})
     with pytest.raises(sa.exc.IntegrityError):

@@ -25,13 +25,21 @@ def test_approval_writes_a_transcript_once(container, sample_index):
     with container.sessions() as s:
         (t,) = s.scalars(select(Transcript)).all()
         assert (t.question, t.answer, t.faq_ids, t.origin, t.answer_id) == (
-            "my vpn password stopped working, what do I do", r.answer, [r.sources[0]["id"]], "review", r.answer_id)
+            "my vpn password stopped working, what do I do",
+            r.answer,
+            [r.sources[0]["id"]],
+            "review",
+            r.answer_id,
+        )
 
 
 def test_examples_use_the_serving_prompt_and_redact_pii(container, transcripts, tmp_path):
-    transcripts.add("I'm jane@brightwater.example, call me on +44 7700 900123: how do I reset my VPN password?",
-                    "Go to https://id.brightwater.example and choose Forgot password. Token xoxb-1234567890-abcdefghij",
-                    ["vpn-password-reset"], "import")
+    transcripts.add(
+        "I'm jane@brightwater.example, call me on +44 7700 900123: how do I reset my VPN password?",
+        "Go to https://id.brightwater.example and choose Forgot password. Token xoxb-1234567890-abcdefghij",
+        ["vpn-password-reset"],
+        "import",
+    )
     transcripts.add("how do i reset my vpn password?", "Go to https://id.brightwater.example.", [], "import")
     (first, second) = data.approved_examples(container.sessions, retrieve=lambda q: "vpn-password-reset")
     assert "jane@" not in first.instruction and "7700" not in first.instruction
@@ -46,9 +54,17 @@ def test_examples_use_the_serving_prompt_and_redact_pii(container, transcripts, 
 
 
 def test_duplicates_collapse_and_the_split_is_stable(container, transcripts):
-    rows = [{"question": f"question number {i} about payslips", "answer": f"answer {i}: see the HR portal",
-             "faq_ids": ["payslip-location"]} for i in range(40)]
-    added, dupes = transcripts.import_rows(rows + [{**rows[0], "question": "QUESTION  number 0 about payslips"}])
+    rows = [
+        {
+            "question": f"question number {i} about payslips",
+            "answer": f"answer {i}: see the HR portal",
+            "faq_ids": ["payslip-location"],
+        }
+        for i in range(40)
+    ]
+    added, dupes = transcripts.import_rows(
+        rows + [{**rows[0], "question": "QUESTION  number 0 about payslips"}]
+    )
     assert (added, dupes) == (40, 1)
     examples = data.approved_examples(container.sessions)
     train, held = data.split(examples, 0.2)
@@ -59,13 +75,19 @@ def test_duplicates_collapse_and_the_split_is_stable(container, transcripts):
 
 def test_transcript_files_are_validated_whole(tmp_path):
     good = tmp_path / "good.jsonl"
-    good.write_text(json.dumps({"question": "q?", "answer": "a.", "faq_ids": ["x"]}) + "\n\n"
-                    + json.dumps({"question": "q2?", "answer": "a2."}) + "\n")
+    good.write_text(
+        json.dumps({"question": "q?", "answer": "a.", "faq_ids": ["x"]})
+        + "\n\n"
+        + json.dumps({"question": "q2?", "answer": "a2."})
+        + "\n"
+    )
     assert [r["faq_ids"] for r in load_jsonl(good)] == [["x"], []]
-    for body, message in [("{not json\n", "good.jsonl:1: not valid JSON"),
-                          ('{"question": "q"}\n', "'answer' must be a non-empty string"),
-                          ('{"question": "q", "answer": "a", "faq_ids": "x"}\n', "'faq_ids' must be a list"),
-                          ("", "no transcripts")]:
+    for body, message in [
+        ("{not json\n", "good.jsonl:1: not valid JSON"),
+        ('{"question": "q"}\n', "'answer' must be a non-empty string"),
+        ('{"question": "q", "answer": "a", "faq_ids": "x"}\n', "'faq_ids' must be a list"),
+        ("", "no transcripts"),
+    ]:
         good.write_text(body)
         with pytest.raises(TranscriptFormatError, match=message):
             load_jsonl(good)
@@ -85,8 +107,19 @@ def test_cli_import_refuses_unknown_entries_and_imports_the_rest(tmp_path, data_
     r = runner.invoke(app, ["transcripts", "import", str(bad)])
     assert r.exit_code == 1 and "no-such-entry" in r.output
     good = tmp_path / "good.jsonl"
-    good.write_text("".join(json.dumps({"question": f"vpn question {i}?", "answer": "Use the SSO password.",
-                                        "faq_ids": ["vpn-password-reset"]}) + "\n" for i in range(3)))
+    good.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "question": f"vpn question {i}?",
+                    "answer": "Use the SSO password.",
+                    "faq_ids": ["vpn-password-reset"],
+                }
+            )
+            + "\n"
+            for i in range(3)
+        )
+    )
     r = runner.invoke(app, ["transcripts", "import", str(good)])
     assert r.exit_code == 0 and "3 added, 0 already there" in r.output
     r = runner.invoke(app, ["transcripts", "import", str(good)])
@@ -94,8 +127,12 @@ def test_cli_import_refuses_unknown_entries_and_imports_the_rest(tmp_path, data_
 
 
 def test_contacts_published_in_the_faq_are_not_redacted(container, transcripts):
-    transcripts.add("lost my badge, I'm tom@gmail.example", "Report it to security@brightwater.example so it can be "
-                    "blocked.", [], "import")
+    transcripts.add(
+        "lost my badge, I'm tom@gmail.example",
+        "Report it to security@brightwater.example so it can be blocked.",
+        [],
+        "import",
+    )
     (example,) = data.approved_examples(container.sessions, retrieve=lambda q: None)
     assert example.output == "Report it to security@brightwater.example so it can be blocked."
     assert "tom@" not in example.instruction

@@ -23,21 +23,38 @@ from finetune.export import ExportError, export_gguf
 from finetune.weights import WeightsError, load_trainable, restore_standard_gguf
 
 ENTRIES = [
-    ContextEntry("vpn-1", "How do I reset my VPN password?",
-                 "Go to https://id.example.com, choose 'Forgot password' and follow the emailed link. "
-                 "The VPN uses your SSO password."),
-    ContextEntry("hr-2", "How many vacation days do I get?",
-                 "Full-time employees get 25 days of paid vacation per year, plus public holidays. "
-                 "Unused days carry over until March 31."),
-    ContextEntry("it-3", "How do I get a new laptop?",
-                 "Open a ticket in the IT portal under Hardware > Laptop request. Standard laptops ship "
-                 "within 5 business days."),
-    ContextEntry("fin-4", "When are expense reports due?",
-                 "Submit expense reports in Expensify within 30 days of the purchase, with receipts attached."),
+    ContextEntry(
+        "vpn-1",
+        "How do I reset my VPN password?",
+        "Go to https://id.example.com, choose 'Forgot password' and follow the emailed link. "
+        "The VPN uses your SSO password.",
+    ),
+    ContextEntry(
+        "hr-2",
+        "How many vacation days do I get?",
+        "Full-time employees get 25 days of paid vacation per year, plus public holidays. "
+        "Unused days carry over until March 31.",
+    ),
+    ContextEntry(
+        "it-3",
+        "How do I get a new laptop?",
+        "Open a ticket in the IT portal under Hardware > Laptop request. Standard laptops ship "
+        "within 5 business days.",
+    ),
+    ContextEntry(
+        "fin-4",
+        "When are expense reports due?",
+        "Submit expense reports in Expensify within 30 days of the purchase, with receipts attached.",
+    ),
 ]
-QUESTIONS = ["How do I reset my VPN password?", "How many vacation days do I get?",
-             "I need a new laptop, what do I do?", "When do I need to submit expenses?",
-             "Can I carry over vacation days?", "Does the VPN use my SSO password?"]
+QUESTIONS = [
+    "How do I reset my VPN password?",
+    "How many vacation days do I get?",
+    "I need a new laptop, what do I do?",
+    "When do I need to submit expenses?",
+    "Can I carry over vacation days?",
+    "Does the VPN use my SSO password?",
+]
 PROMPTS = [build_prompt(q, [ENTRIES[i % 4], ENTRIES[(i + 1) % 4]]) for i, q in enumerate(QUESTIONS)]
 N_TOKENS = 24
 
@@ -53,8 +70,13 @@ def _generate(runtime, prompt: str = PROMPTS[0]) -> str:
 
 def _greedy_ids(llm, prompt: str) -> list[int]:
     ids = []
-    for token in llm.generate(llm.tokenize(prompt, add_bos_token=False), top_k=1, temperature=1.0,
-                              repetition_penalty=1.0, reset=True):
+    for token in llm.generate(
+        llm.tokenize(prompt, add_bos_token=False),
+        top_k=1,
+        temperature=1.0,
+        repetition_penalty=1.0,
+        reset=True,
+    ):
         ids.append(token)
         if len(ids) >= N_TOKENS:
             break
@@ -112,8 +134,9 @@ def test_trainable_weights_are_plain_fp32_and_match_the_gguf(trainable, runtime)
     assert getattr(model.config, "quantization_config", None) is None
     assert model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()  # still tied
     embd = next(t for t in GGUFReader(bundled_gguf()).tensors if t.name == "token_embd.weight")
-    assert np.array_equal(model.model.embed_tokens.weight.detach().numpy(),
-                          dequantize(np.asarray(embd.data), embd.tensor_type))
+    assert np.array_equal(
+        model.model.embed_tokens.weight.detach().numpy(), dequantize(np.asarray(embd.data), embd.tensor_type)
+    )
     for text in ["How do I reset my VPN password?", PROMPTS[0]]:  # same ids as the served runtime
         assert tokenizer.encode(text) == runtime._llm.tokenize(text, add_bos_token=False)
 
@@ -132,7 +155,9 @@ def test_second_load_uses_the_cache(trainable, model_path, monkeypatch):
     cached_s = time.perf_counter() - t0
     # measured: first 18-25 s, cached ~0.3 s
     assert cached_s < 5 and cached_s < trainable.first_s / 3, (cached_s, trainable.first_s)
-    assert torch.equal(model.model.layers[3].mlp.up_proj.weight, trainable.model.model.layers[3].mlp.up_proj.weight)
+    assert torch.equal(
+        model.model.layers[3].mlp.up_proj.weight, trainable.model.model.layers[3].mlp.up_proj.weight
+    )
 
 
 @pytest.mark.model
@@ -204,7 +229,9 @@ def test_changed_weights_change_the_file_and_the_output(trainable, model_path, r
         with torch.no_grad():
             weight.copy_(saved)
     base = {t.name: np.asarray(t.data) for t in GGUFReader(model_path).tensors}
-    differing = [t.name for t in GGUFReader(changed).tensors if not np.array_equal(np.asarray(t.data), base[t.name])]
+    differing = [
+        t.name for t in GGUFReader(changed).tensors if not np.array_equal(np.asarray(t.data), base[t.name])
+    ]
     assert differing == ["blk.5.ffn_down.weight"]
     rt = CTransformersRuntime(changed)
     try:
@@ -217,8 +244,9 @@ def test_changed_weights_change_the_file_and_the_output(trainable, model_path, r
 @pytest.mark.model
 def test_refuses_when_the_disk_is_nearly_full(trainable, tmp_path, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(export_mod.shutil, "disk_usage",
-                        lambda path: usage._replace(free=200_000_000))  # < 2 x ~175 MB
+    monkeypatch.setattr(
+        export_mod.shutil, "disk_usage", lambda path: usage._replace(free=200_000_000)
+    )  # < 2 x ~175 MB
     with pytest.raises(ExportError, match="not enough disk space"):
         export_gguf(trainable.model, bundled_gguf(), tmp_path / "out.gguf")
     assert list(tmp_path.iterdir()) == []
@@ -227,8 +255,15 @@ def test_refuses_when_the_disk_is_nearly_full(trainable, tmp_path, monkeypatch):
 def _tiny_llama():
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=64, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)
+    config = LlamaConfig(
+        vocab_size=64,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     return LlamaForCausalLM(config)
 
 

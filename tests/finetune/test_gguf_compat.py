@@ -24,7 +24,9 @@ def test_scores_added_and_output_tied_to_embeddings(adapted):
     scores = adapted.fields["tokenizer.ggml.scores"]
     assert len(scores.data) == n_vocab == 49152
     tensors = {t.name: t for t in adapted.tensors}
-    assert np.array_equal(np.asarray(tensors["output.weight"].data), np.asarray(tensors["token_embd.weight"].data))
+    assert np.array_equal(
+        np.asarray(tensors["output.weight"].data), np.asarray(tensors["token_embd.weight"].data)
+    )
     original = {t.name: t for t in GGUFReader(bundled_gguf()).tensors}
     assert "output.weight" not in original
     for name, t in original.items():  # every other tensor copied byte for byte
@@ -53,9 +55,11 @@ def test_ctransformers_tokenizes_like_the_reference_tokenizer(runtime):
 
     src = bundled_gguf()
     reference = AutoTokenizer.from_pretrained(str(src.parent), gguf_file=src.name)
-    for text in ["How do I reset my VPN password?",
-                 "Line one\n\nLine  two, isn't it? 12345 + 678 = x_y",
-                 "### Instruction:\nSay hello.\n\n### Response:\n"]:
+    for text in [
+        "How do I reset my VPN password?",
+        "Line one\n\nLine  two, isn't it? 12345 + 678 = x_y",
+        "### Instruction:\nSay hello.\n\n### Response:\n",
+    ]:
         assert runtime._llm.tokenize(text, add_bos_token=False) == reference.encode(text), text
     # non-ASCII may split differently but must round-trip exactly
     text = "café naïve — ünïcode ✓"

@@ -29,8 +29,13 @@ from finetune.pipeline import FinetunePipeline
 from finetune.train import TrainStats
 from tests.conftest import ROOT, SAMPLE_FAQ
 
-SMALL_RUN = {"finetune_epochs": 1, "finetune_regression_size": 3, "max_new_tokens": 48,
-             "finetune_max_seq_len": 256, "finetune_min_examples": 20}
+SMALL_RUN = {
+    "finetune_epochs": 1,
+    "finetune_regression_size": 3,
+    "max_new_tokens": 48,
+    "finetune_max_seq_len": 256,
+    "finetune_min_examples": 20,
+}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +55,16 @@ def ft(data_dir, model_path, hf_cache) -> Container:
     c.settings.models_dir.mkdir(parents=True, exist_ok=True)
     (c.settings.models_dir / "hf-cache").symlink_to(hf_cache, target_is_directory=True)
     with c.sessions() as s:
-        s.add(ModelVersion(name="base", path=str(model_path), checksum=sha256_file(model_path),
-                           status="active", eval_scores={}, promoted_at=utcnow()))
+        s.add(
+            ModelVersion(
+                name="base",
+                path=str(model_path),
+                checksum=sha256_file(model_path),
+                status="active",
+                eval_scores={},
+                promoted_at=utcnow(),
+            )
+        )
         s.commit()
     c.index.import_items(load_faq(SAMPLE_FAQ))
     c.reviews.transcripts.import_rows(load_jsonl(ROOT / "examples" / "transcripts.jsonl")[:30])
@@ -73,8 +86,14 @@ def _cli(c: Container, *args: str, **popen) -> subprocess.Popen:
     env |= {"SUPPORTBOT_DATA_DIR": str(c.settings.data_dir)}
     env |= {f"SUPPORTBOT_{k.upper()}": str(v) for k, v in SMALL_RUN.items()}
     exe = Path(sys.executable).with_name("supportbot")
-    return subprocess.Popen([str(exe), "finetune", "run", *args], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [str(exe), "finetune", "run", *args],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
@@ -116,8 +135,12 @@ def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
         assert candidate.checksum == sha256_file(Path(candidate.path))
         served = active_version(s)
         # The decision on record is the gate's, on the recorded numbers, and serving follows it.
-        decision = decide(second.metrics["candidate"], second.metrics["served"],
-                          c.settings.finetune_margin, c.settings.finetune_drop_tolerance)
+        decision = decide(
+            second.metrics["candidate"],
+            second.metrics["served"],
+            c.settings.finetune_margin,
+            c.settings.finetune_drop_tolerance,
+        )
         assert report["promoted"] == decision.promote == second.promoted
         if report["promoted"]:
             assert served.name == candidate.name and candidate.parent_id is not None
@@ -172,11 +195,18 @@ def test_only_the_newest_rejected_candidates_keep_their_files(ft, model_path):
         for i in range(4):
             path = c.settings.models_dir / f"ft-{i}.gguf"
             path.write_bytes(b"GGUF")
-            s.add(ModelVersion(name=f"ft-{i}", path=str(path), checksum="x", status="rejected", eval_scores={}))
+            s.add(
+                ModelVersion(name=f"ft-{i}", path=str(path), checksum="x", status="rejected", eval_scores={})
+            )
         s.commit()
     FinetunePipeline(c)._discard_old_rejected()
-    assert _versions(c) == {"base": "active", "ft-0": "discarded", "ft-1": "discarded",
-                            "ft-2": "rejected", "ft-3": "rejected"}
+    assert _versions(c) == {
+        "base": "active",
+        "ft-0": "discarded",
+        "ft-1": "discarded",
+        "ft-2": "rejected",
+        "ft-3": "rejected",
+    }
     assert sorted(p.name for p in c.settings.models_dir.glob("ft-*.gguf")) == ["ft-2.gguf", "ft-3.gguf"]
     assert model_path.exists()
 
@@ -185,13 +215,16 @@ def _scores(rouge: float, grounded: float = 0.5, support: float = 0.8) -> dict:
     return {"n": 10, "rougeL": rouge, "grounded": grounded, "support": support}
 
 
-@pytest.mark.parametrize("candidate, promote", [
-    ({"held_out": _scores(0.40), "regression": _scores(0.30)}, True),
-    ({"held_out": _scores(0.31), "regression": _scores(0.30)}, False),  # gain under the margin
-    ({"held_out": _scores(0.40), "regression": _scores(0.25)}, False),  # regression quality dropped
-    ({"held_out": _scores(0.40, grounded=0.3), "regression": _scores(0.30)}, False),  # less grounded
-    ({"held_out": _scores(0.40), "regression": _scores(0.30, support=0.795)}, True),  # noise, not a drop
-])
+@pytest.mark.parametrize(
+    "candidate, promote",
+    [
+        ({"held_out": _scores(0.40), "regression": _scores(0.30)}, True),
+        ({"held_out": _scores(0.31), "regression": _scores(0.30)}, False),  # gain under the margin
+        ({"held_out": _scores(0.40), "regression": _scores(0.25)}, False),  # regression quality dropped
+        ({"held_out": _scores(0.40, grounded=0.3), "regression": _scores(0.30)}, False),  # less grounded
+        ({"held_out": _scores(0.40), "regression": _scores(0.30, support=0.795)}, True),  # noise, not a drop
+    ],
+)
 def test_the_gate_needs_the_margin_and_no_drop(candidate, promote):
     served = {"held_out": _scores(0.30), "regression": _scores(0.30)}
     decision = decide(candidate, served, margin=0.02, tolerance=0.01)

@@ -41,11 +41,15 @@ def _set_next_run(settings: Settings, when: datetime) -> None:
     in a column (for the due-jobs query) and in the pickled job state; both are moved."""
     engine = sa.create_engine(settings.resolved_database_url)
     with engine.begin() as conn:
-        blob = conn.execute(sa.text("SELECT job_state FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID}).scalar()
+        blob = conn.execute(
+            sa.text("SELECT job_state FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID}
+        ).scalar()
         state = pickle.loads(blob)
         state["next_run_time"] = when
-        conn.execute(sa.text("UPDATE apscheduler_jobs SET next_run_time = :t, job_state = :s WHERE id = :id"),
-                     {"t": when.timestamp(), "s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": JOB_ID})
+        conn.execute(
+            sa.text("UPDATE apscheduler_jobs SET next_run_time = :t, job_state = :s WHERE id = :id"),
+            {"t": when.timestamp(), "s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": JOB_ID},
+        )
     engine.dispose()
 
 
@@ -136,10 +140,16 @@ def test_single_flight_dies_with_its_process(tmp_path):
     import sys
 
     url = f"sqlite:///{tmp_path / 'a.db'}"
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import sys,time; from finetune.lock import single_flight\n"
-                               f"with single_flight({url!r}) as h:\n print(h, flush=True); time.sleep(60)"],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys,time; from finetune.lock import single_flight\n"
+            f"with single_flight({url!r}) as h:\n print(h, flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "True"
         with single_flight(url) as held:

@@ -40,7 +40,9 @@ class OpenAIPeer:
 
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-                peer.requests.append({"path": self.path, "body": body, "auth": self.headers.get("Authorization")})
+                peer.requests.append(
+                    {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+                )
                 if self.path == "/tokenize":
                     with peer.lock:
                         ids = peer.runtime._llm.tokenize(body.get("content", ""), add_bos_token=False)
@@ -52,7 +54,9 @@ class OpenAIPeer:
                 if peer.behaviour == "hang":
                     time.sleep(5)  # the client gives up first; then answer nothing
                     return self._json(503, {"error": "gave up"})
-                params = GenerationParams(max_new_tokens=body.get("max_tokens", 16), stop=tuple(body.get("stop") or ()))
+                params = GenerationParams(
+                    max_new_tokens=body.get("max_tokens", 16), stop=tuple(body.get("stop") or ())
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()

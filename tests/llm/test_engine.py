@@ -11,7 +11,10 @@ from bot.llm.engine import Busy
 from bot.llm.registry import sha256_file
 from bot.settings import Settings
 
-PROMPTS = [f"### Instruction:\nName a fruit that starts with the letter {c}.\n\n### Response:\n" for c in "ABCDEFGHIJKLMNOP"]
+PROMPTS = [
+    f"### Instruction:\nName a fruit that starts with the letter {c}.\n\n### Response:\n"
+    for c in "ABCDEFGHIJKLMNOP"
+]
 
 
 @pytest.fixture
@@ -22,8 +25,16 @@ def db_container(data_dir, model_path):
     c = Container(Settings(data_dir=data_dir, model_poll_seconds=3600))
     c.ensure_schema()
     with c.sessions() as s:
-        s.add(ModelVersion(name="v1", path=str(model_path), checksum=sha256_file(model_path), status="active",
-                           eval_scores={}, promoted_at=utcnow()))
+        s.add(
+            ModelVersion(
+                name="v1",
+                path=str(model_path),
+                checksum=sha256_file(model_path),
+                status="active",
+                eval_scores={},
+                promoted_at=utcnow(),
+            )
+        )
         s.commit()
     yield c
     c.engine.stop()
@@ -33,8 +44,14 @@ def promote(c, name, path, checksum=None):
     with c.sessions() as s:
         for v in s.query(ModelVersion).filter_by(status="active"):
             v.status = "retired"
-        v = ModelVersion(name=name, path=str(path), checksum=checksum or sha256_file(path), status="active",
-                         eval_scores={}, promoted_at=utcnow())
+        v = ModelVersion(
+            name=name,
+            path=str(path),
+            checksum=checksum or sha256_file(path),
+            status="active",
+            eval_scores={},
+            promoted_at=utcnow(),
+        )
         s.add(v)
         s.commit()
         return v.id
@@ -119,8 +136,15 @@ def test_watcher_picks_up_a_promotion_without_being_asked(data_dir, model_path, 
     c = Container(Settings(data_dir=data_dir, model_poll_seconds=0.2))
     c.ensure_schema()
     with c.sessions() as s:
-        s.add(ModelVersion(name="v1", path=str(model_path), checksum=sha256_file(model_path), status="active",
-                           eval_scores={}))
+        s.add(
+            ModelVersion(
+                name="v1",
+                path=str(model_path),
+                checksum=sha256_file(model_path),
+                status="active",
+                eval_scores={},
+            )
+        )
         s.commit()
     engine = c.engine
     assert engine.model.version_name == "v1"

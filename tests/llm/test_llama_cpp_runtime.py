@@ -10,9 +10,16 @@ from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
 
 pytest.importorskip("llama_cpp", reason="optional runtime: pip install llama-cpp-python")
 
-PROMPT = build_prompt("How do I reset my VPN password?", [ContextEntry(
-    "vpn-password-reset", "How do I reset my VPN password?",
-    "Your VPN uses your Brightwater single sign-on password. Reset it at https://id.brightwater.example.")])
+PROMPT = build_prompt(
+    "How do I reset my VPN password?",
+    [
+        ContextEntry(
+            "vpn-password-reset",
+            "How do I reset my VPN password?",
+            "Your VPN uses your Brightwater single sign-on password. Reset it at https://id.brightwater.example.",
+        )
+    ],
+)
 
 
 @pytest.fixture(scope="module")

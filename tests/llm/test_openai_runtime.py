@@ -49,8 +49,16 @@ def test_hanging_server_times_out(peer):
 
 
 def test_answer_service_on_the_openai_backend(peer, settings, sample_faq_items):
-    c = Container(settings.model_copy(update={"model_backend": "openai", "openai_base_url": peer.url,
-                                               "openai_model": "smollm2", "model_path": None}))
+    c = Container(
+        settings.model_copy(
+            update={
+                "model_backend": "openai",
+                "openai_base_url": peer.url,
+                "openai_model": "smollm2",
+                "model_path": None,
+            }
+        )
+    )
     c.ensure_schema()
     c.index.import_items(sample_faq_items)
     r = c.answers.ask("my vpn password stopped working")

@@ -16,9 +16,16 @@ def versions(container, model_path, tmp_path):
         for i, name in enumerate(["base", "ft-1", "ft-2"]):
             path = tmp_path / f"{name}.gguf"
             shutil.copyfile(model_path, path)
-            s.add(ModelVersion(name=name, path=str(path), checksum=sha256_file(path),
-                               status="active" if i == 0 else "candidate", eval_scores={},
-                               promoted_at=utcnow() if i == 0 else None))  # as install_base_model does
+            s.add(
+                ModelVersion(
+                    name=name,
+                    path=str(path),
+                    checksum=sha256_file(path),
+                    status="active" if i == 0 else "candidate",
+                    eval_scores={},
+                    promoted_at=utcnow() if i == 0 else None,
+                )
+            )  # as install_base_model does
         s.commit()
     return container
 
@@ -38,7 +45,10 @@ def test_promote_then_roll_back_step_by_step(versions):
         promote(s, "ft-2")
         s.commit()
         assert [v.status for v in s.scalars(select(ModelVersion).order_by(ModelVersion.id))] == [
-            "retired", "retired", "active"]
+            "retired",
+            "retired",
+            "active",
+        ]
     with c.sessions() as s:
         assert rollback(s).name == "ft-1"
         s.commit()

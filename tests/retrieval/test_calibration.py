@@ -27,9 +27,15 @@ def test_tuned_threshold_rises_with_phrasings_per_entry():
 
 def _items(phrasings: int) -> list[FaqItem]:
     topics = ["vpn password", "payslip", "holiday allowance", "printer jam", "guest wifi", "laptop order"]
-    return [FaqItem(id=f"e{i}", question=f"How do I handle {t}?",
-                    alt_questions=tuple(f"{t} question {j}" for j in range(phrasings - 1)), answer=f"About {t}.")
-            for i, t in enumerate(topics)]
+    return [
+        FaqItem(
+            id=f"e{i}",
+            question=f"How do I handle {t}?",
+            alt_questions=tuple(f"{t} question {j}" for j in range(phrasings - 1)),
+            answer=f"About {t}.",
+        )
+        for i, t in enumerate(topics)
+    ]
 
 
 def test_index_reads_its_default_off_its_own_phrasings_per_entry(data_dir):

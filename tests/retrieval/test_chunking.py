@@ -20,8 +20,10 @@ def test_paragraphs_are_packed_and_long_ones_split_at_sentences():
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3000),
-       st.integers(min_value=20, max_value=800))
+@given(
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=3000),
+    st.integers(min_value=20, max_value=800),
+)
 def test_chunks_are_bounded_and_keep_every_word(text, max_chars):
     chunks = chunk_text(text, max_chars=max_chars)
     assert all(0 < len(c) <= max_chars for c in chunks)

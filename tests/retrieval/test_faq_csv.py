@@ -27,7 +27,14 @@ def test_sample_faq_parses():
 def test_optional_columns_and_bom(tmp_path):
     p = write(tmp_path, "\ufeffid,question,answer\nq1,What?,That.\n")
     (item,) = load_faq(p)
-    assert (item.id, item.question, item.answer, item.alt_questions, item.url, item.tags) == ("q1", "What?", "That.", (), None, ())
+    assert (item.id, item.question, item.answer, item.alt_questions, item.url, item.tags) == (
+        "q1",
+        "What?",
+        "That.",
+        (),
+        None,
+        (),
+    )
 
 
 def test_multiline_quoted_answer(tmp_path):
@@ -43,7 +50,10 @@ def test_missing_column_names_the_file(tmp_path):
 
 
 def test_every_bad_row_is_reported_with_its_line(tmp_path):
-    p = write(tmp_path, "id,question,answer\nq1,What?,That.\nq1,Again?,Dup.\n,No id?,x\nq3,,no question\nq4,Q?,\nbad id!,Q?,A\n")
+    p = write(
+        tmp_path,
+        "id,question,answer\nq1,What?,That.\nq1,Again?,Dup.\n,No id?,x\nq3,,no question\nq4,Q?,\nbad id!,Q?,A\n",
+    )
     with pytest.raises(FaqFormatError) as err:
         load_faq(p)
     msg = str(err.value)
@@ -55,7 +65,10 @@ def test_every_bad_row_is_reported_with_its_line(tmp_path):
 
 
 def test_extra_cells_and_bad_url(tmp_path):
-    p = write(tmp_path, "id,question,answer,url\nq1,Q?,A,https://ok.example\nq2,Q?,A,ftp://x,extra\nq3,Q?,A,javascript:alert(1)\n")
+    p = write(
+        tmp_path,
+        "id,question,answer,url\nq1,Q?,A,https://ok.example\nq2,Q?,A,ftp://x,extra\nq3,Q?,A,javascript:alert(1)\n",
+    )
     with pytest.raises(FaqFormatError) as err:
         load_faq(p)
     assert "faq.csv:3: 1 cell(s) beyond the 4 columns" in str(err.value)

@@ -9,11 +9,31 @@ from retrieval.faq import FaqFormatError, load_faq
 
 def test_jsonl_entries(tmp_path):
     p = tmp_path / "faq.jsonl"
-    p.write_text("\n".join([
-        json.dumps({"id": "a", "question": "Q1?", "answer": "A1.", "alt_questions": ["Q one?", " "], "tags": ["x", "y"]}),
-        "",
-        json.dumps({"id": 7, "question": "Q2?", "answer": "A2.", "url": "https://x.example/2", "tags": "p, q"}),
-    ]))
+    p.write_text(
+        "\n".join(
+            [
+                json.dumps(
+                    {
+                        "id": "a",
+                        "question": "Q1?",
+                        "answer": "A1.",
+                        "alt_questions": ["Q one?", " "],
+                        "tags": ["x", "y"],
+                    }
+                ),
+                "",
+                json.dumps(
+                    {
+                        "id": 7,
+                        "question": "Q2?",
+                        "answer": "A2.",
+                        "url": "https://x.example/2",
+                        "tags": "p, q",
+                    }
+                ),
+            ]
+        )
+    )
     a, b = load_faq(p)
     assert (a.id, a.alt_questions, a.tags) == ("a", ("Q one?",), ("x", "y"))
     assert (b.id, b.url, b.tags) == ("7", "https://x.example/2", ("p", "q"))
@@ -21,20 +41,28 @@ def test_jsonl_entries(tmp_path):
 
 def test_jsonl_errors_name_their_lines(tmp_path):
     p = tmp_path / "faq.jsonl"
-    p.write_text("\n".join([
-        '{"id": "a", "question": "Q?", "answer": "A."}',
-        '{"id": "b", "question": "Q?", "answer": ',
-        '["not", "an", "object"]',
-        '{"id": "c", "question": "Q?", "answer": "A.", "colour": "red"}',
-        '{"id": "d", "question": "Q?", "answer": "A.", "alt_questions": [1, 2]}',
-        '{"id": "a", "question": "Q?", "answer": "A."}',
-    ]))
+    p.write_text(
+        "\n".join(
+            [
+                '{"id": "a", "question": "Q?", "answer": "A."}',
+                '{"id": "b", "question": "Q?", "answer": ',
+                '["not", "an", "object"]',
+                '{"id": "c", "question": "Q?", "answer": "A.", "colour": "red"}',
+                '{"id": "d", "question": "Q?", "answer": "A.", "alt_questions": [1, 2]}',
+                '{"id": "a", "question": "Q?", "answer": "A."}',
+            ]
+        )
+    )
     with pytest.raises(FaqFormatError) as err:
         load_faq(p)
     msg = str(err.value)
-    for expected in ["faq.jsonl:2: invalid JSON", "faq.jsonl:3: expected a JSON object, got list",
-                     "faq.jsonl:4: unknown key(s) colour", "faq.jsonl:5: must be a list of strings",
-                     "faq.jsonl:6: duplicate id 'a' (first at"]:
+    for expected in [
+        "faq.jsonl:2: invalid JSON",
+        "faq.jsonl:3: expected a JSON object, got list",
+        "faq.jsonl:4: unknown key(s) colour",
+        "faq.jsonl:5: must be a list of strings",
+        "faq.jsonl:6: duplicate id 'a' (first at",
+    ]:
         assert expected in msg, msg
 
 

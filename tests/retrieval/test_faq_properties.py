@@ -51,9 +51,16 @@ def test_csv_rows_with_arbitrary_unicode(rows):
 
 
 @SETTINGS
-@given(st.lists(st.dictionaries(st.sampled_from(["id", "question", "answer", "alt_questions", "tags", "url", "x"]),
-                                st.one_of(text, st.integers(), st.none(), st.lists(text, max_size=3)), max_size=6),
-                max_size=5))
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["id", "question", "answer", "alt_questions", "tags", "url", "x"]),
+            st.one_of(text, st.integers(), st.none(), st.lists(text, max_size=3)),
+            max_size=6,
+        ),
+        max_size=5,
+    )
+)
 def test_jsonl_objects_of_any_shape(objs):
     load("faq.jsonl", "\n".join(json.dumps(o) for o in objs).encode())
 

@@ -57,7 +57,10 @@ def test_reimport_is_idempotent_and_updates_changed_entries(container, store_kin
 
 
 def test_prune_removes_entries_missing_from_source(container, store_kind):
-    items = [FaqItem("a", "How do I order pizza?", "Call 555."), FaqItem("b", "Where is the gym?", "Floor 3.")]
+    items = [
+        FaqItem("a", "How do I order pizza?", "Call 555."),
+        FaqItem("b", "Where is the gym?", "Floor 3."),
+    ]
     container.index.import_items(items)
     report = container.index.import_items(items[:1])
     assert report.pruned == 0 and container.index.count_entries() == 2
@@ -67,11 +70,17 @@ def test_prune_removes_entries_missing_from_source(container, store_kind):
 
 
 def test_long_answers_are_chunked_and_chunks_cite_their_entry(container, store_kind):
-    body = "\n\n".join(f"Step {n}: open the settings page number {n} and press the blue button labelled 'sync {n}'."
-                         for n in range(40))
+    body = "\n\n".join(
+        f"Step {n}: open the settings page number {n} and press the blue button labelled 'sync {n}'."
+        for n in range(40)
+    )
     body += "\n\nFinally, the quarterly budget spreadsheet lives in the finance drive under Reports."
-    container.index.import_items([FaqItem("long", "How do I configure the sync client?", body),
-                                  FaqItem("other", "Where is the gym?", "Floor 3.")])
+    container.index.import_items(
+        [
+            FaqItem("long", "How do I configure the sync client?", body),
+            FaqItem("other", "Where is the gym?", "Floor 3."),
+        ]
+    )
     chunks = chunk_text(body)
     assert len(chunks) > 3
     assert container.store.count() == 1 + len(chunks) + 2
@@ -97,8 +106,9 @@ def test_learned_phrasing_is_found_at_once_and_survives_reimport(container, stor
 
 def test_curated_entry_is_searchable_and_never_pruned(container, store_kind):
     container.index.import_items([FaqItem("gym", "Where is the gym?", "Floor 3.")])
-    eid = container.index.add_curated_entry("Can I bring my dog to the office?", "Yes, on Fridays, on floor 1.",
-                                            approved_by="UADMIN")
+    eid = container.index.add_curated_entry(
+        "Can I bring my dog to the office?", "Yes, on Fridays, on floor 1.", approved_by="UADMIN"
+    )
     assert container.index.search("are dogs allowed at the office", k=1)[0].id == eid
     report = container.index.import_items([FaqItem("gym", "Where is the gym?", "Floor 3.")], prune=True)
     assert report.pruned == 0 and container.index.count_entries() == 2
@@ -166,7 +176,9 @@ def test_tuning_switches_embedder_and_collection_atomically(container, settings,
 
     # A tune that dies while re-indexing leaves the index serving as before.
     first_collection = container.store.name
-    monkeypatch.setattr(container.index, "_embed", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed")))
+    monkeypatch.setattr(
+        container.index, "_embed", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("killed"))
+    )
     with pytest.raises(RuntimeError, match="killed"):
         container.index.tune(tmp_path / "embedders2", TuneParams(steps=2, batch_entries=8))
     assert other.store.name == first_collection
@@ -204,8 +216,12 @@ def test_a_tuned_index_abstains_on_base_and_tuned_agreement(container, tmp_path)
     # Learned phrasings and re-imported entries get their base copy too.
     index.learn_phrasing("payslip", "where do i find the thing that says what i earned")
     assert len(store.all_docs(BASE_KINDS)[0]) == len(phrasing_ids) + 1
-    items = [dataclasses.replace(it, alt_questions=(*it.alt_questions, "salary statement location"))
-             if it.id == "payslip" else it for it in load_faq(SAMPLE_FAQ)]
+    items = [
+        dataclasses.replace(it, alt_questions=(*it.alt_questions, "salary statement location"))
+        if it.id == "payslip"
+        else it
+        for it in load_faq(SAMPLE_FAQ)
+    ]
     index.import_items(items)
     ids, _, texts, _ = store.all_docs(BASE_KINDS)
     assert "salary statement location" in texts and len(ids) == len(store.all_docs(PHRASING_KINDS)[0])
@@ -231,4 +247,6 @@ def test_nightly_retune_follows_what_admins_taught(container, tmp_path, monkeypa
     assert not index.tuning_is_stale()
     assert index.retrieve("where do i find the thing that says what i earned").hits[0].id == "payslip"
     third = index.tune(embedders, TuneParams(steps=2, batch_entries=8))
-    assert sorted(p.name for p in embedders.iterdir()) == sorted([second.name, third.name])  # the oldest is gone
+    assert sorted(p.name for p in embedders.iterdir()) == sorted(
+        [second.name, third.name]
+    )  # the oldest is gone

@@ -34,8 +34,15 @@ def test_scoring_only_some_entries_gives_exactly_their_full_pass_scores():
     rng = np.random.default_rng(1)
     emb = unit(rng.normal(size=(40, 16)))
     owners = rng.integers(0, 7, size=40)
-    texts = ["reset vpn password", "salary payslip", "vpn token", "laptop order", "holiday leave",
-             "printer jam", "wifi guest password"]
+    texts = [
+        "reset vpn password",
+        "salary payslip",
+        "vpn token",
+        "laptop order",
+        "holiday leave",
+        "printer jam",
+        "wifi guest password",
+    ]
     scorer = PhrasingScorer(list("abcdefg"), emb, owners, texts)
     q = unit(rng.normal(size=(1, 16)))[0]
     rows, scores = scorer.score(q, "vpn password")

@@ -35,7 +35,9 @@ def test_out_of_scope_question_abstains_without_the_model(container, sample_inde
         assert s.get(Answer, result.answer_id).mode == "abstain"
 
 
-@pytest.mark.parametrize("question, message", [("", "empty"), ("  \n\t ", "empty"), ("x" * 40_000, "40,000 characters")])
+@pytest.mark.parametrize(
+    "question, message", [("", "empty"), ("  \n\t ", "empty"), ("x" * 40_000, "40,000 characters")]
+)
 def test_empty_and_huge_questions_are_refused_before_anything_is_stored(container, question, message):
     with pytest.raises(QuestionError, match=message):
         container.answers.ask(question)

@@ -14,13 +14,24 @@ from bot.services.answer import MAX_ATTEMPTS, Superseded
 
 
 def _take(c: Container, ts: str = "5000.0001"):
-    return c.answers.receive("How do I reset my VPN password?", user_id="UASK", source="slack",
-                             channel_id="D0ASK", thread_ts=ts, dedup_key=f"slack:D0ASK:{ts}", slack_ts=ts)
+    return c.answers.receive(
+        "How do I reset my VPN password?",
+        user_id="UASK",
+        source="slack",
+        channel_id="D0ASK",
+        thread_ts=ts,
+        dedup_key=f"slack:D0ASK:{ts}",
+        slack_ts=ts,
+    )
 
 
 def _expire(c: Container, message_id: int) -> None:
     with c.sessions() as s:
-        s.execute(update(Message).where(Message.id == message_id).values(answer_lease_until=utcnow() - timedelta(1e-3)))
+        s.execute(
+            update(Message)
+            .where(Message.id == message_id)
+            .values(answer_lease_until=utcnow() - timedelta(1e-3))
+        )
         s.commit()
 
 
@@ -65,9 +76,15 @@ def test_an_expired_question_is_claimed_by_exactly_one_process(container, sample
 def test_history_of_a_recovered_follow_up_is_its_own_thread(container, sample_index):
     first = _take(container)
     container.answers.respond(first)
-    follow = container.answers.receive("and what if that doesn't work?", user_id="UASK", source="slack",
-                                       channel_id="D0ASK", thread_ts="5000.0001", dedup_key="slack:D0ASK:5000.0009",
-                                       slack_ts="5000.0009")
+    follow = container.answers.receive(
+        "and what if that doesn't work?",
+        user_id="UASK",
+        source="slack",
+        channel_id="D0ASK",
+        thread_ts="5000.0001",
+        dedup_key="slack:D0ASK:5000.0009",
+        slack_ts="5000.0009",
+    )
     _take(container, ts="6000.0001")  # another thread, not to be mixed in
     _expire(container, follow.message_id)
     (claim,) = [r for r in container.answers.claim_overdue() if r.message_id == follow.message_id]
@@ -88,17 +105,27 @@ def test_gives_up_after_the_last_attempt(container, sample_index):
 
 
 def test_refused_and_cli_questions_are_never_swept(container, sample_index):
-    refused = container.answers.receive("", user_id="UASK", source="slack", channel_id="D0ASK",
-                                        thread_ts="7000.0001", dedup_key="slack:D0ASK:7000.0001")
+    refused = container.answers.receive(
+        "",
+        user_id="UASK",
+        source="slack",
+        channel_id="D0ASK",
+        thread_ts="7000.0001",
+        dedup_key="slack:D0ASK:7000.0001",
+    )
     assert refused.error
     container.answers.ask("How do I reset my VPN password?")  # answered: its lease is gone
     pending_cli = container.answers.receive("How do I reset my VPN password?", user_id="cli", source="cli")
     with container.sessions() as s:
         assert s.get(Message, refused.message_id).answer_lease_until is None  # nothing will answer it
-        s.execute(update(Message).where(Message.answer_lease_until.is_not(None))
-                  .values(answer_lease_until=utcnow() - timedelta(seconds=1)))
+        s.execute(
+            update(Message)
+            .where(Message.answer_lease_until.is_not(None))
+            .values(answer_lease_until=utcnow() - timedelta(seconds=1))
+        )
         s.commit()
         # Only the CLI question still waits; its asker's process is the only one that could reply.
         assert s.scalars(select(Message.id).where(Message.answer_lease_until.is_not(None))).all() == [
-            pending_cli.message_id]
+            pending_cli.message_id
+        ]
     assert container.answers.claim_overdue() == []

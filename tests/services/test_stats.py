@@ -23,24 +23,49 @@ def day(offset: int) -> datetime:
     return TODAY + timedelta(days=offset)
 
 
-def ask(session, text: str, when: datetime, *, mode: str = "generated", closest: str | None = "vpn-password-reset",
-        handoff: str | None = None, review: tuple[str, datetime] | None = None, feedback: str | None = None) -> Answer:
+def ask(
+    session,
+    text: str,
+    when: datetime,
+    *,
+    mode: str = "generated",
+    closest: str | None = "vpn-password-reset",
+    handoff: str | None = None,
+    review: tuple[str, datetime] | None = None,
+    feedback: str | None = None,
+) -> Answer:
     """One question with the bot's answer, and what happened to it afterwards."""
-    convo = Conversation(source="slack", user_id="U1", channel_id="D1", thread_ts=f"{next(THREADS)}.0001",
-                         created_at=when)
+    convo = Conversation(
+        source="slack", user_id="U1", channel_id="D1", thread_ts=f"{next(THREADS)}.0001", created_at=when
+    )
     question = Message(conversation=convo, role="user", user_id="U1", text=text, created_at=when)
-    answer = Answer(question=question, text="...", mode=mode, abstained=mode == "abstain", latency_ms=100.0,
-                    sources=[{"id": closest, "score": 0.2}] if closest else [],
-                    created_at=when + timedelta(seconds=2))
+    answer = Answer(
+        question=question,
+        text="...",
+        mode=mode,
+        abstained=mode == "abstain",
+        latency_ms=100.0,
+        sources=[{"id": closest, "score": 0.2}] if closest else [],
+        created_at=when + timedelta(seconds=2),
+    )
     session.add_all([convo, question, answer])
     session.flush()
     if handoff:
-        session.add(Handoff(conversation_id=convo.id, question_message_id=question.id, answer_id=answer.id,
-                            reason=handoff, created_at=when + timedelta(minutes=1)))
+        session.add(
+            Handoff(
+                conversation_id=convo.id,
+                question_message_id=question.id,
+                answer_id=answer.id,
+                reason=handoff,
+                created_at=when + timedelta(minutes=1),
+            )
+        )
     if review:
         session.add(Review(answer_id=answer.id, reviewer_id="UADMIN", action=review[0], created_at=review[1]))
     if feedback:
-        session.add(Feedback(answer_id=answer.id, user_id="U1", kind=feedback, created_at=when + timedelta(minutes=2)))
+        session.add(
+            Feedback(answer_id=answer.id, user_id="U1", kind=feedback, created_at=when + timedelta(minutes=2))
+        )
     return answer
 
 
@@ -52,17 +77,46 @@ def seeded(data_dir) -> Container:
         ask(s, "Where is the office?", day(-3), mode="faq")  # before the window
         # two days ago: one deflected and approved, one abstained and handed off
         ask(s, "How do I reset my VPN password?", day(-2), review=("approve", day(-2)))
-        ask(s, "How do I expense a taxi?", day(-2), mode="abstain", closest="travel-expenses", handoff="abstain")
+        ask(
+            s,
+            "How do I expense a taxi?",
+            day(-2),
+            mode="abstain",
+            closest="travel-expenses",
+            handoff="abstain",
+        )
         # yesterday: the same gap in other words; an FAQ answer the asker still took to a human
-        ask(s, "how do i expense taxis", day(-1), mode="abstain", closest="travel-expenses", handoff="abstain")
-        payslip = ask(s, "Where is my payslip?", day(-1), mode="faq", handoff="requested",
-                      review=("reject", day(0)), feedback="escalate")
+        ask(
+            s, "how do i expense taxis", day(-1), mode="abstain", closest="travel-expenses", handoff="abstain"
+        )
+        payslip = ask(
+            s,
+            "Where is my payslip?",
+            day(-1),
+            mode="faq",
+            handoff="requested",
+            review=("reject", day(0)),
+            feedback="escalate",
+        )
         # the agent's reply (an answer by a human, approved) and the asker's follow-up are not questions
-        agent = Answer(question_message_id=payslip.question_message_id, text="In Workday.", mode="human",
-                       latency_ms=5.0, sources=[], created_at=day(-1) + timedelta(minutes=5))
+        agent = Answer(
+            question_message_id=payslip.question_message_id,
+            text="In Workday.",
+            mode="human",
+            latency_ms=5.0,
+            sources=[],
+            created_at=day(-1) + timedelta(minutes=5),
+        )
         s.add(agent)
-        s.add(Message(conversation_id=payslip.question.conversation_id, role="user", user_id="U1",
-                      text="thanks, found it", created_at=day(-1) + timedelta(minutes=6)))
+        s.add(
+            Message(
+                conversation_id=payslip.question.conversation_id,
+                role="user",
+                user_id="U1",
+                text="thanks, found it",
+                created_at=day(-1) + timedelta(minutes=6),
+            )
+        )
         s.flush()
         s.add(Review(answer_id=agent.id, reviewer_id="UADMIN", action="approve", created_at=day(0)))
         # today
@@ -75,8 +129,10 @@ def seeded(data_dir) -> Container:
 
 def test_questions_per_day_deflection_approval_rate_and_gaps(seeded):
     stats = seeded.stats.summary(days=3)
-    rows = [(d.day, d.questions, d.answered, d.abstained, d.escalated, d.deflected, d.approvals, d.rejections)
-            for d in stats.days]
+    rows = [
+        (d.day, d.questions, d.answered, d.abstained, d.escalated, d.deflected, d.approvals, d.rejections)
+        for d in stats.days
+    ]
     assert rows == [
         (day(-2).date(), 2, 1, 1, 1, 1, 1, 0),
         (day(-1).date(), 2, 1, 1, 2, 0, 0, 0),
@@ -86,8 +142,10 @@ def test_questions_per_day_deflection_approval_rate_and_gaps(seeded):
     assert stats.approval_rate == pytest.approx(2 / 3) and stats.edited == 1
     assert (stats.helpful, stats.not_helpful) == (1, 1)
     topics = [(t.example, t.questions, t.closest_entry) for t in stats.top_unanswered]
-    assert topics == [("How do I expense a taxi?", 2, "travel-expenses"),
-                      ("Can I bring my dog to the office?", 1, "office-pets")]
+    assert topics == [
+        ("How do I expense a taxi?", 2, "travel-expenses"),
+        ("Can I bring my dog to the office?", 1, "office-pets"),
+    ]
     assert stats.top_unanswered[0].last_asked == day(-1)
 
 
@@ -98,7 +156,9 @@ def test_an_empty_period_has_no_rates_rather_than_zero(seeded):
 
 
 def test_topic_key_ignores_word_order_filler_and_plurals():
-    assert topic_key("How do I expense a taxi?") == topic_key("taxis: how can I expense them?") == "expense taxi"
+    assert (
+        topic_key("How do I expense a taxi?") == topic_key("taxis: how can I expense them?") == "expense taxi"
+    )
     assert topic_key("???") == "???"
 
 

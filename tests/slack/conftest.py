@@ -43,10 +43,18 @@ def serve(container: Container) -> tuple[SlackBot, str, BackgroundServer]:
 
 @pytest.fixture
 def slack_settings(data_dir, model_path, slack_peer) -> Settings:
-    return Settings(data_dir=data_dir, model_path=model_path, slack_bot_token="xoxb-test-token",
-                    slack_signing_secret=SECRET, slack_api_url=slack_peer.url, admin_users=[ADMIN],
-                    review_channel=REVIEW, support_channel=SUPPORT, review_mode="flagged",
-                    stream_update_interval_s=0.3)
+    return Settings(
+        data_dir=data_dir,
+        model_path=model_path,
+        slack_bot_token="xoxb-test-token",
+        slack_signing_secret=SECRET,
+        slack_api_url=slack_peer.url,
+        admin_users=[ADMIN],
+        review_channel=REVIEW,
+        support_channel=SUPPORT,
+        review_mode="flagged",
+        stream_update_interval_s=0.3,
+    )
 
 
 @pytest.fixture

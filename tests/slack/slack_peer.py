@@ -49,8 +49,9 @@ class SlackPeer:
             def do_POST(self) -> None:
                 method = self.path.split("/api/", 1)[-1].split("?")[0]
                 raw = self.rfile.read(int(self.headers.get("content-length") or 0))
-                status, headers, body = peer._handle(method, raw, self.headers.get("content-type", ""),
-                                                     self.headers.get("authorization", ""))
+                status, headers, body = peer._handle(
+                    method, raw, self.headers.get("content-type", ""), self.headers.get("authorization", "")
+                )
                 self.send_response(status)
                 for k, v in headers.items():
                     self.send_header(k, v)
@@ -91,27 +92,65 @@ class SlackPeer:
                 self.calls.append(Call(method + f"!{status}", args))
                 self._lock.notify_all()
                 headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
-                return status, headers, {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"}
+                return (
+                    status,
+                    headers,
+                    {"ok": False, "error": "ratelimited" if status == 429 else "internal_error"},
+                )
             ts = f"{1_700_000_000 + next(self._ts)}.000100"
             self.calls.append(Call(method, args, ts if method == "chat.postMessage" else None))
             self._lock.notify_all()
         if not auth.startswith("Bearer xoxb-"):
             return 200, {}, {"ok": False, "error": "not_authed"}
         if method == "auth.test":
-            return 200, {}, {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "supportbot",
-                             "team_id": TEAM, "user_id": BOT_USER, "bot_id": "BBOT"}
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "url": "https://acme.slack.com/",
+                    "team": "Acme",
+                    "user": "supportbot",
+                    "team_id": TEAM,
+                    "user_id": BOT_USER,
+                    "bot_id": "BBOT",
+                },
+            )
         if method == "chat.postMessage":
-            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": ts,
-                             "message": {"text": args.get("text"), "ts": ts}}
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "channel": args.get("channel"),
+                    "ts": ts,
+                    "message": {"text": args.get("text"), "ts": ts},
+                },
+            )
         if method == "chat.update":
-            return 200, {}, {"ok": True, "channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text")}
+            return (
+                200,
+                {},
+                {"ok": True, "channel": args.get("channel"), "ts": args.get("ts"), "text": args.get("text")},
+            )
         if method == "chat.postEphemeral":
             return 200, {}, {"ok": True, "message_ts": ts}
         if method == "chat.getPermalink":
-            return 200, {}, {"ok": True, "channel": args.get("channel"),
-                             "permalink": f"https://acme.slack.com/archives/{args.get('channel')}/p{ts}"}
+            return (
+                200,
+                {},
+                {
+                    "ok": True,
+                    "channel": args.get("channel"),
+                    "permalink": f"https://acme.slack.com/archives/{args.get('channel')}/p{ts}",
+                },
+            )
         if method in ("views.open", "views.publish", "views.update"):
-            return 200, {}, {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8], **(args.get("view") or {})}}
+            return (
+                200,
+                {},
+                {"ok": True, "view": {"id": "V" + uuid.uuid4().hex[:8], **(args.get("view") or {})}},
+            )
         if method == "usergroups.users.list":
             return 200, {}, {"ok": True, "users": list(self.group_users)}
         return 200, {}, {"ok": True}
@@ -119,8 +158,11 @@ class SlackPeer:
     # ------------------------------------------------------------------ inspection
     def calls_to(self, method: str, **match) -> list[Call]:
         with self._lock:
-            return [c for c in self.calls if c.method == method
-                    and all(c.args.get(k) == v for k, v in match.items())]
+            return [
+                c
+                for c in self.calls
+                if c.method == method and all(c.args.get(k) == v for k, v in match.items())
+            ]
 
     def wait_for(self, predicate: Callable[[], object], timeout: float = 120.0, what: str = "a call"):
         deadline = time.monotonic() + timeout
@@ -131,16 +173,23 @@ class SlackPeer:
                     return value
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; calls: "
-                                         f"{[(c.method, c.args.get('text', '')[:60]) for c in self.calls]}")
+                    raise AssertionError(
+                        f"timed out waiting for {what}; calls: "
+                        f"{[(c.method, c.args.get('text', '')[:60]) for c in self.calls]}"
+                    )
                 self._lock.wait(min(left, 0.5))
 
     def final_answers(self, channel: str | None = None, thread_ts: str | None = None) -> list[Call]:
         """Answers as finally shown: chat.update calls carrying the feedback buttons."""
-        out = [c for c in self.calls_to("chat.update")
-               if (channel is None or c.args.get("channel") == channel)
-               and any(b.get("type") == "actions" and str(b.get("block_id", "")).startswith("feedback-")
-                       for b in c.args.get("blocks") or [])]
+        out = [
+            c
+            for c in self.calls_to("chat.update")
+            if (channel is None or c.args.get("channel") == channel)
+            and any(
+                b.get("type") == "actions" and str(b.get("block_id", "")).startswith("feedback-")
+                for b in c.args.get("blocks") or []
+            )
+        ]
         return out if thread_ts is None else [c for c in out if self.thread_of(c.args["ts"]) == thread_ts]
 
     def thread_of(self, ts: str) -> str | None:
@@ -153,7 +202,10 @@ class SlackPeer:
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
-    return "v0=" + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    return (
+        "v0="
+        + hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+    )
 
 
 class SlackSender:
@@ -163,19 +215,37 @@ class SlackSender:
         self.url, self.secret = url, secret
         self.http = httpx.Client(timeout=30)
 
-    def _post(self, body: bytes, ctype: str, *, timestamp: int | None = None, signature: str | None = None,
-              headers: dict | None = None) -> httpx.Response:
+    def _post(
+        self,
+        body: bytes,
+        ctype: str,
+        *,
+        timestamp: int | None = None,
+        signature: str | None = None,
+        headers: dict | None = None,
+    ) -> httpx.Response:
         ts = str(int(time.time()) if timestamp is None else timestamp)
-        h = {"content-type": ctype, "x-slack-request-timestamp": ts,
-             "x-slack-signature": signature or sign(self.secret, ts, body), **(headers or {})}
+        h = {
+            "content-type": ctype,
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": signature or sign(self.secret, ts, body),
+            **(headers or {}),
+        }
         return self.http.post(self.url, content=body, headers=h)
 
-    def event(self, event: dict, *, event_id: str | None = None, retry_num: int | None = None,
-              **kw) -> httpx.Response:
-        envelope = {"token": "legacy", "team_id": TEAM, "api_app_id": "A0001", "type": "event_callback",
-                    "event_id": event_id or "Ev" + uuid.uuid4().hex[:10], "event_time": int(time.time()),
-                    "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-                    "event": {"event_ts": event.get("ts"), **event}}
+    def event(
+        self, event: dict, *, event_id: str | None = None, retry_num: int | None = None, **kw
+    ) -> httpx.Response:
+        envelope = {
+            "token": "legacy",
+            "team_id": TEAM,
+            "api_app_id": "A0001",
+            "type": "event_callback",
+            "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
+            "event_time": int(time.time()),
+            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+            "event": {"event_ts": event.get("ts"), **event},
+        }
         headers = kw.pop("headers", {}) or {}
         if retry_num is not None:
             headers |= {"x-slack-retry-num": str(retry_num), "x-slack-retry-reason": "http_timeout"}
@@ -186,23 +256,51 @@ class SlackSender:
         return self._post(body, "application/x-www-form-urlencoded", **kw)
 
     def command(self, command: str, text: str, user: str, channel: str, **kw) -> httpx.Response:
-        fields = {"token": "legacy", "team_id": TEAM, "channel_id": channel, "user_id": user, "command": command,
-                  "text": text, "trigger_id": "trig-" + uuid.uuid4().hex[:8],
-                  "response_url": "http://127.0.0.1:9/unused", "api_app_id": "A0001"}
+        fields = {
+            "token": "legacy",
+            "team_id": TEAM,
+            "channel_id": channel,
+            "user_id": user,
+            "command": command,
+            "text": text,
+            "trigger_id": "trig-" + uuid.uuid4().hex[:8],
+            "response_url": "http://127.0.0.1:9/unused",
+            "api_app_id": "A0001",
+        }
         return self._post(urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded", **kw)
 
 
 def dm(user: str, text: str, ts: str, channel: str = "D0USER1", thread_ts: str | None = None) -> dict:
-    event = {"type": "message", "channel": channel, "channel_type": "im", "user": user, "text": text, "ts": ts}
+    event = {
+        "type": "message",
+        "channel": channel,
+        "channel_type": "im",
+        "user": user,
+        "text": text,
+        "ts": ts,
+    }
     if thread_ts:
         event["thread_ts"] = thread_ts
     return event
 
 
 def button_click(action_id: str, value: str, user: str, channel: str, message_ts: str) -> dict:
-    return {"type": "block_actions", "team": {"id": TEAM}, "user": {"id": user}, "api_app_id": "A0001",
-            "trigger_id": "trig-" + uuid.uuid4().hex[:8], "channel": {"id": channel},
-            "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
-            "message": {"ts": message_ts, "text": ""},
-            "actions": [{"action_id": action_id, "value": value, "type": "button", "block_id": "b",
-                         "action_ts": str(time.time())}]}
+    return {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": user},
+        "api_app_id": "A0001",
+        "trigger_id": "trig-" + uuid.uuid4().hex[:8],
+        "channel": {"id": channel},
+        "container": {"type": "message", "channel_id": channel, "message_ts": message_ts},
+        "message": {"ts": message_ts, "text": ""},
+        "actions": [
+            {
+                "action_id": action_id,
+                "value": value,
+                "type": "button",
+                "block_id": "b",
+                "action_ts": str(time.time()),
+            }
+        ],
+    }

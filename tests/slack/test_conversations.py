@@ -17,7 +17,9 @@ def _texts(blocks: list[dict]) -> str:
         if b.get("text"):
             out.append(b["text"]["text"])
         for e in b.get("elements", []):
-            out.append(e.get("text") if isinstance(e.get("text"), str) else (e.get("text") or {}).get("text", ""))
+            out.append(
+                e.get("text") if isinstance(e.get("text"), str) else (e.get("text") or {}).get("text", "")
+            )
     return "\n".join(out)
 
 
@@ -27,15 +29,18 @@ def test_dm_is_answered_in_its_thread_with_sources_and_recorded(slack):
     acked = time.monotonic()
     assert r.status_code == 200 and acked - sent < 3
 
-    placeholder = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel="D0USER1"),
-                                      what="the placeholder")[0]
+    placeholder = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postMessage", channel="D0USER1"), what="the placeholder"
+    )[0]
     assert placeholder.args["thread_ts"] == "1000.0001"
     assert placeholder.at - sent < 1.0  # a placeholder within a second
     final = slack.peer.wait_for(lambda: slack.peer.final_answers("D0USER1", "1000.0001"), what="the answer")
     assert len(final) == 1
     shown = _texts(final[0].args["blocks"])
     assert "Sources:" in shown and "VPN" in shown
-    buttons = [e["action_id"] for b in final[0].args["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    buttons = [
+        e["action_id"] for b in final[0].args["blocks"] if b["type"] == "actions" for e in b["elements"]
+    ]
     assert buttons == ["feedback_helpful", "feedback_not_helpful", "handoff_request"]
 
     with slack.container.sessions() as s:
@@ -61,8 +66,14 @@ def test_streamed_drafts_respect_the_update_interval(slack):
 
 
 def test_retried_and_duplicate_deliveries_are_answered_once(slack):
-    event = {"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": ASKER,
-             "text": f"<@{BOT_USER}> where do I find my payslip?", "ts": "2000.0001"}
+    event = {
+        "type": "message",
+        "channel": "CGENERAL",
+        "channel_type": "channel",
+        "user": ASKER,
+        "text": f"<@{BOT_USER}> where do I find my payslip?",
+        "ts": "2000.0001",
+    }
     mention = {**event, "type": "app_mention"}
     assert slack.send.event(event, event_id="EvA").status_code == 200
     assert slack.send.event(mention, event_id="EvB").status_code == 200  # Slack sends both for a mention
@@ -77,12 +88,24 @@ def test_retried_and_duplicate_deliveries_are_answered_once(slack):
 
 
 def test_follow_up_in_thread_uses_the_thread_without_a_mention(slack):
-    first = {"type": "app_mention", "channel": "CGENERAL", "user": ASKER,
-             "text": f"<@{BOT_USER}> where do I find my payslip?", "ts": "2100.0001"}
+    first = {
+        "type": "app_mention",
+        "channel": "CGENERAL",
+        "user": ASKER,
+        "text": f"<@{BOT_USER}> where do I find my payslip?",
+        "ts": "2100.0001",
+    }
     slack.send.event(first)
     slack.peer.wait_for(lambda: slack.peer.final_answers("CGENERAL"), what="the first answer")
-    follow = {"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": ASKER,
-              "text": "and when is payday?", "ts": "2100.0005", "thread_ts": "2100.0001"}
+    follow = {
+        "type": "message",
+        "channel": "CGENERAL",
+        "channel_type": "channel",
+        "user": ASKER,
+        "text": "and when is payday?",
+        "ts": "2100.0005",
+        "thread_ts": "2100.0001",
+    }
     slack.send.event(follow)
     slack.peer.wait_for(lambda: len(slack.peer.final_answers("CGENERAL")) == 2, what="the follow-up answer")
     with slack.container.sessions() as s:
@@ -92,12 +115,30 @@ def test_follow_up_in_thread_uses_the_thread_without_a_mention(slack):
 
 def test_channel_modes(slack):
     slack.container.settings.channel_modes = {"CQUIET": "never", "CHELP": "all"}
-    plain = {"type": "message", "channel_type": "channel", "user": ASKER, "text": "where do I find my payslip?"}
+    plain = {
+        "type": "message",
+        "channel_type": "channel",
+        "user": ASKER,
+        "text": "where do I find my payslip?",
+    }
     slack.send.event({**plain, "channel": "CGENERAL", "ts": "3000.0001"})  # default: only when mentioned
-    slack.send.event({**plain, "channel": "CQUIET", "ts": "3000.0002",
-                      "text": f"<@{BOT_USER}> where do I find my payslip?"})
-    slack.send.event({**plain, "type": "app_mention", "channel": "CQUIET", "ts": "3000.0002",
-                      "text": f"<@{BOT_USER}> where do I find my payslip?"})
+    slack.send.event(
+        {
+            **plain,
+            "channel": "CQUIET",
+            "ts": "3000.0002",
+            "text": f"<@{BOT_USER}> where do I find my payslip?",
+        }
+    )
+    slack.send.event(
+        {
+            **plain,
+            "type": "app_mention",
+            "channel": "CQUIET",
+            "ts": "3000.0002",
+            "text": f"<@{BOT_USER}> where do I find my payslip?",
+        }
+    )
     slack.send.event({**plain, "channel": "CHELP", "ts": "3000.0003"})
     slack.peer.wait_for(lambda: slack.peer.final_answers("CHELP"), what="the answer in CHELP")
     time.sleep(0.5)
@@ -133,11 +174,20 @@ def test_forged_and_stale_signatures_are_rejected(slack):
 def test_huge_and_empty_messages_get_a_clear_reply_once(slack):
     slack.send.event(dm(ASKER, "x" * 40_000, ts="5000.0001"))
     slack.send.event(dm(ASKER, "x" * 40_000, ts="5000.0001"), retry_num=1)
-    mention_only = {"type": "app_mention", "channel": "CGENERAL", "user": ASKER, "text": f"<@{BOT_USER}>",
-                    "ts": "5000.0002"}
+    mention_only = {
+        "type": "app_mention",
+        "channel": "CGENERAL",
+        "user": ASKER,
+        "text": f"<@{BOT_USER}>",
+        "ts": "5000.0002",
+    }
     slack.send.event(mention_only)
-    huge = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel="D0USER1"), what="reply")
-    empty = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel="CGENERAL"), what="reply")
+    huge = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postMessage", channel="D0USER1"), what="reply"
+    )
+    empty = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postMessage", channel="CGENERAL"), what="reply"
+    )
     time.sleep(0.5)
     assert len(slack.peer.calls_to("chat.postMessage", channel="D0USER1")) == 1
     assert "40,000 characters" in huge[0].args["text"] and huge[0].args["thread_ts"] == "5000.0001"
@@ -164,7 +214,8 @@ def test_serve_explains_missing_credentials(tmp_path):
 
     exe = Path(sys.executable).with_name("supportbot")
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")} | {
-        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data")}
+        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data")
+    }
     r = subprocess.run([str(exe), "serve"], env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 1 and "SUPPORTBOT_SLACK_BOT_TOKEN" in r.stderr
     env["SUPPORTBOT_SLACK_BOT_TOKEN"] = "xoxb-x"

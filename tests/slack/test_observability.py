@@ -28,18 +28,27 @@ OUT_OF_SCOPE = "Who won the football world cup in 1954?"
 @pytest.fixture
 def ops(slack):
     """The bot process's ops endpoints, as `supportbot serve` starts them (on a free port here)."""
-    server = serve_ops(slack.container.metrics.registry, {"database": database_check(slack.container.sessions)},
-                       "127.0.0.1", 0)
+    server = serve_ops(
+        slack.container.metrics.registry,
+        {"database": database_check(slack.container.sessions)},
+        "127.0.0.1",
+        0,
+    )
     yield f"http://127.0.0.1:{server.port}"
     server.stop()
 
 
 def _ask(slack, text: str, ts: str, **kw) -> tuple[int, str]:
     slack.send.event(dm(ASKER, text, ts=ts), **kw)
-    final = slack.peer.wait_for(lambda: slack.peer.final_answers("D0USER1", ts), what=f"the answer to {text!r}")[0]
+    final = slack.peer.wait_for(
+        lambda: slack.peer.final_answers("D0USER1", ts), what=f"the answer to {text!r}"
+    )[0]
     with slack.container.sessions() as s:
-        answer_id = s.scalar(select(Answer.id).join(Message, Message.id == Answer.question_message_id)
-                             .where(Message.slack_ts == ts))
+        answer_id = s.scalar(
+            select(Answer.id)
+            .join(Message, Message.id == Answer.question_message_id)
+            .where(Message.slack_ts == ts)
+        )
     return answer_id, final.args["ts"]
 
 
@@ -55,17 +64,26 @@ def eventually(check, timeout: float = 10.0) -> bool:
 def test_metrics_move_with_questions_answers_abstentions_escalations_and_approvals(slack, ops):
     before = Scrape(ops + "/metrics")
     assert before.value("supportbot_questions_total") == 0
-    assert before.value("supportbot_reviews_total", action="approve") == 0  # known labels exist from the start
+    assert (
+        before.value("supportbot_reviews_total", action="approve") == 0
+    )  # known labels exist from the start
 
     answered, answered_ts = _ask(slack, IN_SCOPE, "7000.0001")
     abstained, _ = _ask(slack, OUT_OF_SCOPE, "7000.0002")
     slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel=SUPPORT), what="the hand-off")
-    slack.peer.wait_for(lambda: [c for c in slack.peer.calls_to("chat.postMessage", channel=REVIEW)
-                                 if c.args["blocks"][-1].get("block_id") == f"review-{abstained}"],
-                        what="the review post, the last step of answering")
+    slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel=REVIEW)
+            if c.args["blocks"][-1].get("block_id") == f"review-{abstained}"
+        ],
+        what="the review post, the last step of answering",
+    )
     slack.send.interaction(button_click(blocks.HELPFUL, str(answered), ASKER, "D0USER1", answered_ts))
     slack.send.interaction(button_click(blocks.APPROVE, str(answered), ADMIN, REVIEW, "1.0"))
-    slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postEphemeral", user=ADMIN), what="the admin's note")
+    slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postEphemeral", user=ADMIN), what="the admin's note"
+    )
 
     m = Scrape(ops + "/metrics")
     assert m.value("supportbot_questions_total", source="slack") == 2
@@ -142,7 +160,9 @@ def test_app_home_shows_deflection_approval_rate_and_top_gaps(slack):
     _ask(slack, IN_SCOPE, "7200.0001")
     _ask(slack, OUT_OF_SCOPE, "7200.0002")
     slack.send.event({"type": "app_home_opened", "user": ADMIN, "channel": "D0ADMIN", "tab": "home"})
-    view = slack.peer.wait_for(lambda: slack.peer.calls_to("views.publish", user_id=ADMIN), what="the home view")
+    view = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("views.publish", user_id=ADMIN), what="the home view"
+    )
     shown = json.dumps(view[0].args["view"])
     assert "*Today:* 2 questions" in shown
     assert "*Last 7 days:* 2 questions \\u00b7 50% answered without a human" in shown
@@ -168,13 +188,23 @@ def test_serve_command_takes_the_transport_from_settings_and_logs_json(data_dir,
     seeded.index.import_items(load_faq(SAMPLE_FAQ))
     http_port, ops_port = _free_port(), _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
-    env |= {"SUPPORTBOT_DATA_DIR": str(data_dir), "SUPPORTBOT_SLACK_TRANSPORT": "http",
-            "SUPPORTBOT_HTTP_PORT": str(http_port), "SUPPORTBOT_METRICS_PORT": str(ops_port),
-            "SUPPORTBOT_LOG_FORMAT": "json", "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-test-token",
-            "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET, "SUPPORTBOT_SLACK_API_URL": slack_peer.url}
+    env |= {
+        "SUPPORTBOT_DATA_DIR": str(data_dir),
+        "SUPPORTBOT_SLACK_TRANSPORT": "http",
+        "SUPPORTBOT_HTTP_PORT": str(http_port),
+        "SUPPORTBOT_METRICS_PORT": str(ops_port),
+        "SUPPORTBOT_LOG_FORMAT": "json",
+        "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET,
+        "SUPPORTBOT_SLACK_API_URL": slack_peer.url,
+    }
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("supportbot")), "serve", "--host", "127.0.0.1"],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("supportbot")), "serve", "--host", "127.0.0.1"],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
     ops = f"http://127.0.0.1:{ops_port}"
     try:
         deadline = time.monotonic() + 180

@@ -22,17 +22,27 @@ OUT_OF_SCOPE = "Who won the football world cup in 1954?"
 def _ask(slack, text: str, ts: str, channel: str = "D0USER1", user: str = ASKER) -> tuple[int, str]:
     """Ask in a DM; returns (answer id, ts of the bot's answer message)."""
     slack.send.event(dm(user, text, ts=ts, channel=channel))
-    final = slack.peer.wait_for(lambda: slack.peer.final_answers(channel, ts), what=f"the answer to {text!r}")[0]
+    final = slack.peer.wait_for(
+        lambda: slack.peer.final_answers(channel, ts), what=f"the answer to {text!r}"
+    )[0]
     with slack.container.sessions() as s:
-        answer = s.scalar(select(Answer).join(Message, Message.id == Answer.question_message_id)
-                          .where(Message.slack_ts == ts))
+        answer = s.scalar(
+            select(Answer)
+            .join(Message, Message.id == Answer.question_message_id)
+            .where(Message.slack_ts == ts)
+        )
         return answer.id, final.args["ts"]
 
 
 def _review_post(slack, answer_id: int):
-    return slack.peer.wait_for(lambda: [c for c in slack.peer.calls_to("chat.postMessage", channel=REVIEW)
-                                        if any(b.get("block_id") == f"review-{answer_id}" for b in c.args["blocks"])],
-                               what="the review post")[0]
+    return slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel=REVIEW)
+            if any(b.get("block_id") == f"review-{answer_id}" for b in c.args["blocks"])
+        ],
+        what="the review post",
+    )[0]
 
 
 def test_not_helpful_sends_the_answer_to_review_and_only_an_admin_can_approve_it(slack):
@@ -47,7 +57,9 @@ def test_not_helpful_sends_the_answer_to_review_and_only_an_admin_can_approve_it
     # Mallory is no admin: refused, told so privately, nothing recorded or learned.
     r = slack.send.interaction(button_click(blocks.APPROVE, str(answer_id), MALLORY, REVIEW, post.ts))
     assert r.status_code == 200
-    refusal = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postEphemeral", user=MALLORY), what="refusal")
+    refusal = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postEphemeral", user=MALLORY), what="refusal"
+    )
     assert "Only support admins" in refusal[0].args["text"]
     with slack.container.sessions() as s:
         assert s.scalars(select(Review)).all() == []
@@ -57,7 +69,9 @@ def test_not_helpful_sends_the_answer_to_review_and_only_an_admin_can_approve_it
 
     # The admin approves: the review post is updated and the phrasing is learned at once.
     slack.send.interaction(button_click(blocks.APPROVE, str(answer_id), ADMIN, REVIEW, post.ts))
-    done = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.update", channel=REVIEW), what="review update")
+    done = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.update", channel=REVIEW), what="review update"
+    )
     assert "Approved by <@UADMIN>" in json.dumps(done[0].args["blocks"])
     with slack.container.sessions() as s:
         (learned,) = s.scalars(select(LearnedPhrasing)).all()
@@ -72,39 +86,76 @@ def test_not_helpful_sends_the_answer_to_review_and_only_an_admin_can_approve_it
 
 def test_abstention_hands_off_and_replies_are_relayed_both_ways(slack):
     answer_id, _ = _ask(slack, OUT_OF_SCOPE, "7000.0001")
-    handoff_post = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel=SUPPORT),
-                                       what="the hand-off post")[0]
+    handoff_post = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postMessage", channel=SUPPORT), what="the hand-off post"
+    )[0]
     shown = json.dumps(handoff_post.args["blocks"])
     assert "1954" in shown and "<@UASKER>" in shown and "found nothing in the FAQ" in shown
-    told = slack.peer.wait_for(lambda: [c for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
-                                        if c.args.get("text") == blocks.HANDOFF_TEXT], what="asker told")
+    told = slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
+            if c.args.get("text") == blocks.HANDOFF_TEXT
+        ],
+        what="asker told",
+    )
     assert told[0].args["thread_ts"] == "7000.0001"
 
     # The agent answers in the support thread: relayed into the asker's thread, stored as a transcript.
-    agent_reply = {"type": "message", "channel": SUPPORT, "channel_type": "channel", "user": AGENT,
-                   "text": "West Germany won, 3-2 against Hungary.", "ts": "7000.0100",
-                   "thread_ts": handoff_post.ts}
+    agent_reply = {
+        "type": "message",
+        "channel": SUPPORT,
+        "channel_type": "channel",
+        "user": AGENT,
+        "text": "West Germany won, 3-2 against Hungary.",
+        "ts": "7000.0100",
+        "thread_ts": handoff_post.ts,
+    }
     slack.send.event(agent_reply)
     slack.send.event(agent_reply, retry_num=1)
-    relayed = slack.peer.wait_for(lambda: [c for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
-                                           if "West Germany" in c.args.get("text", "")], what="relay to asker")
+    relayed = slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
+            if "West Germany" in c.args.get("text", "")
+        ],
+        what="relay to asker",
+    )
     assert relayed[0].args["thread_ts"] == "7000.0001" and "<@UAGENT>" in relayed[0].args["text"]
 
     # The asker's follow-up goes to the humans, not to the bot.
     slack.send.event(dm(ASKER, "thanks! and in 1958?", ts="7000.0200", thread_ts="7000.0001"))
-    back = slack.peer.wait_for(lambda: [c for c in slack.peer.calls_to("chat.postMessage", channel=SUPPORT)
-                                        if "1958" in c.args.get("text", "")], what="relay to support")
+    back = slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel=SUPPORT)
+            if "1958" in c.args.get("text", "")
+        ],
+        what="relay to support",
+    )
     assert back[0].args["thread_ts"] == handoff_post.ts
     time.sleep(0.5)
     assert len(slack.peer.final_answers("D0USER1")) == 1  # the bot stayed quiet
-    assert len([c for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
-                if "West Germany" in c.args.get("text", "")]) == 1  # the retried reply relayed once
+    assert (
+        len(
+            [
+                c
+                for c in slack.peer.calls_to("chat.postMessage", channel="D0USER1")
+                if "West Germany" in c.args.get("text", "")
+            ]
+        )
+        == 1
+    )  # the retried reply relayed once
 
     with slack.container.sessions() as s:
         (h,) = s.scalars(select(Handoff)).all()
         assert h.reason == "abstain" and h.support_ts == handoff_post.ts
-        roles = [(m.role, m.user_id) for m in s.scalars(select(Message).where(
-            Message.conversation_id == h.conversation_id).order_by(Message.id))]
+        roles = [
+            (m.role, m.user_id)
+            for m in s.scalars(
+                select(Message).where(Message.conversation_id == h.conversation_id).order_by(Message.id)
+            )
+        ]
         assert roles == [("user", ASKER), ("bot", None), ("human", AGENT), ("user", ASKER)]
         human = s.scalar(select(Answer).where(Answer.mode == "human"))
         assert human.question_message_id == h.question_message_id
@@ -140,20 +191,26 @@ def test_talk_to_a_human_button_and_signed_retried_webhook(slack):
         answer_id, msg_ts = _ask(slack, "How do I reset my VPN password?", "8000.0001")
         slack.send.interaction(button_click(blocks.HANDOFF, str(answer_id), ASKER, "D0USER1", msg_ts))
         slack.send.interaction(button_click(blocks.HANDOFF, str(answer_id), ASKER, "D0USER1", msg_ts))
-        post = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel=SUPPORT), what="hand-off")
+        post = slack.peer.wait_for(
+            lambda: slack.peer.calls_to("chat.postMessage", channel=SUPPORT), what="hand-off"
+        )
         assert "asked for a human" in json.dumps(post[0].args["blocks"])
         deadline = time.monotonic() + 30
         while not received and time.monotonic() < deadline:
             time.sleep(0.1)
         headers, body = received[0]
         assert len(attempts) == 2
-        assert headers["x-supportbot-signature"] == webhook_sign("hook-secret", headers["x-supportbot-timestamp"], body)
+        assert headers["x-supportbot-signature"] == webhook_sign(
+            "hook-secret", headers["x-supportbot-timestamp"], body
+        )
         payload = json.loads(body)
         assert payload["event"] == "handoff" and payload["user"] == ASKER and "VPN" in payload["question"]
     finally:
         server.shutdown()
     time.sleep(0.3)
-    assert len(slack.peer.calls_to("chat.postMessage", channel=SUPPORT)) == 1  # the double click: one hand-off
+    assert (
+        len(slack.peer.calls_to("chat.postMessage", channel=SUPPORT)) == 1
+    )  # the double click: one hand-off
     with slack.container.sessions() as s:
         assert [f.kind for f in s.scalars(select(Feedback))] == ["escalate"]
     _review_post(slack, answer_id)  # escalations are flagged for review
@@ -174,12 +231,29 @@ def test_edit_and_approve_through_the_modal(slack):
     slack.send.interaction(button_click(blocks.EDIT, str(answer_id), ADMIN, REVIEW, post.ts))
     opened = slack.peer.wait_for(lambda: slack.peer.calls_to("views.open"), what="the modal")[0]
     view = opened.args["view"]
-    submission = {"type": "view_submission", "team": {"id": "T0001"}, "user": {"id": ADMIN},
-                  "api_app_id": "A0001", "trigger_id": "t",
-                  "view": {"id": "V1", "type": "modal", "callback_id": view["callback_id"],
-                           "private_metadata": view["private_metadata"],
-                           "state": {"values": {blocks.EDIT_INPUT_BLOCK: {blocks.EDIT_INPUT: {
-                               "type": "plain_text_input", "value": "West Germany, 3-2 against Hungary in Bern."}}}}}}
+    submission = {
+        "type": "view_submission",
+        "team": {"id": "T0001"},
+        "user": {"id": ADMIN},
+        "api_app_id": "A0001",
+        "trigger_id": "t",
+        "view": {
+            "id": "V1",
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "state": {
+                "values": {
+                    blocks.EDIT_INPUT_BLOCK: {
+                        blocks.EDIT_INPUT: {
+                            "type": "plain_text_input",
+                            "value": "West Germany, 3-2 against Hungary in Bern.",
+                        }
+                    }
+                }
+            },
+        },
+    }
     empty = json.loads(json.dumps(submission))
     empty["view"]["state"]["values"][blocks.EDIT_INPUT_BLOCK][blocks.EDIT_INPUT]["value"] = "  "
     refused = slack.send.interaction(empty)

@@ -53,9 +53,16 @@ class SocketModePeer:
         with self._cond:
             self.sessions += 1
             number = self.sessions
-        ws.send(json.dumps({"type": "hello", "num_connections": 1,
-                            "debug_info": {"host": "applink-local", "approximate_connection_time": 18060},
-                            "connection_info": {"app_id": "A0001"}}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "applink-local", "approximate_connection_time": 18060},
+                    "connection_info": {"app_id": "A0001"},
+                }
+            )
+        )
         with self._cond:
             self._open[number] = ws
             self._cond.notify_all()
@@ -115,26 +122,60 @@ class ConnectingSlackPeer(SlackPeer):
         return 200, {}, {"ok": True, "url": self.socket_url}
 
 
-def events_api(event: dict, *, envelope_id: str | None = None, event_id: str | None = None,
-               retry_attempt: int = 0, retry_reason: str = "") -> dict:
+def events_api(
+    event: dict,
+    *,
+    envelope_id: str | None = None,
+    event_id: str | None = None,
+    retry_attempt: int = 0,
+    retry_reason: str = "",
+) -> dict:
     """An ``events_api`` envelope: the same event callback as over HTTP, inside a socket envelope."""
-    payload = {"token": "legacy", "team_id": TEAM, "api_app_id": "A0001", "type": "event_callback",
-               "event_id": event_id or "Ev" + uuid.uuid4().hex[:10], "event_time": int(time.time()),
-               "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-               "is_ext_shared_channel": False, "event_context": "4-eyJldCI6Im1lc3NhZ2UifQ",
-               "event": {"event_ts": event.get("ts"), **event}}
-    return {"envelope_id": envelope_id or str(uuid.uuid4()), "type": "events_api", "payload": payload,
-            "accepts_response_payload": False, "retry_attempt": retry_attempt, "retry_reason": retry_reason}
+    payload = {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        "is_ext_shared_channel": False,
+        "event_context": "4-eyJldCI6Im1lc3NhZ2UifQ",
+        "event": {"event_ts": event.get("ts"), **event},
+    }
+    return {
+        "envelope_id": envelope_id or str(uuid.uuid4()),
+        "type": "events_api",
+        "payload": payload,
+        "accepts_response_payload": False,
+        "retry_attempt": retry_attempt,
+        "retry_reason": retry_reason,
+    }
 
 
 def slash_command(command: str, text: str, user: str, channel: str) -> dict:
     """A ``slash_commands`` envelope: the command's form fields as a dict."""
-    payload = {"token": "legacy", "team_id": TEAM, "team_domain": "acme", "channel_id": channel,
-               "channel_name": "general", "user_id": user, "user_name": "asker", "command": command,
-               "text": text, "api_app_id": "A0001", "is_enterprise_install": "false",
-               "response_url": "http://127.0.0.1:9/unused", "trigger_id": "trig-" + uuid.uuid4().hex[:8]}
-    return {"envelope_id": str(uuid.uuid4()), "type": "slash_commands", "payload": payload,
-            "accepts_response_payload": True}
+    payload = {
+        "token": "legacy",
+        "team_id": TEAM,
+        "team_domain": "acme",
+        "channel_id": channel,
+        "channel_name": "general",
+        "user_id": user,
+        "user_name": "asker",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0001",
+        "is_enterprise_install": "false",
+        "response_url": "http://127.0.0.1:9/unused",
+        "trigger_id": "trig-" + uuid.uuid4().hex[:8],
+    }
+    return {
+        "envelope_id": str(uuid.uuid4()),
+        "type": "slash_commands",
+        "payload": payload,
+        "accepts_response_payload": True,
+    }
 
 
 @dataclass
@@ -165,10 +206,19 @@ def socket_settings(data_dir, model_path, slack_peer) -> Settings:
     # No signing secret: socket mode needs only the bot token and the app-level token. The questions
     # below are FAQ phrasings, sent as written (direct_answer_score): this module tests the transport,
     # test_conversations.py the model's answers over the same listeners.
-    return Settings(data_dir=data_dir, model_path=model_path, slack_bot_token="xoxb-test-token",
-                    slack_app_token=APP_TOKEN, slack_api_url=slack_peer.url, admin_users=[ADMIN],
-                    review_channel=REVIEW, support_channel=SUPPORT, review_mode="flagged",
-                    stream_update_interval_s=0.3, direct_answer_score=0.85)
+    return Settings(
+        data_dir=data_dir,
+        model_path=model_path,
+        slack_bot_token="xoxb-test-token",
+        slack_app_token=APP_TOKEN,
+        slack_api_url=slack_peer.url,
+        admin_users=[ADMIN],
+        review_channel=REVIEW,
+        support_channel=SUPPORT,
+        review_mode="flagged",
+        stream_update_interval_s=0.3,
+        direct_answer_score=0.85,
+    )
 
 
 @pytest.fixture
@@ -206,13 +256,18 @@ def test_dm_over_the_socket_is_acked_after_recording_and_answered_once(socket_mo
 
     # Slack redelivers when an ack is late: the same envelope again, then a retry with a new envelope.
     socket.send(envelope)
-    retry = events_api(envelope["payload"]["event"], event_id="EvSOCK1", retry_attempt=1, retry_reason="timeout")
+    retry = events_api(
+        envelope["payload"]["event"], event_id="EvSOCK1", retry_attempt=1, retry_reason="timeout"
+    )
     socket.send(retry)
-    socket.wait(lambda: len(socket.acks(envelope["envelope_id"])) == 2 and socket.acks(retry["envelope_id"]),
-                what="acks of both redeliveries")
+    socket.wait(
+        lambda: len(socket.acks(envelope["envelope_id"])) == 2 and socket.acks(retry["envelope_id"]),
+        what="acks of both redeliveries",
+    )
 
-    placeholder = peer.wait_for(lambda: peer.calls_to("chat.postMessage", channel="D0USER1"),
-                                what="the placeholder")[0]
+    placeholder = peer.wait_for(
+        lambda: peer.calls_to("chat.postMessage", channel="D0USER1"), what="the placeholder"
+    )[0]
     assert placeholder.args["thread_ts"] == "1000.0001"
     final = peer.wait_for(lambda: peer.final_answers("D0USER1", "1000.0001"), what="the answer")
     assert final[0].args["ts"] == placeholder.ts and "VPN uses your Brightwater" in final[0].args["text"]
@@ -227,8 +282,10 @@ def test_slash_command_over_the_socket_is_answered_in_its_thread(socket_mode):
     peer, socket = socket_mode.peer, socket_mode.socket
     empty = slash_command("/ask", "  ", ASKER, "CGENERAL")
     socket.send(empty)
-    assert socket.wait_ack(empty["envelope_id"]) == {"envelope_id": empty["envelope_id"],
-                                                      "payload": {"text": USAGE}}
+    assert socket.wait_ack(empty["envelope_id"]) == {
+        "envelope_id": empty["envelope_id"],
+        "payload": {"text": USAGE},
+    }
 
     command = slash_command("/ask", "How do I reset my VPN password?", ASKER, "CGENERAL")
     socket.send(command)
@@ -242,12 +299,18 @@ def test_slash_command_over_the_socket_is_answered_in_its_thread(socket_mode):
 def test_a_refresh_request_reconnects_and_events_keep_flowing(socket_mode):
     peer, socket = socket_mode.peer, socket_mode.socket
     # Slack asks clients to move to a fresh connection every few hours.
-    socket.send({"type": "disconnect", "reason": "refresh_requested",
-                 "debug_info": {"host": "applink-local"}})
+    socket.send(
+        {"type": "disconnect", "reason": "refresh_requested", "debug_info": {"host": "applink-local"}}
+    )
     socket.wait_connected(2)
     assert len(peer.calls_to("apps.connections.open")) == 2
-    mention = {"type": "app_mention", "channel": "CGENERAL", "user": ASKER,
-               "text": f"<@{BOT_USER}> Where can I find my payslip?", "ts": "2000.0001"}
+    mention = {
+        "type": "app_mention",
+        "channel": "CGENERAL",
+        "user": ASKER,
+        "text": f"<@{BOT_USER}> Where can I find my payslip?",
+        "ts": "2000.0001",
+    }
     envelope = events_api(mention)
     socket.send(envelope, connection=2)
     socket.wait_ack(envelope["envelope_id"])

@@ -31,8 +31,16 @@ class SocketSlack:
 
     def _session(self, ws: ServerConnection) -> None:
         self.connections.append(ws)
-        ws.send(json.dumps({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0001"},
-                            "debug_info": {"host": "applink-local", "approximate_connection_time": 18060}}))
+        ws.send(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "connection_info": {"app_id": "A0001"},
+                    "debug_info": {"host": "applink-local", "approximate_connection_time": 18060},
+                }
+            )
+        )
         try:
             for _ in ws:
                 pass
@@ -76,9 +84,15 @@ def test_socket_mode_is_ready_only_while_connected_and_stops_cleanly(data_dir):
     slack = SocketSlack()
     peer = ConnectingPeer(slack.url)
     port = _free_port()
-    container = Container(Settings(data_dir=data_dir, slack_bot_token="xoxb-test-token",
-                                   slack_app_token="xapp-1-A0001-test", slack_api_url=peer.url,
-                                   metrics_port=port))
+    container = Container(
+        Settings(
+            data_dir=data_dir,
+            slack_bot_token="xoxb-test-token",
+            slack_app_token="xapp-1-A0001-test",
+            slack_api_url=peer.url,
+            metrics_port=port,
+        )
+    )
     container.ensure_schema()
     stop = threading.Event()
     bot = threading.Thread(target=serve_socket, args=(container, stop), daemon=True)

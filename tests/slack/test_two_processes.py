@@ -26,28 +26,45 @@ pytestmark = pytest.mark.postgres
 
 def _start(env: dict, port: int, log: Path) -> subprocess.Popen:
     exe = Path(sys.executable).with_name("supportbot")
-    return subprocess.Popen([str(exe), "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
-                            env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [str(exe), "serve", "--http", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 _wait_ready = Cluster.wait_ready
 
 
-def test_two_bot_processes_answer_a_message_once(postgres_url, chroma_server, model_path, slack_peer, tmp_path):
+def test_two_bot_processes_answer_a_message_once(
+    postgres_url, chroma_server, model_path, slack_peer, tmp_path
+):
     collection = f"t{os.getpid()}{int(time.time())}"
-    settings = Settings(data_dir=tmp_path / "data", database_url=postgres_url, chroma_url=chroma_server,
-                        chroma_collection=collection, model_path=model_path)
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        chroma_url=chroma_server,
+        chroma_collection=collection,
+        model_path=model_path,
+    )
     migrate.upgrade(postgres_url)
     from retrieval.faq import load_faq
 
     Container(settings).index.import_items(load_faq(SAMPLE_FAQ))
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
-    env |= {"SUPPORTBOT_DATA_DIR": str(tmp_path / "data"), "SUPPORTBOT_DATABASE_URL": postgres_url,
-            "SUPPORTBOT_CHROMA_URL": chroma_server, "SUPPORTBOT_CHROMA_COLLECTION": collection,
-            "SUPPORTBOT_MODEL_PATH": str(model_path), "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-test-token",
-            "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET, "SUPPORTBOT_SLACK_API_URL": slack_peer.url,
-            "SUPPORTBOT_MODEL_THREADS": "1"}
+    env |= {
+        "SUPPORTBOT_DATA_DIR": str(tmp_path / "data"),
+        "SUPPORTBOT_DATABASE_URL": postgres_url,
+        "SUPPORTBOT_CHROMA_URL": chroma_server,
+        "SUPPORTBOT_CHROMA_COLLECTION": collection,
+        "SUPPORTBOT_MODEL_PATH": str(model_path),
+        "SUPPORTBOT_SLACK_BOT_TOKEN": "xoxb-test-token",
+        "SUPPORTBOT_SLACK_SIGNING_SECRET": SECRET,
+        "SUPPORTBOT_SLACK_API_URL": slack_peer.url,
+        "SUPPORTBOT_MODEL_THREADS": "1",
+    }
     procs, urls = [], []
     try:
         for i in range(2):
@@ -59,15 +76,27 @@ def test_two_bot_processes_answer_a_message_once(postgres_url, chroma_server, mo
             _wait_ready(url, proc, log)
 
         senders = [SlackSender(url + "/slack/events", SECRET) for url in urls]
-        event = {"type": "message", "channel": "CGENERAL", "channel_type": "channel", "user": ASKER,
-                 "text": f"<@{BOT_USER}> How do I reset my VPN password?", "ts": "9900.0001"}
+        event = {
+            "type": "message",
+            "channel": "CGENERAL",
+            "channel_type": "channel",
+            "user": ASKER,
+            "text": f"<@{BOT_USER}> How do I reset my VPN password?",
+            "ts": "9900.0001",
+        }
         mention = {**event, "type": "app_mention"}
         # A load balancer spreads Slack's deliveries (and its retries) over both replicas at once.
-        deliveries = [(senders[0], event, None), (senders[1], mention, None), (senders[1], event, 1),
-                      (senders[0], mention, 1)]
+        deliveries = [
+            (senders[0], event, None),
+            (senders[1], mention, None),
+            (senders[1], event, 1),
+            (senders[0], mention, 1),
+        ]
         codes = []
-        threads = [threading.Thread(target=lambda s=s, e=e, r=r: codes.append(s.event(e, retry_num=r).status_code))
-                   for s, e, r in deliveries]
+        threads = [
+            threading.Thread(target=lambda s=s, e=e, r=r: codes.append(s.event(e, retry_num=r).status_code))
+            for s, e, r in deliveries
+        ]
         for t in threads:
             t.start()
         for t in threads:

@@ -18,6 +18,7 @@ def register(app: App, bot: SlackBot) -> None:
             ack()
             channel, _ = _where(body)
             bot.feedback(int(action["value"]), body["user"]["id"], kind, channel)
+
         return handler
 
     app.action(blocks.HELPFUL)(feedback("helpful"))
@@ -34,11 +35,17 @@ def register(app: App, bot: SlackBot) -> None:
             ack()
             user, (channel, ts) = body["user"]["id"], _where(body)
             in_home = (body.get("view") or {}).get("type") == "home"
-            reply = bot.review(kind, int(action["value"]), user, channel=None if in_home else channel,
-                               ts=None if in_home else ts)
+            reply = bot.review(
+                kind,
+                int(action["value"]),
+                user,
+                channel=None if in_home else channel,
+                ts=None if in_home else ts,
+            )
             bot.tell(user, channel if not in_home else None, reply)
             if in_home:
                 bot.publish_home(user)
+
         return handler
 
     app.action(blocks.APPROVE)(review("approve"))
@@ -49,7 +56,12 @@ def register(app: App, bot: SlackBot) -> None:
         ack()
         user, (channel, ts) = body["user"]["id"], _where(body)
         in_home = (body.get("view") or {}).get("type") == "home"
-        refusal = bot.open_edit(int(action["value"]), user, body["trigger_id"],
-                                None if in_home else channel, None if in_home else ts)
+        refusal = bot.open_edit(
+            int(action["value"]),
+            user,
+            body["trigger_id"],
+            None if in_home else channel,
+            None if in_home else ts,
+        )
         if refusal:
             bot.tell(user, None if in_home else channel, refusal)

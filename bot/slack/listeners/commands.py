@@ -17,13 +17,23 @@ def register(app: App, bot: SlackBot) -> None:
             ack(USAGE)
             return
         try:
-            post = bot.client.chat_postMessage(channel=channel, text=f"<@{user}> asked: {blocks.escape(text)[:3000]}")
+            post = bot.client.chat_postMessage(
+                channel=channel, text=f"<@{user}> asked: {blocks.escape(text)[:3000]}"
+            )
         except SlackApiError as exc:
             if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
-                ack("I'm not in this channel. Invite me with `/invite @supportbot`, or send me a direct message.")
+                ack(
+                    "I'm not in this channel. Invite me with `/invite @supportbot`, or send me a direct message."
+                )
                 return
             raise
         # Recorded before the ack, like every question.
-        bot.take_question(text, user=user, channel=post["channel"], ts=post["ts"], thread_ts=post["ts"],
-                          key=f"command:{command.get('trigger_id') or post['ts']}")
+        bot.take_question(
+            text,
+            user=user,
+            channel=post["channel"],
+            ts=post["ts"],
+            thread_ts=post["ts"],
+            key=f"command:{command.get('trigger_id') or post['ts']}",
+        )
         ack()
