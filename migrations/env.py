@@ -1,7 +1,6 @@
 """Alembic environment. The URL comes from the caller (bot.db.migrate) or from Settings."""
 
 from alembic import context
-from sqlalchemy import pool
 
 from bot.db.models import Base
 from bot.db.session import get_engine

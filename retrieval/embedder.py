@@ -78,7 +78,7 @@ class ChromaEmbeddingFunction(EmbeddingFunction[Documents]):
         return {"path": self._path}
 
     @staticmethod
-    def build_from_config(config: dict[str, Any]) -> "ChromaEmbeddingFunction":
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
         return ChromaEmbeddingFunction(config.get("path"))
 
     def default_space(self) -> str:

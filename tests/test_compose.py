@@ -16,7 +16,6 @@ from bot.settings import Settings
 from .deploy_files import (
     ROOT,
     compose,
-    compose_text,
     compose_variables,
     dockerfile,
     env_example,

@@ -8,7 +8,7 @@ import logging
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -90,7 +90,7 @@ def test_scheduled_runs_are_counted_by_outcome(installed, monkeypatch):
         metrics = worker_metrics(c, scheduler)
         server = serve_ops(metrics.registry, {}, "127.0.0.1", 0)
         try:
-            scheduler.modify_job(JOB_ID, next_run_time=datetime.now(timezone.utc))
+            scheduler.modify_job(JOB_ID, next_run_time=datetime.now(UTC))
             scheduler.resume()
             url = f"http://127.0.0.1:{server.port}/metrics"
             # 3 transcripts, fewer than finetune_min_examples: the real pipeline skips, quickly.

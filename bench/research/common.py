@@ -46,7 +46,7 @@ def load_data():
 
 def build_faq(data, k: int, intents: list[str] | None = None):
     """Return (intents, phrasings, owner) where owner[j] = entry index of phrasing j."""
-    per: "OrderedDict[str, list[str]]" = OrderedDict()
+    per: OrderedDict[str, list[str]] = OrderedDict()
     for text, intent in data["train"]:
         per.setdefault(intent, [])
         if len(per[intent]) < k:

@@ -70,6 +70,7 @@ def main():
         if not Path(tuned_dir).exists():
             sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
             from common import minilm_path
+
             from retrieval.tune import tune_embedder
 
             tune_embedder(
@@ -92,7 +93,7 @@ def main():
         report(f"whitened(shrink={shrink}) max", aggregate(simw, own, E, "max"))
         Sw = aggregate(simw, own, E, "lse", T=0.05) + 0.5 * centroid_scores(Qw, Pw, own, E)
         report(f"whitened(shrink={shrink}) lse+cent", Sw)
-        report(f"  mix prod + whitened", prod + Sw)
+        report("  mix prod + whitened", prod + Sw)
 
     # Mahalanobis to class means with a shared (shrunk) covariance
     means = np.stack([P[own == e].mean(0) for e in range(E)])

@@ -19,14 +19,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import (
-    aggregate,
     abstain_metrics,
+    aggregate,
     auroc,
     build_faq,
     centroid_scores,
     conf_signals,
     encode,  # noqa
-    fmt,
     load_data,
     pick_threshold,
     queries,

@@ -4,6 +4,7 @@ Usage: python bench/research/oracle_abstain.py MODEL [k] [T alpha w]"""
 
 import sys
 from pathlib import Path
+
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -101,7 +101,7 @@ class ModelEngine:
         self._started = False
 
     # ---- lifecycle ----------------------------------------------------------------------------
-    def start(self) -> "ModelEngine":
+    def start(self) -> ModelEngine:
         with self._lock:
             if not self._started:
                 self._model = self._load()  # fail fast: no model, no engine

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,7 +38,7 @@ class FeedbackService:
             return True
 
     def today(self, now: datetime | None = None) -> dict[str, int]:
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         return self.window(start, start + timedelta(days=1))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -106,10 +106,10 @@ class StatsService:
 
     def summary(self, days: int = 7, *, top: int = 5, now: datetime | None = None) -> SupportStats:
         """The last ``days`` UTC days, today included."""
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         first = now.date() - timedelta(days=days - 1)
-        start = datetime.combine(first, time(), timezone.utc)
-        end = datetime.combine(now.date() + timedelta(days=1), time(), timezone.utc)
+        start = datetime.combine(first, time(), UTC)
+        end = datetime.combine(now.date() + timedelta(days=1), time(), UTC)
         by_day = {first + timedelta(days=i): Day(first + timedelta(days=i)) for i in range(days)}
         stats = SupportStats(start, end, list(by_day.values()))
         with self.sessions() as session:
@@ -203,7 +203,7 @@ class StatsService:
 
 def _utc(moment: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything is stored in UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _round(value: float | None) -> float | None:

@@ -1,7 +1,8 @@
 """Nothing personal or secret reaches training data; ordinary FAQ text survives."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from finetune.redact import redact
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -93,7 +93,7 @@ def test_a_missed_night_within_the_grace_runs_once_coalesced(tmp_path):
     s = _settings(tmp_path, finetune_misfire_grace_s=3 * 3600)
     build_scheduler(s, func=FUNC).shutdown()
     # The worker was down: the stored run is 20 minutes overdue.
-    _set_next_run(s, datetime.now(timezone.utc) - timedelta(minutes=20))
+    _set_next_run(s, datetime.now(UTC) - timedelta(minutes=20))
     scheduler = build_scheduler(s, func=FUNC)
     scheduler.resume()
     try:
@@ -101,7 +101,7 @@ def test_a_missed_night_within_the_grace_runs_once_coalesced(tmp_path):
         time.sleep(0.5)
         assert len(CALLS) == 1
         nxt = scheduler.get_job(JOB_ID).next_run_time
-        assert nxt > datetime.now(timezone.utc) and (nxt.hour, nxt.minute) == (2, 0)
+        assert nxt > datetime.now(UTC) and (nxt.hour, nxt.minute) == (2, 0)
     finally:
         scheduler.shutdown()
 
@@ -111,7 +111,7 @@ def test_a_run_missed_beyond_the_grace_waits_for_the_next_night(tmp_path):
 
     s = _settings(tmp_path, finetune_misfire_grace_s=3600)
     build_scheduler(s, func=FUNC).shutdown()
-    _set_next_run(s, datetime.now(timezone.utc) - timedelta(hours=5))
+    _set_next_run(s, datetime.now(UTC) - timedelta(hours=5))
     scheduler = build_scheduler(s, func=FUNC)
     missed = []
     scheduler.add_listener(lambda e: missed.append(e.job_id), EVENT_JOB_MISSED)
@@ -120,7 +120,7 @@ def test_a_run_missed_beyond_the_grace_waits_for_the_next_night(tmp_path):
         assert _wait(lambda: missed == [JOB_ID])
         time.sleep(0.5)
         assert CALLS == []
-        assert scheduler.get_job(JOB_ID).next_run_time > datetime.now(timezone.utc)
+        assert scheduler.get_job(JOB_ID).next_run_time > datetime.now(UTC)
     finally:
         scheduler.shutdown()
 

@@ -20,7 +20,7 @@ from bot.llm.ctransformers_runtime import CTransformersRuntime
 from bot.observability.logs import JsonFormatter
 from retrieval.faq import FaqItem
 from tests.slack.conftest import SECRET, slack, slack_peer, slack_settings  # noqa: F401 (fixtures)
-from tests.slack.slack_peer import TEAM, BOT_USER, dm, sign
+from tests.slack.slack_peer import BOT_USER, TEAM, dm, sign
 
 pytestmark = pytest.mark.reliability
 TOKEN = "xoxb-test-token"

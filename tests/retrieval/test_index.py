@@ -8,9 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import FaqEntry
-
 from retrieval.chunking import chunk_text
-
 from retrieval.faq import FaqItem, load_faq
 
 from ..conftest import SAMPLE_FAQ

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
 from typer.testing import CliRunner
@@ -16,7 +16,7 @@ from bot.services.stats import topic_key
 from bot.settings import Settings
 
 THREADS = itertools.count(1)
-TODAY = datetime.combine(datetime.now(timezone.utc).date(), time(12), timezone.utc)
+TODAY = datetime.combine(datetime.now(UTC).date(), time(12), UTC)
 
 
 def day(offset: int) -> datetime:

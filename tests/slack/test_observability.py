@@ -113,8 +113,9 @@ def test_health_endpoints(slack, ops):
 
 
 def test_readiness_names_the_unreachable_database():
-    from bot.observability.http import BackgroundServer
     from prometheus_client import CollectorRegistry
+
+    from bot.observability.http import BackgroundServer
 
     unreachable = session_factory("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
     server = BackgroundServer(ops_app(CollectorRegistry(), {"database": database_check(unreachable)}))
