@@ -25,8 +25,13 @@ from gguf import (
 )
 from gguf.quants import quantize
 
-from finetune.gguf_compat import GGUFCompatError, adapt_for_ctransformers
-from finetune.weights import architecture, standard_fields, tied_output_copy
+from bot.llm.gguf import (
+    GGUFFormatError,
+    adapt_for_ctransformers,
+    architecture,
+    standard_fields,
+    tied_output_copy,
+)
 
 # "template": every tensor keeps the template's type (Q4_1 matrices, Q8_0 token_embd for the bundled
 # model). gguf.quants re-quantises the bundled file's Q4_1 blocks byte for byte, so an untrained
@@ -61,7 +66,7 @@ def export_gguf(model, template_gguf: Path, out_path: Path, *, quant: str = "q8_
         reader = GGUFReader(template_gguf)
         arch = architecture(reader)
         fields = standard_fields(reader, template_gguf)
-    except Exception as exc:  # struct/numpy errors on truncated or foreign files, WeightsError
+    except Exception as exc:  # struct/numpy errors on truncated or foreign files, GGUFFormatError
         raise ExportError(f"{template_gguf}: not a usable template GGUF ({exc})") from exc
     if arch != "llama":
         raise ExportError(f"{template_gguf}: architecture {arch!r}; only 'llama' is exported")
@@ -100,7 +105,7 @@ def export_gguf(model, template_gguf: Path, out_path: Path, *, quant: str = "q8_
         writer.write_tensors_to_file()
         writer.close()
         adapt_for_ctransformers(standard, out_path)
-    except GGUFCompatError as exc:
+    except GGUFFormatError as exc:
         raise ExportError(str(exc)) from exc
     finally:
         standard.unlink(missing_ok=True)

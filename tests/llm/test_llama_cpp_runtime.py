@@ -30,7 +30,7 @@ def llama(model_path):
 
 
 def test_serves_a_ctransformers_version_through_its_restored_standard_form(llama, runtime, model_path):
-    from finetune.gguf_compat import is_adapted
+    from bot.llm.gguf import is_adapted
 
     assert is_adapted(model_path)  # what the registry serves: written for ctransformers
     standard = model_path.with_name(model_path.stem + ".standard.gguf")

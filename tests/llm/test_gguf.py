@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from gguf import GGUFReader
 
+from bot.llm.gguf import GGUFFormatError, adapt_for_ctransformers, byte_level_to_raw, is_adapted
 from bot.llm.registry import bundled_gguf
-from finetune.gguf_compat import GGUFCompatError, adapt_for_ctransformers, byte_level_to_raw, is_adapted
 
 
 @pytest.fixture(scope="module")
@@ -70,10 +70,10 @@ def test_ctransformers_tokenizes_like_the_reference_tokenizer(runtime):
 def test_rejects_truncated_and_foreign_files(tmp_path):
     truncated = tmp_path / "truncated.gguf"
     truncated.write_bytes(bundled_gguf().read_bytes()[:1_000_000])
-    with pytest.raises(GGUFCompatError, match="not a readable GGUF"):
+    with pytest.raises(GGUFFormatError, match="not a readable GGUF"):
         adapt_for_ctransformers(truncated, tmp_path / "out.gguf")
     junk = tmp_path / "junk.gguf"
     junk.write_bytes(b"not a model at all" * 100)
-    with pytest.raises(GGUFCompatError):
+    with pytest.raises(GGUFFormatError):
         adapt_for_ctransformers(junk, tmp_path / "out.gguf")
     assert not (tmp_path / "out.gguf").exists()
