@@ -49,7 +49,8 @@ class Settings(BaseSettings):
     )
 
     # Model runtime
-    model_backend: Literal["ctransformers", "llama-cpp", "openai"] = "ctransformers"
+    # "mock": a runtime with no weights (bot/llm/mock_runtime.py) for transport and routing tests.
+    model_backend: Literal["ctransformers", "llama-cpp", "openai", "mock"] = "ctransformers"
     model_path: Path | None = Field(
         None, description="GGUF to serve; default: the active model version in the database"
     )
