@@ -13,7 +13,7 @@ from bot.db import migrate
 from bot.db.session import session_factory
 from bot.llm.engine import ModelEngine
 from bot.llm.provider import ModelProvider
-from bot.observability.metrics import BotMetrics, model_in_service
+from bot.observability.metrics import BotMetrics
 from bot.services.answer import AnswerService
 from bot.services.feedback import FeedbackService
 from bot.services.handoff import HandoffService
@@ -134,6 +134,11 @@ class Container:
             reembed_progress=reembed_progress,
         )
 
+    def model_labels(self) -> dict | None:
+        """The model in service as metric labels (``version``, ``backend``); reading it loads nothing."""
+        served = self.models.in_service(self.started_engine())
+        return served.labels() if served else None
+
     def close(self) -> None:
         """Stop the model worker and free the loaded model (an embedding process, a test)."""
         if (engine := self.started_engine()) is not None:
@@ -144,7 +149,7 @@ class Container:
         """This process's counters; the services increment them where they record the event."""
         metrics = BotMetrics()
         metrics.track_queue(lambda: engine.waiting if (engine := self.started_engine()) else 0)
-        metrics.track_model(lambda: model_in_service(self))
+        metrics.track_model(self.model_labels)
         return metrics
 
     @cached_property

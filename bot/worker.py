@@ -24,7 +24,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
 from bot.observability.http import database_check, serve_ops
-from bot.observability.metrics import WorkerMetrics, model_in_service
+from bot.observability.metrics import WorkerMetrics
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -155,9 +155,7 @@ def worker_metrics(container, scheduler: BackgroundScheduler) -> WorkerMetrics:
         "When the next fine-tune is scheduled (Unix time)",
         next_run,
     )
-    metrics.track(
-        "supportbot_model", "The model version in service", lambda: model_in_service(container), info=True
-    )
+    metrics.track("supportbot_model", "The model version in service", container.model_labels, info=True)
     return metrics
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.evaluation import rouge_l
-from bot.llm.base import GenerationParams
+from bot.llm.base import GenerationParams, ModelRuntime
 from bot.prompts import STOP_SEQUENCES
 from bot.services import grounding
 from finetune.data import Example
@@ -24,13 +24,12 @@ def evaluate_model(
     gguf: Path,
     sets: dict[str, list[Example]],
     *,
+    load: Callable[[Path], ModelRuntime],
     max_new_tokens: int,
-    threads: int = 2,
     on_item: Callable[[], None] | None = None,
 ) -> dict[str, dict]:
-    from bot.llm.ctransformers_runtime import CTransformersRuntime
-
-    runtime = CTransformersRuntime(gguf, threads=threads, context_length=2048)
+    """Metrics per set for the GGUF at ``gguf``, loaded with ``load`` (the serving runtime)."""
+    runtime = load(gguf)
     params = GenerationParams(max_new_tokens=max_new_tokens, stop=STOP_SEQUENCES)
     out = {}
     try:

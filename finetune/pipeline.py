@@ -18,6 +18,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.db.models import FinetuneRun, ModelVersion, Transcript, utcnow
+from bot.llm.provider import file_backend, load_runtime
 from bot.llm.registry import active_version, promote, sha256_file
 from bot.llm.verify import verify_model
 from finetune import data
@@ -264,7 +265,11 @@ class FinetunePipeline:
             done[0] += 1
             self.progress("evaluate", done[0], total)
 
-        common = {"max_new_tokens": self.s.max_new_tokens, "threads": self.s.model_threads, "on_item": tick}
+        common = {
+            "load": lambda path: load_runtime(self.s, path, backend=file_backend(self.s)),
+            "max_new_tokens": self.s.max_new_tokens,
+            "on_item": tick,
+        }
         return evaluate_model(served_path, sets, **common), evaluate_model(candidate_path, sets, **common)
 
     def _discard_old_rejected(self) -> None:

@@ -72,3 +72,12 @@ class StopSequenceFilter:
     def flush(self) -> str:
         out, self.pending = ("" if self.stopped else self.pending), ""
         return out
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A runtime with the name (and registry id, if any) of the version it serves."""
+
+    runtime: ModelRuntime
+    version_name: str
+    version_id: int | None

@@ -16,8 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from bot.llm.base import GenerationError, GenerationParams
-from bot.llm.provider import LoadedModel
+from bot.llm.base import GenerationError, GenerationParams, LoadedModel
 
 log = logging.getLogger(__name__)
 _DONE = object()

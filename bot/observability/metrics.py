@@ -163,18 +163,3 @@ class WorkerMetrics:
 
     def track(self, name: str, documentation: str, read: Callable[[], object], *, info: bool = False) -> None:
         self.registry.register(ScrapeTime(name, documentation, read, info=info))
-
-
-def model_in_service(container) -> dict | None:
-    """The served model: the loaded one if this process has loaded it, else the one it would load."""
-    s = container.settings
-    engine = container.started_engine()
-    version = engine.serving_version if engine is not None else None
-    if version is None:
-        if s.model_backend == "openai":
-            version = s.openai_model
-        elif s.model_path:
-            version = s.model_path.stem
-        else:
-            version = container.models.active_version()[1]
-    return {"version": version, "backend": s.model_backend} if version else None
