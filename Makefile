@@ -2,7 +2,7 @@
 SB := .venv/bin/supportbot
 QUESTION ?= How do I reset my VPN password?
 
-.PHONY: demo install test reliability
+.PHONY: demo install test test-fast lint reliability
 
 install:
 	bash scripts/bootstrap.sh
@@ -17,6 +17,12 @@ demo: install
 ## Run the test suite (needs PostgreSQL on 127.0.0.1:5432 for the postgres-marked tests).
 test: install
 	.venv/bin/python -m pytest
+
+## ruff (lint and format) and import-linter's one-way layer contracts, as CI runs them.
+lint: install
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/lint-imports
 
 ## Every load, fault, security and bad-input scenario, with figures (docs/reliability.md).
 reliability:

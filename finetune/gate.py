@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.evaluation import rouge_l
+from bot.services.evaluation import rouge_l
 from bot.llm.base import GenerationParams, ModelRuntime
 from bot.prompts import STOP_SEQUENCES
 from bot.services import grounding
