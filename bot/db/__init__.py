@@ -11,7 +11,7 @@ from bot.db.models import (
     ModelVersion,
     Review,
 )
-from bot.db.session import get_engine, session_factory, session_scope
+from bot.db.session import get_engine, session_factory
 
 __all__ = [
     "Answer",
@@ -27,5 +27,4 @@ __all__ = [
     "Review",
     "get_engine",
     "session_factory",
-    "session_scope",
 ]

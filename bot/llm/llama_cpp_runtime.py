@@ -22,7 +22,6 @@ class LlamaCppRuntime:
         name: str | None = None,
         threads: int = 2,
         context_length: int = 2048,
-        lora_path: str | Path | None = None,
     ):
         try:
             from llama_cpp import Llama
@@ -38,7 +37,6 @@ class LlamaCppRuntime:
             n_ctx=context_length,
             n_threads=threads,
             verbose=False,
-            lora_path=str(lora_path) if lora_path else None,
         )
 
     def count_tokens(self, text: str) -> int:
