@@ -171,3 +171,14 @@ def test_single_flight_on_postgres(postgres_url):
             assert not second
     with single_flight(postgres_url) as again:
         assert again
+
+
+def test_the_stored_job_reference_resolves_to_the_nightly_job():
+    """The SQL job store pickles the job's function as the text ``module:name``. Moving or renaming
+    ``bot.worker.nightly_finetune`` breaks every database that holds the job: such a move needs a
+    migration that rewrites the stored reference (or drops the job so the worker adds it again)."""
+    from apscheduler.util import ref_to_obj
+
+    from bot.worker import JOB_FUNC, nightly_finetune
+
+    assert ref_to_obj(JOB_FUNC) is nightly_finetune
