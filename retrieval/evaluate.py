@@ -1,11 +1,18 @@
-"""Retrieval evaluation: how often the right FAQ entry comes first, and how often the bot rightly
-abstains. Used by `supportbot eval retrieval` and the benchmarks."""
+"""Retrieval evaluation: how often the right FAQ entry comes first, how often the bot rightly
+abstains, and the figures of selective answering that matter to an employee who acts on an answer:
+
+- ``answer_precision``: answers citing the right entry / all answers given (in scope or not);
+- ``coverage``: in-scope questions answered with the right entry / in-scope questions;
+- ``wrong_answers`` = 1 - answer_precision.
+
+Reported overall and per language (of the query). Used by `supportbot eval retrieval` and the
+benchmarks."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +29,32 @@ class QueryFileError(ValueError):
 class EvalQuery:
     query: str
     expected_id: str | None  # None: out of scope, abstaining is right
+    language: str | None = None  # from the file if given, else detected
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """One line of ``eval retrieval --out``: what a team reads to see which questions go wrong."""
+
+    query: str
+    expected_id: str | None
+    top: list[dict]  # [{"id", "score"}], best first
+    abstained: bool
+    language: str | None
+    latency_ms: float
+
+    @property
+    def answered_right(self) -> bool:
+        return not self.abstained and bool(self.top) and self.top[0]["id"] == self.expected_id
+
+    def to_json(self) -> dict:
+        return {
+            "query": self.query,
+            "expected_id": self.expected_id,
+            "top": self.top,
+            "abstained": self.abstained,
+            "language": self.language,
+        }
 
 
 @dataclass
@@ -35,9 +68,19 @@ class RetrievalReport:
     in_scope_answered: float | None
     p50_ms: float
     p95_ms: float
+    answer_precision: float | None = None
+    coverage: float | None = None
+    wrong_answers: float | None = None
+    n_answers: int = 0
+    by_language: dict[str, dict] | None = None
+    results: list[QueryResult] | None = None
 
     def to_json(self) -> dict:
-        return {
+        out = {
+            "answer_precision": self.answer_precision,
+            "coverage": self.coverage,
+            "wrong_answers": self.wrong_answers,
+            "n_answers": self.n_answers,
             "hit@1": self.hit_at_1,
             "hit@5": self.hit_at_5,
             "mrr": self.mrr,
@@ -48,6 +91,9 @@ class RetrievalReport:
             "n_in_scope": self.n_in_scope,
             "n_out_of_scope": self.n_out_of_scope,
         }
+        if self.by_language is not None:
+            out["by_language"] = self.by_language
+        return out
 
 
 def load_queries(path: str | Path) -> list[EvalQuery]:
@@ -65,7 +111,11 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
         if expected is not None and not isinstance(expected, (str, int)):
             problems.append(f"{where}: expected_id must be a string or null")
             continue
-        out.append(EvalQuery(obj["query"], None if expected is None else str(expected)))
+        language = obj.get("language")
+        if language is not None and not isinstance(language, str):
+            problems.append(f'{where}: language must be a string such as "de" or null')
+            continue
+        out.append(EvalQuery(obj["query"], None if expected is None else str(expected), language))
     if problems:
         raise QueryFileError("\n".join(problems[:20]))
     if not out:
@@ -76,41 +126,89 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
 Searcher = Callable[[str], tuple[list[RetrievedEntry], bool]]  # -> (ranked hits, abstain?)
 
 
+def _share(values: list[bool]) -> float | None:
+    return round(float(np.mean(values)), 4) if values else None
+
+
+def summarize(results: Sequence[QueryResult]) -> dict:
+    """The selective-answering figures and ranking quality of ``results``."""
+    in_scope = [r for r in results if r.expected_id is not None]
+    oos = [r for r in results if r.expected_id is None]
+    answers = [r for r in results if not r.abstained and r.top]
+    ranks = []
+    for r in in_scope:
+        ids = [t["id"] for t in r.top]
+        ranks.append(ids.index(r.expected_id) + 1 if r.expected_id in ids else None)
+    precision = _share([r.answered_right for r in answers])
+    latencies = [r.latency_ms for r in results]
+    return {
+        "answer_precision": precision,
+        "coverage": _share([r.answered_right for r in in_scope]),
+        "wrong_answers": None if precision is None else round(1 - precision, 4),
+        "n_answers": len(answers),
+        "hit@1": _share([k == 1 for k in ranks]),
+        "hit@5": _share([k is not None and k <= 5 for k in ranks]),
+        "mrr": round(float(np.mean([1 / k if k else 0.0 for k in ranks])), 4) if ranks else None,
+        "oos_abstain": _share([r.abstained or not r.top for r in oos]),
+        "in_scope_answered": _share([not r.abstained and bool(r.top) for r in in_scope]),
+        "p50_ms": round(float(np.percentile(latencies, 50)), 2) if latencies else 0.0,
+        "p95_ms": round(float(np.percentile(latencies, 95)), 2) if latencies else 0.0,
+        "n_in_scope": len(in_scope),
+        "n_out_of_scope": len(oos),
+    }
+
+
 def evaluate(
-    queries: Sequence[EvalQuery], search: Searcher, progress: Callable[[int], None] | None = None
+    queries: Sequence[EvalQuery],
+    search: Searcher,
+    progress: Callable[[int], None] | None = None,
+    *,
+    detect_language: Callable[[str], str | None] | None = None,
 ) -> RetrievalReport:
-    ranks: list[int | None] = []
-    answered_in: list[bool] = []
-    abstained_oos: list[bool] = []
-    latencies: list[float] = []
+    """Run every query through ``search``; languages come from the query file, else
+    ``detect_language`` (queries without either are reported under "und")."""
+    results: list[QueryResult] = []
     for q in queries:
         t0 = time.perf_counter()
         hits, abstain = search(q.query)
-        latencies.append((time.perf_counter() - t0) * 1000)
-        if q.expected_id is None:
-            abstained_oos.append(abstain)
-        else:
-            ids = [h.id for h in hits]
-            ranks.append(ids.index(q.expected_id) + 1 if q.expected_id in ids else None)
-            answered_in.append(not abstain)
+        latency = (time.perf_counter() - t0) * 1000
+        language = q.language or (detect_language(q.query) if detect_language else None)
+        top = [{"id": h.id, "score": round(float(h.score), 4)} for h in hits]
+        results.append(QueryResult(q.query, q.expected_id, top, bool(abstain), language, latency))
         if progress:
             progress(1)
-
-    def share(values: list[bool]) -> float | None:
-        return round(float(np.mean(values)), 4) if values else None
-
+    overall = summarize(results)
+    languages = sorted({r.language or "und" for r in results})
+    by_language = {
+        lang: summarize([r for r in results if (r.language or "und") == lang]) for lang in languages
+    }
     return RetrievalReport(
-        n_in_scope=len(ranks),
-        n_out_of_scope=len(abstained_oos),
-        hit_at_1=share([r == 1 for r in ranks]),
-        hit_at_5=share([r is not None and r <= 5 for r in ranks]),
-        mrr=round(float(np.mean([1 / r if r else 0.0 for r in ranks])), 4) if ranks else None,
-        oos_abstain=share(abstained_oos),
-        in_scope_answered=share(answered_in),
-        p50_ms=round(float(np.percentile(latencies, 50)), 2),
-        p95_ms=round(float(np.percentile(latencies, 95)), 2),
+        n_in_scope=overall["n_in_scope"],
+        n_out_of_scope=overall["n_out_of_scope"],
+        hit_at_1=overall["hit@1"],
+        hit_at_5=overall["hit@5"],
+        mrr=overall["mrr"],
+        oos_abstain=overall["oos_abstain"],
+        in_scope_answered=overall["in_scope_answered"],
+        p50_ms=overall["p50_ms"],
+        p95_ms=overall["p95_ms"],
+        answer_precision=overall["answer_precision"],
+        coverage=overall["coverage"],
+        wrong_answers=overall["wrong_answers"],
+        n_answers=overall["n_answers"],
+        by_language=by_language,
+        results=results,
     )
 
 
+def write_results(results: Sequence[QueryResult], path: str | Path) -> None:
+    """``--out FILE.jsonl``: one line per query (query, expected_id, top, abstained, language)."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for r in results:
+            fh.write(json.dumps(r.to_json(), ensure_ascii=False) + "\n")
+
+
 def report_dict(report: RetrievalReport) -> dict:
-    return asdict(report)
+    return report.to_json()
