@@ -184,12 +184,20 @@ class Answer(Base):
 
 
 class Feedback(Base):
+    """A press of Helpful, Not helpful or Talk to a human under an answer, by whoever pressed it.
+
+    Anyone who sees the answer in a channel can press; only the asker's feedback counts in the
+    figures. ``by_asker`` says whose it was when it was recorded (NULL: the question has no known
+    asker), so the others' presses are kept, flagged, and left out of the counts.
+    """
+
     __tablename__ = "feedback"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
-    user_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))  # who pressed
     kind: Mapped[str] = mapped_column(String(16))  # "helpful" | "not_helpful" | "escalate"
+    by_asker: Mapped[bool | None] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Conversation, Feedback, Handoff, Message
 from bot.observability.metrics import BotMetrics
+from bot.services.feedback import by_asker
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,10 @@ class HandoffService:
             )
             session.add(handoff)
             if reason == "requested":
-                session.add(Feedback(answer_id=answer_id, user_id=requested_by, kind="escalate"))
+                mine = by_asker(session, answer, requested_by)
+                session.add(
+                    Feedback(answer_id=answer_id, user_id=requested_by, kind="escalate", by_asker=mine)
+                )
             try:
                 session.commit()
             except IntegrityError:

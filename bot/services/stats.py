@@ -7,7 +7,9 @@ so refused input and the asker's messages inside a hand-off thread are not quest
   abstain and the question was never handed to the support team;
 - **top unanswered topics**: questions the FAQ did not cover, grouped by their content words (so
   "VPN broken?" and "the vpn is broken" are one topic), with the FAQ entry that came closest;
-- **approval rate**: share of the bot's reviewed answers that admins approved, as is or edited.
+- **approval rate**: share of the bot's reviewed answers that admins approved, as is or edited;
+- **helpful / not helpful**: the askers' own presses under their answers. Anyone in a channel can press
+  the buttons; others' presses are recorded and flagged (``Feedback.by_asker``), not counted.
 """
 
 from __future__ import annotations
@@ -49,8 +51,9 @@ class SupportStats:
     end: datetime
     days: list[Day]
     edited: int = 0  # approvals whose text an admin changed first
-    helpful: int = 0
+    helpful: int = 0  # the askers' own feedback only
     not_helpful: int = 0
+    others_feedback: int = 0  # presses by people other than the asker: recorded, not counted above
     top_unanswered: list[Topic] = field(default_factory=list)
 
     def total(self, name: str) -> int:
@@ -86,6 +89,7 @@ class SupportStats:
             "edited": self.edited,
             "helpful": self.helpful,
             "not_helpful": self.not_helpful,
+            "others_feedback": self.others_feedback,
             "deflection": _round(self.deflection),
             "approval_rate": _round(self.approval_rate),
             "days": [{**asdict(d), "day": d.day.isoformat()} for d in self.days],
@@ -194,11 +198,16 @@ class StatsService:
 
     @staticmethod
     def _feedback(session: Session, start: datetime, end: datetime, stats: SupportStats) -> None:
-        kinds = session.scalars(
-            select(Feedback.kind).where(Feedback.created_at >= start, Feedback.created_at < end)
+        rows = session.execute(
+            select(Feedback.kind, Feedback.by_asker).where(
+                Feedback.created_at >= start, Feedback.created_at < end
+            )
         ).all()
-        counts = Counter(kinds)
+        # Only the asker's feedback counts; others' presses are flagged (by_asker false) and kept
+        # apart. NULL: the question has no known asker, so nobody else can have pressed it.
+        counts = Counter(kind for kind, mine in rows if mine is not False)
         stats.helpful, stats.not_helpful = counts["helpful"], counts["not_helpful"]
+        stats.others_feedback = sum(mine is False for _, mine in rows)
 
 
 def _utc(moment: datetime) -> datetime:
