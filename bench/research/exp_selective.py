@@ -128,11 +128,6 @@ def main() -> None:
             loo_ph[j, j] = loo_ch[j, j] = -1
             loo_lex[j, j] = 0
 
-        def normalize_lex(m):
-            # BM25 is unbounded; divide by the query's self-score bound proxy: max over docs
-            top = m.max(axis=1, keepdims=True)
-            return m, top
-
         variants = {
             "dense_q": (d_ph, loo_ph),
             "dense_q+ans": (np.maximum(d_ph, 0.9 * d_ch), np.maximum(loo_ph, 0.9 * loo_ch)),
@@ -151,12 +146,8 @@ def main() -> None:
         for vname, (S, L) in variants.items():
             pred = [ids[i] for i in S.argmax(axis=1)]
             top = S.max(axis=1)
-            srt = np.sort(S, axis=1)
-            margin = srt[:, -1] - srt[:, -2]
-            in_scope = [e for e in expected if e is not None]
             hit1 = np.mean([p == e for p, e in zip(pred, expected) if e is not None])
             loo_top = L.max(axis=1)
-            lsrt = np.sort(L, axis=1)
             line = f"  {vname:12s} hit@1 {hit1:.3f} |"
             for q in (0.5, 0.75, 0.9, 0.95):
                 t = float(np.quantile(loo_top, q))
