@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from retrieval.jsonl import read_jsonl_objects
+from retrieval.jsonl import DEFAULT_MAX_BYTES, InputFileError, read_jsonl_objects, read_text, split_lines
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
-MAX_FIELD_CHARS = 20_000
+MAX_FIELD_CHARS = 20_000  # question, answer and each alternative phrasing
+MAX_TAG_CHARS = 200
+MAX_URL_CHARS = 2048  # faq_entries.url
+MAX_SOURCE_CHARS = 1024  # faq_entries.source: the file's path
+SIZE_SETTING = "SUPPORTBOT_MAX_IMPORT_FILE_MB"
 
 
 @dataclass(frozen=True)
@@ -51,8 +57,38 @@ def _split(value: str | None, sep: str) -> tuple[str, ...]:
 
 
 def _clean(text: str) -> str:
-    # Strip control characters that would poison prompts and Slack blocks; keep newlines and tabs.
+    # Strip control characters that would poison prompts and Slack blocks (and NUL, which PostgreSQL
+    # refuses in text); keep newlines and tabs.
+    if _printable(text):
+        return text.strip()
     return "".join(ch for ch in text if ch in "\n\t" or ch.isprintable()).strip()
+
+
+def _printable(text: str) -> bool:
+    """No control, format or unpaired surrogate characters other than newline and tab (in C, not a loop)."""
+    return text.replace("\n", "").replace("\t", "").isprintable()
+
+
+def _field_problems(item: FaqItem) -> list[str]:
+    """Each field within its column's size and free of characters SQL or Slack would choke on: parsers
+    already clean what they read, this holds for items made any other way too."""
+    problems = []
+    texts = [("id", item.id), ("question", item.question), ("answer", item.answer), ("url", item.url or "")]
+    texts += [("alternative question", a) for a in item.alt_questions] + [("tag", t) for t in item.tags]
+    for name, value in texts:
+        if not _printable(value):
+            problems.append(f"{name} contains control characters")
+    for name, value, limit in [
+        ("question", item.question, MAX_FIELD_CHARS),
+        ("answer", item.answer, MAX_FIELD_CHARS),
+        ("url", item.url or "", MAX_URL_CHARS),
+        ("file path", item.source or "", MAX_SOURCE_CHARS),
+        *(("alternative question", a, MAX_FIELD_CHARS) for a in item.alt_questions),
+        *(("tag", t, MAX_TAG_CHARS) for t in item.tags),
+    ]:
+        if len(value) > limit:
+            problems.append(f"{name} longer than {limit} characters")
+    return list(dict.fromkeys(problems))
 
 
 def validate_items(items: Iterable[tuple[str, FaqItem]], problems: list[str] | None = None) -> list[FaqItem]:
@@ -76,9 +112,7 @@ def validate_items(items: Iterable[tuple[str, FaqItem]], problems: list[str] | N
             problems.append(f"{where}: empty question")
         if not item.answer:
             problems.append(f"{where}: empty answer")
-        for name in ("question", "answer"):
-            if len(getattr(item, name)) > MAX_FIELD_CHARS:
-                problems.append(f"{where}: {name} longer than {MAX_FIELD_CHARS} characters")
+        problems += [f"{where}: {p}" for p in _field_problems(item)]
         if item.url and not re.match(r"^https?://\S+$", item.url):
             problems.append(f"{where}: url {item.url!r} is not an http(s) URL")
         out.append(item)
@@ -90,11 +124,11 @@ def validate_items(items: Iterable[tuple[str, FaqItem]], problems: list[str] | N
 Located = list[tuple[str, FaqItem]]  # (file:line, item)
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, max_bytes: int) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise FaqFormatError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+        return read_text(path, max_bytes, setting=SIZE_SETTING)
+    except InputFileError as exc:
+        raise FaqFormatError([str(exc)]) from None
 
 
 def _as_list(value: object, sep: str) -> tuple[str, ...]:
@@ -107,18 +141,22 @@ def _as_list(value: object, sep: str) -> tuple[str, ...]:
     raise TypeError("must be a list of strings")
 
 
-def parse_csv(path: Path) -> tuple[Located, list[str]]:
+def parse_csv(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Located, list[str]]:
     """Columns ``id,question,answer`` and optional ``alt_questions`` (``|``-separated), ``url``, ``tags``."""
-    reader = csv.DictReader(_read_text(path).splitlines(keepends=True), strict=True)
+    # newline="": the csv module finds line ends itself (str.splitlines would also split at U+2028).
+    reader = csv.DictReader(io.StringIO(_read_text(path, max_bytes), newline=""), strict=True)
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]
     except csv.Error as exc:
         raise FaqFormatError([f"{path}:1: {exc}"]) from exc
     missing = [c for c in ("id", "question", "answer") if c not in header]
     if missing:
-        raise FaqFormatError(
-            [f"{path}:1: missing column(s) {', '.join(missing)}; found {', '.join(header) or 'none'}"]
-        )
+        # Name what was found only when it looks like column names: the first line of some other file
+        # (a wrong path) is not repeated.
+        names = [h for h in header if re.fullmatch(r"[\w .-]{1,40}", h)][:20]
+        others = len(header) - len(names)
+        found = ", ".join(names) + (f"{' and ' if names else ''}{others} other(s)" if others else "")
+        raise FaqFormatError([f"{path}:1: missing column(s) {', '.join(missing)}; found {found or 'none'}"])
     reader.fieldnames = header
     items: Located = []
     problems: list[str] = []
@@ -153,12 +191,12 @@ def parse_csv(path: Path) -> tuple[Located, list[str]]:
 JSONL_KEYS = {"id", "question", "answer", "alt_questions", "url", "tags"}
 
 
-def parse_jsonl(path: Path) -> tuple[Located, list[str]]:
+def parse_jsonl(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Located, list[str]]:
     """One JSON object per line with the CSV's keys; ``alt_questions`` and ``tags`` are lists."""
     try:
-        objects, problems = read_jsonl_objects(path)
-    except UnicodeDecodeError as exc:
-        raise FaqFormatError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from exc
+        objects, problems = read_jsonl_objects(path, max_bytes, setting=SIZE_SETTING)
+    except InputFileError as exc:
+        raise FaqFormatError([str(exc)]) from None
     items: Located = []
     for where, obj in objects:
         unknown = sorted(set(obj) - JSONL_KEYS)
@@ -205,7 +243,7 @@ def slugify(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:96] or "entry"
 
 
-def parse_markdown(path: Path) -> tuple[Located, list[str]]:
+def parse_markdown(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Located, list[str]]:
     """``## Question`` starts an entry and its body is the answer. Optional, right under the heading:
     ``<!-- alt: other phrasing | another -->``, ``<!-- url: https://... -->``, ``<!-- tags: a, b -->``.
     The id is ``{#id}`` at the end of the heading, else a slug of the question."""
@@ -222,18 +260,18 @@ def parse_markdown(path: Path) -> tuple[Located, list[str]]:
             (
                 current["where"],
                 FaqItem(
-                    id=current["id"],
+                    id=_clean(current["id"]),
                     question=_clean(current["q"]),
                     answer=_clean(body),
-                    alt_questions=_split(current["alt"], "|"),
-                    url=current["url"] or None,
-                    tags=_split(current["tags"], ","),
+                    alt_questions=_split(_clean(current["alt"]), "|"),
+                    url=_clean(current["url"]) or None,
+                    tags=_split(_clean(current["tags"]), ","),
                     source=str(path),
                 ),
             )
         )
 
-    for n, line in enumerate(_read_text(path).splitlines(), start=1):
+    for n, line in enumerate(split_lines(_read_text(path, max_bytes)), start=1):
         if _FENCE.match(line):
             in_fence = not in_fence
         heading = None if in_fence else _HEADING.match(line)
@@ -270,31 +308,64 @@ def parse_markdown(path: Path) -> tuple[Located, list[str]]:
 PARSERS = {".csv": parse_csv, ".jsonl": parse_jsonl, ".md": parse_markdown, ".markdown": parse_markdown}
 
 
-def faq_files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in PARSERS
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-    return [path]
+def faq_files(path: Path) -> tuple[list[Path], list[str]]:
+    """The FAQ files of a directory, sorted, and a problem for each symbolic link that leads out of it.
+
+    A link whose target lies inside the directory is followed (it is the folder's own content; a link
+    to a file that is read anyway is skipped); a link out of it is never read, so a FAQ folder from
+    elsewhere cannot make the import read, or quote in an error, a file of this machine.
+    Hidden files and folders are skipped. A file (not a directory) is returned as it is."""
+    if not path.is_dir():
+        return [path], []
+    root = path.resolve()
+    problems: list[str] = []
+    files: list[Path] = []
+    links: list[tuple[Path, Path]] = []  # (link as found, its target)
+    # os.walk does not enter linked directories (followlinks=False); those are checked here instead.
+    for dirpath, dirnames, filenames in os.walk(
+        path, onerror=lambda exc: problems.append(f"{exc.filename}: cannot be listed ({exc.strerror})")
+    ):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for d in list(dirnames):
+            if (here / d).is_symlink():
+                dirnames.remove(d)
+                if not (here / d).resolve().is_relative_to(root):
+                    problems.append(f"{here / d}: a link to a directory outside {path}; not read")
+        for name in sorted(filenames):
+            p = here / name
+            if name.startswith(".") or p.suffix.lower() not in PARSERS:
+                continue
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(root):
+                    problems.append(
+                        f"{p}: a link to a file outside {path}; not read (copy the file in instead)"
+                    )
+                elif not target.exists():
+                    problems.append(f"{p}: a link to nothing")
+                else:
+                    links.append((p, target))
+            else:
+                files.append(p)
+    real = {p.resolve() for p in files}
+    files += [link for link, target in links if target not in real]
+    return sorted(files), problems
 
 
-def load_faq(path: str | Path) -> list[FaqItem]:
-    """Parse a FAQ file, or every FAQ file in a directory, and validate them together.
+def load_faq(path: str | Path, max_file_bytes: int = DEFAULT_MAX_BYTES) -> list[FaqItem]:
+    """Parse a FAQ file, or every FAQ file in a directory, and validate them together. No file larger
+    than ``max_file_bytes`` is read.
 
     Raises FaqFormatError listing every problem (file:line); nothing is returned half-valid.
     """
     path = Path(path)
     if not path.exists():
         raise FaqFormatError([f"{path}: no such file or directory"])
-    files = faq_files(path)
-    if not files:
+    files, problems = faq_files(path)
+    if not files and not problems:
         raise FaqFormatError([f"{path}: no FAQ files ({', '.join(PARSERS)}) in this directory"])
     located: Located = []
-    problems: list[str] = []
     for f in files:
         parser = PARSERS.get(f.suffix.lower())
         if parser is None:
@@ -302,7 +373,7 @@ def load_faq(path: str | Path) -> list[FaqItem]:
                 [f"{f}: unsupported format {f.suffix!r}; expected one of {', '.join(PARSERS)}"]
             )
         try:
-            got, bad = parser(f)
+            got, bad = parser(f, max_file_bytes)
         except FaqFormatError as exc:
             problems += exc.problems
             continue
