@@ -2,30 +2,126 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Slack ids as Slack sends them in events; the bot compares them with these settings, so a #name or a
+# lowercase id would silently never match.
+USER_ID = re.compile(r"^[UW][A-Z0-9]+$")
+CHANNEL_ID = re.compile(r"^[CGD][A-Z0-9]+$")
+GROUP_ID = re.compile(r"^S[A-Z0-9]+$")
+CHANNEL_MODES = ("all", "mention", "never")
+# Chroma's own rule for collection names (3-512 of [a-zA-Z0-9._-], alphanumeric at both ends), cut to 32
+# so that a tuned copy's name, "<collection>-<YYYYmmdd-HHMMSS>-r<revision>" (retrieval/index.py), stays
+# within the 60 characters it is truncated to.
+COLLECTION_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{1,30}[A-Za-z0-9]$")
+HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+MODULE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+DB_INTEGER_MAX = 2**31 - 1  # PostgreSQL's integer, the id columns' type
+
+
+def _http_url(value: str | None) -> str | None:
+    """An http(s) URL with a host and a valid port, as pydantic's HttpUrl checks it; kept as given."""
+    if value is None:
+        return None
+    try:
+        TypeAdapter(HttpUrl).validate_python(value)
+    except ValidationError as exc:
+        reason = exc.errors()[0]["msg"].removeprefix("Input should be a valid URL, ")
+        raise ValueError(
+            f"must be an http:// or https:// URL with a host, e.g. http://host:8000 ({reason})"
+        ) from None
+    return value
+
+
+def _existing(kind: str):
+    def check(value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        if kind == "dir" and not value.is_dir():
+            raise ValueError("is not a directory" if value.exists() else "does not exist")
+        if kind == "file" and not value.is_file():
+            raise ValueError("is not a file" if value.exists() else "does not exist")
+        if kind == "dir-or-new" and value.exists() and not value.is_dir():
+            raise ValueError("exists and is not a directory")
+        return value
+
+    return AfterValidator(check)
+
+
+def _slack_id(pattern: re.Pattern, example: str):
+    def check(value: str | None) -> str | None:
+        if value is not None and not pattern.match(value):
+            raise ValueError(f"must be a Slack id like {example}, not a name")
+        return value
+
+    return AfterValidator(check)
+
+
+def _token(prefix: str, what: str):
+    def check(value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(prefix):
+            # The value itself is never repeated: it is a secret.
+            raise ValueError(f"must be {what}, starting with {prefix}")
+        return value
+
+    return AfterValidator(check)
+
+
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
+NewOrDir = Annotated[Path, _existing("dir-or-new")]
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="SUPPORTBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+        env_prefix="SUPPORTBOT_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # `SUPPORTBOT_REVIEW_CHANNEL=` (as in .env.example) means unset, not an empty channel id.
+        env_ignore_empty=True,
+        # inf passes gt=0 and then overflows a timer or a datetime; nan fails every comparison.
+        allow_inf_nan=False,
     )
 
     # Storage
-    data_dir: Path = Field(Path("./data"), description="Where the SQLite file, Chroma and models live.")
+    data_dir: NewOrDir = Field(Path("./data"), description="Where the SQLite file, Chroma and models live.")
     database_url: str | None = Field(
         None, description="SQLAlchemy URL; default sqlite:///<data_dir>/supportbot.db"
     )
+    max_import_file_mb: int = Field(
+        20,
+        ge=1,
+        le=2048,
+        description="Largest file `faq import` (each file of a folder) and `transcripts import` read, in MB; "
+        "checked before reading",
+    )
 
     # Vector store: embedded Chroma under data_dir unless a server URL is given.
-    chroma_path: Path | None = Field(None, description="Embedded Chroma folder; default <data_dir>/chroma")
-    chroma_url: str | None = Field(None, description="Chroma server, e.g. http://chroma:8000")
-    chroma_collection: str = "faq"
-    embedding_model_path: Path | None = Field(
+    chroma_path: Annotated[Path, _existing("dir-or-new")] | None = Field(
+        None, description="Embedded Chroma folder; default <data_dir>/chroma"
+    )
+    chroma_url: HttpUrlStr | None = Field(None, description="Chroma server, e.g. http://chroma:8000")
+    chroma_collection: str = Field("faq", description="Collection name (3-32 of letters, digits and ._-)")
+    embedding_model_path: Annotated[Path, _existing("dir")] | None = Field(
         None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2"
     )
 
@@ -51,28 +147,35 @@ class Settings(BaseSettings):
     # Model runtime
     # "mock": a runtime with no weights (bot/llm/mock_runtime.py) for transport and routing tests.
     model_backend: Literal["ctransformers", "llama-cpp", "openai", "mock"] = "ctransformers"
-    model_path: Path | None = Field(
+    model_path: Annotated[Path, _existing("file")] | None = Field(
         None, description="GGUF to serve; default: the active model version in the database"
     )
-    model_threads: int = Field(2, ge=1)
-    openai_base_url: str | None = Field(None, description="OpenAI-compatible server, e.g. http://llm:8080/v1")
-    openai_model: str = Field("supportbot", description="Model name to ask the server for")
+    model_threads: int = Field(2, ge=1, le=256)
+    openai_base_url: HttpUrlStr | None = Field(
+        None, description="OpenAI-compatible server, e.g. http://llm:8080/v1"
+    )
+    openai_model: str = Field("supportbot", min_length=1, description="Model name to ask the server for")
     openai_api_key: SecretStr | None = None
-    model_context_length: int = Field(2048, ge=256)
+    model_context_length: int = Field(2048, ge=256, le=131072)
     max_new_tokens: int = Field(160, ge=1, le=2048)
-    max_question_chars: int = Field(4000, ge=1)
-    generation_timeout_s: float = Field(60.0, gt=0, description="Per-request generation limit")
+    max_question_chars: int = Field(4000, ge=1, le=40000)  # 40,000: the most a Slack message holds
+    generation_timeout_s: float = Field(60.0, gt=0, le=3600, description="Per-request generation limit")
     answer_lease_s: float = Field(
         300.0,
         ge=5,
+        le=86400,
         description="A Slack question with no answer recorded this long after a process took it "
         "(that process died, the database went away) is answered by any process",
     )
     recovery_interval_s: float = Field(
-        30.0, gt=0, description="How often each bot process looks for such questions"
+        30.0, gt=0, le=3600, description="How often each bot process looks for such questions"
     )
-    queue_capacity: int = Field(32, ge=1, description="Questions waiting for the model before 'busy'")
-    model_poll_seconds: float = Field(10.0, gt=0, description="How often to check for a promoted model")
+    queue_capacity: int = Field(
+        32, ge=1, le=1000, description="Questions waiting for the model before 'busy'"
+    )
+    model_poll_seconds: float = Field(
+        10.0, gt=0, le=86400, description="How often to check for a promoted model"
+    )
     direct_answer_score: float = Field(
         1.01,
         ge=0,
@@ -85,39 +188,53 @@ class Settings(BaseSettings):
     )
 
     # Slack (used by `supportbot serve`)
-    slack_bot_token: SecretStr | None = None
+    slack_bot_token: Annotated[SecretStr, _token("xoxb-", "a bot token")] | None = None
     slack_signing_secret: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_api_url: str = "https://slack.com/api/"
-    admin_users: Annotated[list[str], NoDecode] = Field(
+    slack_app_token: Annotated[SecretStr, _token("xapp-", "an app-level token")] | None = None
+    slack_api_url: HttpUrlStr = "https://slack.com/api/"
+    admin_users: Annotated[list[Annotated[str, _slack_id(USER_ID, "U0123ABCD")]], NoDecode] = Field(
         default_factory=list, description="Slack user ids allowed to review answers, comma-separated"
     )
-    admin_group: str | None = Field(None, description="A Slack user group id whose members are admins too")
-    review_channel: str | None = Field(None, description="Channel id where answers are posted for review")
+    admin_group: Annotated[str, _slack_id(GROUP_ID, "S0123ABCD")] | None = Field(
+        None, description="A Slack user group id whose members are admins too"
+    )
+    review_channel: Annotated[str, _slack_id(CHANNEL_ID, "C0123ABCD")] | None = Field(
+        None, description="Channel id where answers are posted for review"
+    )
     review_mode: Literal["all", "flagged", "sample", "off"] = Field(
         "flagged",
         description="Which answers go to review: all; flagged (abstained, not helpful, "
         "escalated, human replies); sample (flagged plus a random share); off",
     )
     review_sample_rate: float = Field(0.1, ge=0, le=1, description="Share of other answers sampled")
-    support_channel: str | None = Field(None, description="Channel id where hand-offs to humans are posted")
+    support_channel: Annotated[str, _slack_id(CHANNEL_ID, "C0123ABCD")] | None = Field(
+        None, description="Channel id where hand-offs to humans are posted"
+    )
     channel_modes: Annotated[dict[str, str], NoDecode] = Field(
         default_factory=dict,
         description="Per-channel behaviour, e.g. C123:all,C456:never "
         "(all: answer every question; mention: only when mentioned; never)",
     )
     default_channel_mode: Literal["mention", "all", "never"] = "mention"
-    handoff_webhook_url: str | None = Field(None, description="Ticketing webhook called on every hand-off")
+    handoff_webhook_url: HttpUrlStr | None = Field(
+        None, description="Ticketing webhook called on every hand-off"
+    )
     handoff_webhook_secret: SecretStr | None = Field(
         None, description="Shared secret for the webhook's X-Supportbot-Signature (HMAC-SHA256)"
     )
     stream_update_interval_s: float = Field(
-        1.2, ge=0.1, description="Least time between two chat.update calls for one streamed answer"
+        1.2, ge=0.1, le=60, description="Least time between two chat.update calls for one streamed answer"
     )
     http_port: int = Field(3000, ge=1, le=65535, description="Port for `serve --http`")
     slack_transport: Literal["socket", "http"] = Field(
         "socket",
         description="How `supportbot serve` gets Slack events when neither --http nor --socket is given",
+    )
+    drain_timeout_s: float = Field(
+        25.0,
+        gt=0,
+        le=3600,
+        description="On SIGTERM, how long `serve --http` waits for answers in progress before it exits",
     )
 
     # Operations: /healthz, /readyz and /metrics of `supportbot serve` and `supportbot worker`
@@ -132,42 +249,124 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     # Nightly learning (`supportbot worker`, `supportbot finetune run`)
-    finetune_time: str = Field(
-        "02:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="When the nightly fine-tune starts, HH:MM"
-    )
+    finetune_time: str = Field("02:00", description="When the nightly fine-tune starts, HH:MM")
     finetune_timezone: str = Field("UTC", description="Time zone of finetune_time, e.g. Europe/Berlin")
     finetune_misfire_grace_s: int = Field(
         3 * 3600,
         ge=1,
+        le=7 * 86400,
         description="A run missed (worker down) starts late within this many seconds, else waits",
     )
     finetune_min_examples: int = Field(
-        20, ge=1, description="No run until this many new approved transcripts"
+        20, ge=1, le=DB_INTEGER_MAX, description="No run until this many new approved transcripts"
     )
     finetune_eval_share: float = Field(
         0.2, gt=0, lt=1, description="Share of approved pairs held out for the gate"
     )
-    finetune_lora_rank: int = Field(16, ge=1)
-    finetune_lora_alpha: int = Field(32, ge=1)
+    finetune_lora_rank: int = Field(16, ge=1, le=1024)
+    finetune_lora_alpha: int = Field(32, ge=1, le=4096)
     finetune_lora_targets: str = Field(
         "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
         description="Modules LoRA adapts, comma-separated",
     )
-    finetune_epochs: int = Field(3, ge=1)
-    finetune_learning_rate: float = Field(3e-4, gt=0)
-    finetune_batch_size: int = Field(4, ge=1)
-    finetune_max_seq_len: int = Field(384, ge=64)
-    finetune_seed: int = 1234
+    finetune_epochs: int = Field(3, ge=1, le=1000)
+    finetune_learning_rate: float = Field(3e-4, gt=0, le=1)
+    finetune_batch_size: int = Field(4, ge=1, le=4096)
+    finetune_max_seq_len: int = Field(384, ge=64, le=131072)
+    finetune_seed: int = Field(1234, ge=0, le=2**32 - 1)  # what every RNG seeded with it accepts
     finetune_margin: float = Field(
-        0.02, ge=0, description="ROUGE-L gain on held-out pairs the candidate needs over the served model"
+        0.02,
+        ge=0,
+        le=1,
+        description="ROUGE-L gain on held-out pairs the candidate needs over the served model",
     )
     finetune_drop_tolerance: float = Field(
-        0.01, ge=0, description="A gate metric counts as dropped only when it falls by more than this"
+        0.01, ge=0, le=1, description="A gate metric counts as dropped only when it falls by more than this"
     )
-    finetune_regression_size: int = Field(30, ge=1, description="FAQ entries in the default regression set")
-    finetune_regression_file: Path | None = Field(
+    finetune_regression_size: int = Field(
+        30, ge=1, le=100000, description="FAQ entries in the default regression set"
+    )
+    finetune_regression_file: Annotated[Path, _existing("file")] | None = Field(
         None, description="Fixed regression set (JSONL like `eval answers`); default: the FAQ's own entries"
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        allowed = "sqlite:///PATH or postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE"
+        try:
+            url = make_url(value)
+            port = url.port
+        except (ArgumentError, ValueError):
+            raise ValueError(f"not a database URL; expected {allowed}") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"{url.get_backend_name()!r} is not supported; expected {allowed}")
+        if port is not None and not 1 <= port <= 65535:
+            raise ValueError(f"port {port} is not in 1-65535")
+        try:
+            url.get_dialect().import_dbapi()
+        except ImportError:
+            raise ValueError(
+                f"driver {url.get_driver_name()!r} is not installed; expected {allowed}"
+            ) from None
+        except Exception:  # sqlalchemy raises NoSuchModuleError (not an ImportError) for unknown drivers
+            raise ValueError(f"unknown driver {url.get_driver_name()!r}; expected {allowed}") from None
+        return value
+
+    @field_validator("chroma_collection")
+    @classmethod
+    def _collection(cls, value: str) -> str:
+        if not COLLECTION_NAME.match(value) or ".." in value:
+            raise ValueError(
+                "must be 3-32 letters, digits and . _ -, starting and ending with a letter or digit"
+            )
+        return value
+
+    @field_validator("metrics_host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        if value == "":
+            return value  # every interface, as for waitress
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not HOSTNAME.match(value):
+                raise ValueError("must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0") from None
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("finetune_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+            raise ValueError("must be HH:MM on a 24-hour clock, 00:00 to 23:59")
+        return value
+
+    @field_validator("finetune_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone name, e.g. UTC or Europe/Berlin") from None
+        return value
+
+    @field_validator("finetune_lora_targets")
+    @classmethod
+    def _targets(cls, value: str) -> str:
+        names = [t.strip() for t in value.split(",") if t.strip()]
+        if not names or not all(MODULE_NAME.match(n) for n in names):
+            raise ValueError("must be module names separated by commas, e.g. q_proj,v_proj")
+        return value
 
     @field_validator("admin_users", mode="before")
     @classmethod
@@ -180,15 +379,29 @@ class Settings(BaseSettings):
     @classmethod
     def _split_modes(cls, value: object) -> object:
         if isinstance(value, str):
-            pairs = [p.strip() for p in value.split(",") if p.strip()]
-            modes = {}
-            for pair in pairs:
-                channel, sep, mode = pair.partition(":")
-                if not sep or mode.strip() not in ("all", "mention", "never"):
-                    raise ValueError(f"channel mode {pair!r}: expected CHANNEL:all|mention|never")
-                modes[channel.strip()] = mode.strip()
-            return modes
+            value = dict(p.strip().partition(":")[::2] for p in value.split(",") if p.strip())
         return value
+
+    @field_validator("channel_modes")
+    @classmethod
+    def _check_modes(cls, value: dict[str, str]) -> dict[str, str]:
+        modes = {}
+        for channel, mode in value.items():
+            channel, mode = channel.strip(), mode.strip()
+            if not CHANNEL_ID.match(channel) or mode not in CHANNEL_MODES:
+                shown = f"{channel}:{mode}" if mode else channel
+                raise ValueError(f"{shown!r}: expected CHANNEL_ID:all|mention|never, e.g. C0123ABCD:all")
+            modes[channel] = mode
+        return modes
+
+    @model_validator(mode="after")
+    def _room_to_answer(self) -> Settings:
+        if self.max_new_tokens >= self.model_context_length:
+            raise ValueError(
+                f"SUPPORTBOT_MAX_NEW_TOKENS ({self.max_new_tokens}) must be less than "
+                f"SUPPORTBOT_MODEL_CONTEXT_LENGTH ({self.model_context_length}): the prompt needs room"
+            )
+        return self
 
     def channel_mode(self, channel_id: str) -> str:
         return self.channel_modes.get(channel_id, self.default_channel_mode)
@@ -204,6 +417,41 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+
+SECRET_FIELDS = frozenset(
+    name for name, f in Settings.model_fields.items() if "SecretStr" in str(f.annotation)
+)
+
+
+def env_name(field: str) -> str:
+    return f"SUPPORTBOT_{field.upper()}"
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One line per bad setting: its variable, what is allowed, and (unless it may hold a secret or
+    credentials) the value given."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = error["loc"]
+        message = error["msg"].removeprefix("Value error, ")
+        if not loc:  # a rule across settings; its message names them
+            lines.append(message)
+            continue
+        field = str(loc[0])
+        where = env_name(field) + "".join(f" item {i + 1}" if isinstance(i, int) else "" for i in loc[1:])
+        value = error.get("input")
+        shown = ""
+        if (
+            field not in SECRET_FIELDS
+            and not field.endswith("_url")
+            and isinstance(value, str | int | float)
+            and error["type"] != "missing"
+        ):
+            text = str(value)
+            shown = f" (got {text[:80]!r}{'...' if len(text) > 80 else ''})"
+        lines.append(f"{where}: {message}{shown}")
+    return lines
 
 
 @lru_cache(maxsize=1)

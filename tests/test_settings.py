@@ -1,6 +1,9 @@
 from pathlib import Path
 
-from bot.settings import Settings
+import pytest
+from pydantic import ValidationError
+
+from bot.settings import Settings, describe_errors
 
 
 def test_defaults_put_everything_in_the_data_dir(tmp_path):
@@ -42,3 +45,65 @@ def test_every_setting_is_documented_in_the_readme():
         if f"SUPPORTBOT_{name.upper()}" not in readme
     ]
     assert missing == []
+
+
+def test_new_settings_and_their_defaults():
+    s = Settings()
+    assert s.drain_timeout_s == 25.0 and s.max_import_file_mb == 20
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DRAIN_TIMEOUT_S", "0"),
+        ("DRAIN_TIMEOUT_S", "-1"),
+        ("DRAIN_TIMEOUT_S", "inf"),
+        ("HTTP_PORT", "0"),
+        ("HTTP_PORT", "65536"),
+        ("RETRIEVAL_TOP_K", "0"),
+        ("MAX_QUESTION_CHARS", "not-a-number"),
+        ("CHANNEL_MODES", "C123"),
+        ("CHANNEL_MODES", "C123:sometimes"),
+        ("DATABASE_URL", "postgres://u@db/bot"),
+        ("CHROMA_URL", "ftp://chroma"),
+        ("HANDOFF_WEBHOOK_URL", "tickets.example/hook"),
+        ("OPENAI_BASE_URL", "llm:8080"),
+        ("SLACK_APP_TOKEN", "xoxb-swapped"),
+        ("ADMIN_GROUP", "admins"),
+        ("SUPPORT_CHANNEL", "support"),
+        ("FINETUNE_LORA_TARGETS", "q proj"),
+        ("FINETUNE_SEED", str(2**32)),
+        ("FINETUNE_EVAL_SHARE", "1"),
+        ("FINETUNE_REGRESSION_FILE", "/no/such.jsonl"),
+        ("EMBEDDING_MODEL_PATH", "/no/such/dir"),
+        ("CHROMA_PATH", "/etc/hostname"),
+    ],
+)
+def test_bad_values_are_refused_naming_the_variable(monkeypatch, name, value):
+    monkeypatch.setenv(f"SUPPORTBOT_{name}", value)
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    (line,) = describe_errors(exc.value)
+    assert line.startswith(f"SUPPORTBOT_{name}: ")
+
+
+def test_secrets_and_urls_are_never_repeated_in_errors(monkeypatch):
+    monkeypatch.setenv("SUPPORTBOT_SLACK_BOT_TOKEN", "xapp-very-secret")
+    monkeypatch.setenv("SUPPORTBOT_DATABASE_URL", "mysql://u:hunter2@db/bot")
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    text = "\n".join(describe_errors(exc.value))
+    assert "very-secret" not in text and "hunter2" not in text
+    assert "SUPPORTBOT_SLACK_BOT_TOKEN" in text and "SUPPORTBOT_DATABASE_URL" in text
+
+
+def test_lenient_where_nothing_is_lost(monkeypatch):
+    # Empty values (as .env.example has them) mean unset; log levels in any case; spaces around modes.
+    monkeypatch.setenv("SUPPORTBOT_REVIEW_CHANNEL", "")
+    monkeypatch.setenv("SUPPORTBOT_ADMIN_USERS", "")
+    monkeypatch.setenv("SUPPORTBOT_LOG_LEVEL", "debug")
+    monkeypatch.setenv("SUPPORTBOT_CHANNEL_MODES", " C123:all , C456 : never ,")
+    s = Settings()
+    assert s.review_channel is None and s.admin_users == [] and s.log_level == "DEBUG"
+    assert s.channel_modes == {"C123": "all", "C456": "never"}
+    assert s.channel_mode("C456") == "never" and s.channel_mode("C789") == "mention"
