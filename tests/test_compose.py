@@ -20,6 +20,7 @@ from .deploy_files import (
     dockerfile,
     env_example,
     exec_form,
+    interpolate,
     supportbot_invocations,
 )
 
@@ -189,3 +190,67 @@ def test_chroma_health_check_fails_when_nothing_listens():
         port = s.getsockname()[1]  # bound, never listening: connection refused
         probe = compose()["services"]["chroma"]["healthcheck"]["test"][3].replace("/8000", f"/{port}")
         assert subprocess.run(["bash", "-c", probe], timeout=10, capture_output=True).returncode != 0
+
+
+def _seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration))
+
+
+def test_bots_get_time_to_drain_before_docker_kills_them():
+    """`serve --http` drains answers in progress on SIGTERM; Docker SIGKILLs after stop_grace_period
+    (10 s unless set), so the bot's must cover the drain with room for the process to exit."""
+    grace = _seconds(compose()["services"]["bot"]["stop_grace_period"])
+    drain = getattr(Settings(), "drain_timeout_s", 25.0)
+    assert grace >= drain + 10
+
+
+OFFLINE = ROOT / "docker" / "compose.offline.yml"
+
+
+def offline(env: dict[str, str] | None = None) -> dict:
+    import yaml
+
+    return yaml.safe_load(
+        interpolate(OFFLINE.read_text(), {"TORCH_INDEX_URL": "http://127.0.0.1:1/", **(env or {})})
+    )
+
+
+def test_official_images_stay_the_defaults():
+    services = compose()["services"]
+    assert services["postgres"]["image"] == "postgres:16"
+    assert services["chroma"]["image"].startswith("chromadb/chroma:")
+    assert services["llm"]["image"] == "ghcr.io/ggml-org/llama.cpp:server"
+    assert {services[s]["image"] for s in ("setup", "bot", "worker")} == {"supportbot:local"}
+    assert all(services[s]["build"] == "." for s in ("setup", "bot", "worker"))
+
+
+def test_offline_override_only_says_where_images_and_wheels_come_from():
+    """docker/compose.offline.yml (used by make compose-check) changes images and build inputs,
+    never behaviour: no environment, command, volume, port or health check of its own."""
+    base, over = compose()["services"], offline()["services"]
+    assert set(over) <= set(base)
+    for name, service in over.items():
+        assert set(service) <= {"image", "build"}, name
+    declared = {a.split("=", 1)[0] for _s, k, a in dockerfile() if k == "ARG"}
+    for name in ("setup", "bot", "worker"):
+        build = over[name]["build"]
+        assert build["context"] == "." and build["network"] == "host"
+        assert set(build["args"]) <= declared  # every build argument is one the Dockerfile reads
+        assert build["secrets"] == ["pip_cert"]
+        assert over[name]["image"] == "supportbot:local"
+    assert "id=pip_cert" in (ROOT / "Dockerfile").read_text()
+    assert offline()["secrets"]["pip_cert"]["file"].startswith("/")
+    # Each stand-in it names is built by docker/standins/base.sh from a Dockerfile there.
+    base_sh = (ROOT / "docker" / "standins" / "base.sh").read_text()
+    images = [
+        over["postgres"]["image"],
+        over["chroma"]["image"],
+        over["bot"]["build"]["args"]["PYTHON_IMAGE"],
+    ]
+    for image in images:
+        assert image.startswith("supportbot-standin/")
+        line = next(ln for ln in base_sh.splitlines() if ln.startswith(f"build {image} "))
+        assert (ROOT / "docker" / "standins" / line.split()[2]).is_file()
+    for path in (ROOT / "docker" / "standins").glob("*Dockerfile"):
+        assert not re.search(r"^#\s*syntax\s*=", path.read_text(), re.M)
