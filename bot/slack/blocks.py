@@ -1,18 +1,35 @@
-"""Block Kit builders: every message and view the bot sends is built here, nowhere else."""
+"""Slack's text formatting, both ways, and every message and view the bot sends: built here, nowhere else.
+
+Slack reads ``&``, ``<`` and ``>`` in any mrkdwn text, the top-level ``text`` of a message included, as
+control sequences: ``<!channel>`` pings a whole channel, ``<https://evil.example|click here>`` is a
+disguised link, ``<@U123>`` a mention. So text from askers, agents, admins, FAQ files and the model is
+escaped before it is shown, and only what the bot composes here on purpose (its asker's mention, the
+FAQ link it cites, a permalink) is a live control sequence.
+
+``Mrkdwn`` marks text that is safe to send as it is. Everything else is escaped when it is put into a
+``Mrkdwn`` (``mrkdwn("{} asked", user)``, ``+``, ``join``), when it is put into a block
+(``section``, ``context``), and finally at the Web API (``bot.slack.bot.SafeWebClient``), so
+untrusted text cannot reach Slack unescaped and escaped text is never escaped twice.
+
+Incoming text is the reverse: Slack sends a message's text in the same encoding, so ``plain`` decodes
+it (``&amp;`` is ``&``, ``<!here>`` is the words ``@here``) before it is stored, retrieved on or relayed.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+import string
+import urllib.parse
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from bot.services.stats import SupportStats
 
 # Slack's limits: a section's text is at most 3,000 characters, a message's text 40,000.
 SECTION_LIMIT = 3000
+MESSAGE_LIMIT = 40_000
 Blocks = list[dict[str, Any]]
-
-THINKING_TEXT = ":hourglass_flowing_sand: Looking that up in the FAQ…"
-HANDOFF_TEXT = ":raising_hand: I've asked the support team. Someone will reply in this thread."
 
 # action_ids, shared with the listeners
 HELPFUL, NOT_HELPFUL, HANDOFF = "feedback_helpful", "feedback_not_helpful", "handoff_request"
@@ -20,50 +37,208 @@ APPROVE, EDIT, REJECT = "review_approve", "review_edit", "review_reject"
 EDIT_MODAL, EDIT_INPUT_BLOCK, EDIT_INPUT = "review_edit_modal", "edited_answer", "edited_answer_input"
 
 
-def escape(text: str) -> str:
-    """Slack mrkdwn: &, < and > must be escaped or they become links and mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+# ------------------------------------------------------------------------------------------ mrkdwn
+class Mrkdwn(str):
+    """Text that may be sent to Slack as mrkdwn as it is: untrusted parts escaped, controls intended.
+
+    Constructing one directly vouches for the text; do that only for literals written here.
+    (markupsafe's ``Markup`` is the same idea for HTML, but escapes quotes to entities Slack shows
+    literally, and its ``__html__`` would make Slack text pass as safe HTML.)
+    """
+
+    __slots__ = ()
+
+    def __add__(self, other: str) -> Mrkdwn:
+        return Mrkdwn(str.__add__(self, escape(other)))
+
+    def __radd__(self, other: str) -> Mrkdwn:
+        return Mrkdwn(str.__add__(escape(other), self))
+
+    def join(self, parts: Iterable[str]) -> Mrkdwn:
+        return Mrkdwn(str.join(self, [escape(p) for p in parts]))
+
+    def format(self, *args: Any, **kwargs: Any) -> Mrkdwn:
+        return Mrkdwn(_FORMATTER.vformat(self, args, kwargs))
 
 
-def _clip(text: str, limit: int = SECTION_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+class _EscapingFormatter(string.Formatter):
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, Mrkdwn) and not format_spec:
+            return value
+        return escape(format(value, format_spec))
 
 
+_FORMATTER = _EscapingFormatter()
+_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_SPECIAL = re.compile("[&<>]")
+
+
+def escape(text: object) -> Mrkdwn:
+    """Slack mrkdwn: ``&``, ``<`` and ``>`` become entities, as Slack documents; ``Mrkdwn`` is kept."""
+    if isinstance(text, Mrkdwn):
+        return text
+    return Mrkdwn(_SPECIAL.sub(lambda m: _ENTITIES[m.group(0)], str(text)))
+
+
+def mrkdwn(template: str, *args: Any, **kwargs: Any) -> Mrkdwn:
+    """``template`` (a literal: trusted) with its fields filled in escaped, unless they are ``Mrkdwn``."""
+    return Mrkdwn(template).format(*args, **kwargs)
+
+
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CONVERSATION_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
+
+
+def user(user_id: str) -> Mrkdwn:
+    """A mention the bot means to make; anything that is not a Slack user id is shown as text."""
+    return Mrkdwn(f"<@{user_id}>") if _USER_ID.fullmatch(user_id or "") else escape(user_id or "someone")
+
+
+def channel(channel_id: str) -> Mrkdwn:
+    if _CONVERSATION_ID.fullmatch(channel_id or "") and not channel_id.startswith("D"):
+        return Mrkdwn(f"<#{channel_id}>")
+    return Mrkdwn("a direct message")
+
+
+def link(url: str | None, label: str) -> Mrkdwn:
+    """A link the bot composes (a cited FAQ entry, a permalink): http(s) only, else just the label.
+
+    The URL cannot end the control sequence early: ``|``, ``<``, ``>`` and blanks are percent-encoded,
+    ``&`` is escaped as Slack expects inside links."""
+    url = (url or "").strip()
+    if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+        return escape(label)
+    safe = urllib.parse.quote(url, safe="/:?#[]@!$&'()*+,;=%~-._")
+    return Mrkdwn(f"<{escape(safe)}|{escape(label)}>")
+
+
+def clip(text: str, limit: int) -> Mrkdwn:
+    """At most ``limit`` characters, never cutting an entity (``&amp;``) or a control (``<@U1>``) in two."""
+    text = escape(text)
+    if len(text) <= limit:
+        return text
+    cut = str.__getitem__(text, slice(0, limit - 1))
+    amp, lt = cut.rfind("&"), cut.rfind("<")
+    if amp > cut.rfind(";"):
+        cut = cut[:amp]
+    if lt > cut.rfind(">"):
+        cut = cut[:lt]
+    return Mrkdwn(cut + "…")
+
+
+# Slack's controls in incoming text: <@U1>, <@U1|name>, <#C1|general>, <!here>, <!subteam^S1|@team>,
+# <!date^1392734382^{date}|Feb 18, 2014>, <https://x.example|label>, <mailto:a@b.example|a@b.example>.
+_CONTROL = re.compile(r"<([^<>\n]*)>")
+_DECODE = re.compile("&(amp|lt|gt);")
+
+
+def plain(slack_text: str) -> str:
+    """Text as Slack sent it (a message, a slash command) as the words its author sees.
+
+    Mentions become ``@name``, channel links ``#name``, a link ``label (url)`` so the target shows,
+    and ``&amp;``, ``&lt;``, ``&gt;`` the characters they stand for."""
+
+    def control(m: re.Match) -> str:
+        target, _, label = m.group(1).partition("|")
+        if target.startswith("@"):
+            return "@" + (label.lstrip("@") or target[1:])
+        if target.startswith("#"):
+            return "#" + (label.lstrip("#") or target[1:])
+        if target.startswith("!"):
+            name = target[1:].split("^", 1)[0]
+            if name in ("here", "channel", "everyone"):
+                return "@" + name
+            if name == "subteam":
+                return "@" + (label.lstrip("@") or target.split("^", 1)[-1])
+            return label or name
+        shown = target.split(":", 1)[1] if target.startswith(("mailto:", "tel:")) else target
+        return f"{label} ({target})" if label and label not in (target, shown) else shown
+
+    decoded = _CONTROL.sub(control, slack_text or "")
+    return _DECODE.sub(lambda m: {"amp": "&", "lt": "<", "gt": ">"}[m.group(1)], decoded)
+
+
+class Post(NamedTuple):
+    """A message: its ``text`` (notifications, and what clients without blocks show) and its blocks."""
+
+    text: Mrkdwn
+    blocks: Blocks | None = None
+
+    def args(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"text": clip(self.text, MESSAGE_LIMIT)}
+        if self.blocks is not None:
+            out["blocks"] = self.blocks
+        return out
+
+
+def note(text: str) -> Post:
+    """A one-line message with no blocks (an ephemeral reply, a relayed message)."""
+    return Post(escape(text))
+
+
+# ------------------------------------------------------------------------------------------ blocks
 def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": _clip(text) or " "}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": clip(text, SECTION_LIMIT) or Mrkdwn(" ")}}
 
 
 def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": _clip(text, 2000)}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(text, 2000)}]}
+
+
+def plain_text(text: str, limit: int = 75) -> dict:
+    """Plain text (buttons, titles): Slack shows it literally and reads no controls in it."""
+    return {"type": "plain_text", "text": text[:limit]}
 
 
 def button(text: str, action_id: str, value: str, style: str | None = None) -> dict:
-    b = {
-        "type": "button",
-        "text": {"type": "plain_text", "text": text},
-        "action_id": action_id,
-        "value": value,
-    }
+    b = {"type": "button", "text": plain_text(text), "action_id": action_id, "value": value}
     if style:
         b["style"] = style
     return b
 
 
-def source_line(sources: list[dict], limit: int = 3) -> str:
+def source_line(sources: list[dict], limit: int = 3) -> Mrkdwn:
     shown = []
     for s in sources[:limit]:
-        title = escape(s.get("question") or s["id"])
-        shown.append(f"<{s['url']}|{title}>" if s.get("url") else f"{title} (`{escape(s['id'])}`)")
-    return "Sources: " + " · ".join(shown) if shown else ""
+        title = s.get("question") or s["id"]
+        shown.append(link(s["url"], title) if s.get("url") else mrkdwn("{} (`{}`)", title, s["id"]))
+    return Mrkdwn("Sources: ") + Mrkdwn(" · ").join(shown) if shown else Mrkdwn("")
 
 
-def drafting(text: str) -> Blocks:
-    """A streamed answer in progress: marked as a draft until the grounding check has passed."""
-    return [section(escape(text) + " ▍"), context("_drafting… checked against the FAQ before it's final_")]
+THINKING_TEXT = Mrkdwn(":hourglass_flowing_sand: Looking that up in the FAQ…")
+DRAFTING_TEXT = Mrkdwn(":pencil: Drafting an answer from the FAQ…")
+HANDOFF_TEXT = Mrkdwn(":raising_hand: I've asked the support team. Someone will reply in this thread.")
 
 
-def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool) -> Blocks:
-    blocks = [section(escape(text))]
+def thinking() -> Post:
+    return Post(THINKING_TEXT)
+
+
+def handed_off() -> Post:
+    return Post(HANDOFF_TEXT)
+
+
+def drafting(words: int) -> Post:
+    """Progress while the model writes. Never its words: they are shown once the grounding guard has
+    checked them against the FAQ, or replaced by the FAQ's own answer if they fail."""
+    return Post(
+        DRAFTING_TEXT,
+        [
+            section(mrkdwn("{} ({} words so far)", DRAFTING_TEXT, words)),
+            context(Mrkdwn("_drafting… checked against the FAQ before you see it_")),
+        ],
+    )
+
+
+def queued(ahead: int) -> Post:
+    note_ = mrkdwn(
+        ":hourglass: Busy right now: {} question{} ahead of yours.", ahead, "s" if ahead != 1 else ""
+    )
+    return Post(note_, [section(note_)])
+
+
+def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool) -> Post:
+    blocks = [section(text)]
     if not abstained and sources:
         blocks.append(context(source_line(sources[:1])))
     value = str(answer_id)
@@ -75,7 +250,7 @@ def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool) -
             *buttons,
         ]
     blocks.append({"type": "actions", "block_id": f"feedback-{answer_id}", "elements": buttons})
-    return blocks
+    return Post(escape(text), blocks)
 
 
 def handoff_request(
@@ -85,31 +260,51 @@ def handoff_request(
     bot_answer: str | None,
     reason: str,
     permalink: str | None = None,
-) -> Blocks:
-    where = f"<#{channel_id}>" if channel_id and not channel_id.startswith("D") else "a direct message"
-    why = "the bot found nothing in the FAQ" if reason == "abstain" else "they asked for a human"
-    blocks = [section(f":raising_hand: <@{user_id}> needs help ({why}), in {where}:\n>{escape(question)}")]
-    if bot_answer:
-        blocks.append(context(f"The bot answered: {escape(bot_answer)[:500]}"))
-    blocks.append(
-        context(
-            "Reply in this thread: your replies are relayed to the asker, and theirs to you."
-            + (f" <{permalink}|Open their thread>" if permalink else "")
+    *,
+    requested_by: str | None = None,
+) -> Post:
+    asker = user(user_id)
+    if reason == "abstain":
+        why = Mrkdwn("the bot found nothing in the FAQ")
+    elif requested_by and requested_by != user_id:  # a colleague in the thread pressed the button
+        why = mrkdwn("{} asked for a human for them", user(requested_by))
+    else:
+        why = Mrkdwn("they asked for a human")
+    blocks = [
+        section(
+            mrkdwn(
+                ":raising_hand: {} needs help ({}), in {}:\n>{}", asker, why, channel(channel_id), question
+            )
         )
-    )
-    return blocks
+    ]
+    if bot_answer:
+        blocks.append(context(mrkdwn("The bot answered: {}", clip(bot_answer, 500))))
+    reply = Mrkdwn("Reply in this thread: your replies are relayed to the asker, and theirs to you.")
+    if permalink:
+        reply += Mrkdwn(" ") + link(permalink, "Open their thread")
+    blocks.append(context(reply))
+    return Post(mrkdwn("{} needs help: {}", asker, clip(question, 2000)), blocks)
 
 
-def relayed(author: str, text: str, *, from_support: bool) -> str:
+def asked(user_id: str, question: str) -> Post:
+    """A /ask question, posted in the channel so it can be answered in its thread."""
+    return Post(mrkdwn("{} asked: {}", user(user_id), clip(question, 3000)))
+
+
+def relayed(author: str, text: str, *, from_support: bool) -> Post:
     label = "from the support team" if from_support else "from the asker"
-    return f"*<@{author}>* ({label}):\n{escape(text)}"
+    return Post(mrkdwn("*{}* ({}):\n{}", user(author), label, text))
 
 
 def review_request(
     answer_id: int, question: str, text: str, sources: list[dict], reason: str, asker: str | None
-) -> Blocks:
-    head = f"*Review* ({reason}) — question from <@{asker}>:" if asker else f"*Review* ({reason}):"
-    blocks = [section(f"{head}\n>{escape(question)}"), section(f"*Answer:*\n{escape(text)}")]
+) -> Post:
+    head = (
+        mrkdwn("*Review* ({}) — question from {}:", reason, user(asker))
+        if asker
+        else mrkdwn("*Review* ({}):", reason)
+    )
+    blocks = [section(mrkdwn("{}\n>{}", head, question)), section(mrkdwn("*Answer:*\n{}", text))]
     if sources:
         blocks.append(context(source_line(sources)))
     blocks.append(
@@ -123,15 +318,16 @@ def review_request(
             ],
         }
     )
-    return blocks
+    return Post(mrkdwn("Review: {}", clip(question, 200)), blocks)
 
 
-def review_done(question: str, text: str, action: str, reviewer: str, note: str = "") -> Blocks:
+def review_done(question: str, text: str, action: str, reviewer: str, note: str = "") -> Post:
     verb = {"approve": "Approved", "edit": "Edited and approved", "reject": "Rejected"}[action]
-    return [
-        section(f">{escape(question)}\n*Answer:* {escape(text)}"),
-        context(f"{verb} by <@{reviewer}>. {note}".strip()),
+    blocks = [
+        section(mrkdwn(">{}\n*Answer:* {}", question, text)),
+        context(mrkdwn("{} by {}.", verb, user(reviewer)) + (Mrkdwn(" ") + note if note else Mrkdwn(""))),
     ]
+    return Post(mrkdwn("{}: {}", action, clip(question, 200)), blocks)
 
 
 def edit_modal(answer_id: int, question: str, text: str, metadata: str) -> dict:
@@ -139,19 +335,20 @@ def edit_modal(answer_id: int, question: str, text: str, metadata: str) -> dict:
         "type": "modal",
         "callback_id": EDIT_MODAL,
         "private_metadata": metadata,
-        "title": {"type": "plain_text", "text": "Edit & approve"},
-        "submit": {"type": "plain_text", "text": "Approve"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": plain_text("Edit & approve", 24),
+        "submit": plain_text("Approve", 24),
+        "close": plain_text("Cancel", 24),
         "blocks": [
-            section(f"*Question:*\n>{escape(question)}"),
+            section(mrkdwn("*Question:*\n>{}", question)),
             {
                 "type": "input",
                 "block_id": EDIT_INPUT_BLOCK,
-                "label": {"type": "plain_text", "text": "Answer"},
+                "label": plain_text("Answer"),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": EDIT_INPUT,
                     "multiline": True,
+                    # plain text, edited as plain text: not escaped
                     "initial_value": text[:3000],
                 },
             },
@@ -164,40 +361,70 @@ def _share(value: float | None) -> str:
 
 
 def figures(stats: SupportStats) -> Blocks:
-    """Today's counts, then the period's deflection, approval rate and most asked gaps in the FAQ."""
+    """Today's counts, then the period's deflection, approval rate, askers' feedback and the most
+    asked gaps in the FAQ."""
     today = stats.days[-1]
     reviewed = stats.total("approvals") + stats.total("rejections")
     blocks = [
         section(
-            f"*Today:* {today.questions} questions · {today.answered} answered · "
-            f"{today.abstained} not in the FAQ · {today.escalated} handed to humans · "
-            f"{today.approvals} approvals"
+            mrkdwn(
+                "*Today:* {} questions · {} answered · {} not in the FAQ · {} handed to humans · "
+                "{} approvals",
+                today.questions,
+                today.answered,
+                today.abstained,
+                today.escalated,
+                today.approvals,
+            )
         ),
         section(
-            f"*Last {len(stats.days)} days:* {stats.total('questions')} questions · "
-            f"{_share(stats.deflection)} answered without a human · approval rate "
-            f"{_share(stats.approval_rate)} ({stats.total('approvals')} of {reviewed} reviewed)"
+            mrkdwn(
+                "*Last {} days:* {} questions · {} answered without a human · approval rate {} "
+                "({} of {} reviewed) · askers found {} answers helpful, {} not",
+                len(stats.days),
+                stats.total("questions"),
+                _share(stats.deflection),
+                _share(stats.approval_rate),
+                stats.total("approvals"),
+                reviewed,
+                stats.helpful,
+                stats.not_helpful,
+            )
         ),
     ]
     if stats.top_unanswered:
         lines = [
-            f"• {escape(t.example)[:150]} ×{t.questions}"
-            + (f" (closest entry: `{escape(t.closest_entry)}`)" if t.closest_entry else "")
+            mrkdwn("• {} ×{}", clip(t.example, 150), t.questions)
+            + (mrkdwn(" (closest entry: `{}`)", t.closest_entry) if t.closest_entry else Mrkdwn(""))
             for t in stats.top_unanswered
         ]
-        blocks.append(section("*Not in the FAQ, most asked:*\n" + "\n".join(lines)))
+        blocks.append(section(Mrkdwn("*Not in the FAQ, most asked:*\n") + Mrkdwn("\n").join(lines)))
     return blocks
+
+
+def home_unavailable() -> dict:
+    return {
+        "type": "home",
+        "blocks": [
+            {"type": "header", "text": plain_text("Support bot", 150)},
+            section(
+                Mrkdwn(":warning: This page couldn't be loaded just now. Please open it again in a minute.")
+            ),
+        ],
+    }
 
 
 def home(
     *, is_admin: bool, stats: SupportStats | None, pending: list[tuple[int, str, str]], model: dict | None
 ) -> dict:
     blocks: Blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Support bot"}},
+        {"type": "header", "text": plain_text("Support bot", 150)},
         section(
-            "Ask me anything about our FAQ: send me a direct message, mention me in a channel, "
-            "or use `/ask`. I answer in a thread and cite the FAQ entry I used; if the FAQ "
-            "doesn't cover it, I'll hand you to a human."
+            Mrkdwn(
+                "Ask me anything about our FAQ: send me a direct message, mention me in a channel, "
+                "or use `/ask`. I answer in a thread and cite the FAQ entry I used; if the FAQ "
+                "doesn't cover it, I'll hand you to a human."
+            )
         ),
     ]
     if is_admin:
@@ -212,10 +439,12 @@ def home(
                 )
                 or "not evaluated"
             )
-            blocks.append(section(f"*Model in service:* `{model['name']}` — {scores}"))
-        blocks.append(section(f"*Pending reviews:* {len(pending)}" + ("" if pending else " — all caught up")))
+            blocks.append(section(mrkdwn("*Model in service:* `{}` — {}", model["name"], scores)))
+        blocks.append(
+            section(mrkdwn("*Pending reviews:* {}{}", len(pending), "" if pending else " — all caught up"))
+        )
         for answer_id, question, text in pending[:10]:
-            blocks.append(section(f">{escape(question)[:300]}\n{escape(text)[:300]}"))
+            blocks.append(section(mrkdwn(">{}\n{}", clip(question, 300), clip(text, 300))))
             blocks.append(
                 {
                     "type": "actions",

@@ -41,9 +41,60 @@ REFUSAL = "Only support admins can review answers. This attempt was logged."
 HOME_STATS_DAYS = 7
 
 
-def web_client(token: str | None, base_url: str) -> WebClient:
+class NotDone(Exception):
+    """An interaction that cannot be done as asked (a button naming no answer, a broken form); the
+    message is the one line the presser is told."""
+
+
+# Methods whose arguments Slack shows as text: their mrkdwn is made safe at this one gate.
+_SHOWN = ("chat.", "views.")
+_ATTACHMENT_TEXT = ("text", "pretext", "fallback", "title", "footer", "author_name")
+
+
+def _safe(value):
+    """A copy with every mrkdwn text object escaped unless the bot built it (``blocks.Mrkdwn``)."""
+    if isinstance(value, dict):
+        md = value.get("type") == "mrkdwn"
+        return {
+            k: blocks.escape(v) if md and k == "text" and isinstance(v, str) else _safe(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    return value
+
+
+def _safe_args(args: dict) -> dict:
+    out = {k: _safe(v) for k, v in args.items() if k not in ("parse", "link_names")}
+    if isinstance(out.get("text"), str):
+        out["text"] = blocks.escape(out["text"])
+    if isinstance(out.get("view"), str):
+        out["view"] = _safe(json.loads(out["view"]))
+    if isinstance(out.get("attachments"), list):
+        out["attachments"] = [
+            {k: blocks.escape(v) if k in _ATTACHMENT_TEXT and isinstance(v, str) else v for k, v in a.items()}
+            if isinstance(a, dict)
+            else a
+            for a in out["attachments"]
+        ]
+    return out
+
+
+class SafeWebClient(WebClient):
+    """The bot's only way to Slack, and the gate no unescaped text passes: every ``text`` and every
+    mrkdwn object of a message or view is escaped unless ``bot.slack.blocks`` built it as ``Mrkdwn``
+    (whose controls, an asker's mention, a cited link, the bot means). ``parse`` and ``link_names``
+    are dropped, so Slack never turns the words "@here" into a mention either."""
+
+    def api_call(self, api_method: str, *, json=None, data=None, params=None, **kwargs):
+        if api_method.startswith(_SHOWN):
+            json, data, params = (_safe_args(a) if isinstance(a, dict) else a for a in (json, data, params))
+        return super().api_call(api_method, json=json, data=data, params=params, **kwargs)
+
+
+def web_client(token: str | None, base_url: str) -> SafeWebClient:
     """Rate limits (429 + Retry-After), 5xx and dropped connections are retried by slack_sdk."""
-    return WebClient(
+    return SafeWebClient(
         token=token,
         base_url=base_url if base_url.endswith("/") else base_url + "/",
         retry_handlers=[
@@ -55,7 +106,9 @@ def web_client(token: str | None, base_url: str) -> WebClient:
 
 
 class SlackBot:
-    def __init__(self, container: Container, client: WebClient, *, workers: int | None = None):
+    def __init__(self, container: Container, client: SafeWebClient, *, workers: int | None = None):
+        if not isinstance(client, SafeWebClient):  # everything posted must pass the escaping gate
+            raise TypeError("SlackBot needs the SafeWebClient of web_client()")
         self.c = container
         self.settings = container.settings
         self.client = client
@@ -163,8 +216,9 @@ class SlackBot:
     def take_question(
         self, text: str, *, user: str, channel: str, ts: str, thread_ts: str, key: str | None = None
     ) -> bool:
-        """Record the question (durably, once across processes) and answer it in the background."""
-        text = MENTION.sub("", text).strip()
+        """Record the question (durably, once across processes) and answer it in the background.
+        ``text`` is as Slack sent it: the question is stored as the words the asker sees."""
+        text = blocks.plain(MENTION.sub("", text)).strip()
         try:
             received = self.c.answers.receive(
                 text,
@@ -209,7 +263,7 @@ class SlackBot:
         channel, thread = received.channel_id, received.thread_ts
         if received.error:
             self.client.chat_postMessage(
-                channel=channel, thread_ts=thread, text=f":warning: {received.error}"
+                channel=channel, thread_ts=thread, **blocks.note(f":warning: {received.error}").args()
             )
             return
         if not self.c.answers.renew(received):
@@ -222,15 +276,14 @@ class SlackBot:
             placeholder_ts = received.placeholder_ts
         else:
             placeholder_ts = self.client.chat_postMessage(
-                channel=channel, thread_ts=thread, text=blocks.THINKING_TEXT
+                channel=channel, thread_ts=thread, **blocks.thinking().args()
             )["ts"]
             self.c.answers.placeholder_posted(received, placeholder_ts)
         stream = StreamedMessage(self.client, channel, placeholder_ts, self.settings.stream_update_interval_s)
         result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
         self.c.answers.delivered(result.answer_id, placeholder_ts)
         stream.finish(
-            result.answer,
-            blocks.answer(result.answer, result.answer_id, result.sources, abstained=result.abstained),
+            blocks.answer(result.answer, result.answer_id, result.sources, abstained=result.abstained)
         )
         log.info(
             "answered question %s as answer %s: %s%s, %.0f ms",
@@ -246,28 +299,41 @@ class SlackBot:
 
     # ---------------------------------------------------------------- feedback and hand-off
     def feedback(self, answer_id: int, user: str, kind: str, channel: str | None) -> None:
-        if not self.c.feedback.record(answer_id, user, kind):
+        """A Helpful / Not helpful press. Anyone who sees the answer may press; only the asker's counts
+        (and only the asker's "not helpful" sends the answer to review), the others' are kept apart."""
+        try:
+            recorded = self.c.feedback.record(answer_id, user, kind)
+        except LookupError:
+            raise NotDone(f"no answer {answer_id}") from None
+        if recorded is None:  # a repeated click
             return
-        if channel:
-            thanks = "Thanks, noted." if kind == "helpful" else "Thanks: an admin will look at this answer."
-            self._ephemeral(channel, user, thanks)
-        if kind == "not_helpful":
+        if not recorded.by_asker:
+            thanks = "Thanks, noted. Only the asker's rating counts in the figures; yours is kept apart."
+        elif kind == "helpful":
+            thanks = "Thanks, noted."
+        else:
+            thanks = "Thanks: an admin will look at this answer."
+        self.tell(user, channel, thanks)
+        if kind == "not_helpful" and recorded.by_asker:
             self.maybe_review(answer_id, "not_helpful")
 
     def hand_off(self, answer_id: int, user: str, reason: str, channel: str | None = None) -> None:
         support = self.settings.support_channel
         if not support:
-            if reason == "requested" and channel:
-                self._ephemeral(
-                    channel,
+            if reason == "requested":
+                self.tell(
                     user,
+                    channel,
                     "No support channel is configured yet; please contact the support team directly.",
                 )
             return
-        handoff = self.c.handoffs.open(answer_id, user, reason)
+        try:
+            handoff = self.c.handoffs.open(answer_id, user, reason)
+        except LookupError:
+            raise NotDone(f"no answer {answer_id}") from None
         if handoff is None:
-            if reason == "requested" and channel:
-                self._ephemeral(channel, user, "The support team already has this question.")
+            if reason == "requested":
+                self.tell(user, channel, "The support team already has this question.")
             return
         permalink = None
         try:
@@ -278,14 +344,19 @@ class SlackBot:
             pass
         post = self.client.chat_postMessage(
             channel=support,
-            text=f"<@{handoff.asker}> needs help: {handoff.question[:2000]}",
-            blocks=blocks.handoff_request(
-                handoff.asker, handoff.asker_channel, handoff.question, handoff.bot_answer, reason, permalink
-            ),
+            **blocks.handoff_request(
+                handoff.asker,
+                handoff.asker_channel,
+                handoff.question,
+                handoff.bot_answer,
+                reason,
+                permalink,
+                requested_by=user,
+            ).args(),
         )
         self.c.handoffs.posted(handoff.id, post["channel"], post["ts"])
         self.client.chat_postMessage(
-            channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts, text=blocks.HANDOFF_TEXT
+            channel=handoff.asker_channel, thread_ts=handoff.asker_thread_ts, **blocks.handed_off().args()
         )
         if reason == "requested":
             self.maybe_review(answer_id, "escalated")
@@ -304,7 +375,8 @@ class SlackBot:
 
     def relay_from_support(self, channel: str, thread_ts: str, ts: str, agent: str, text: str) -> None:
         handoff = self.c.handoffs.by_support_thread(channel, thread_ts)
-        if handoff is None or not text.strip():
+        text = blocks.plain(text).strip()  # stored and relayed as the words the agent wrote
+        if handoff is None or not text:
             return
         answer_id = self.c.handoffs.record_human_reply(handoff, agent, text, f"slack:{channel}:{ts}")
         if answer_id is None:
@@ -312,12 +384,12 @@ class SlackBot:
         self.client.chat_postMessage(
             channel=handoff.asker_channel,
             thread_ts=handoff.asker_thread_ts,
-            text=blocks.relayed(agent, text, from_support=True),
+            **blocks.relayed(agent, text, from_support=True).args(),
         )
         self.maybe_review(answer_id, "human")
 
     def relay_from_asker(self, handoff: HandoffInfo, ts: str, user: str, text: str) -> None:
-        text = MENTION.sub("", text).strip()
+        text = blocks.plain(MENTION.sub("", text)).strip()
         if not text or not self.c.handoffs.record_asker_followup(
             handoff, user, text, f"slack:{handoff.asker_channel}:{ts}"
         ):
@@ -325,7 +397,7 @@ class SlackBot:
         self.client.chat_postMessage(
             channel=handoff.support_channel,
             thread_ts=handoff.support_ts,
-            text=blocks.relayed(user, text, from_support=False),
+            **blocks.relayed(user, text, from_support=False).args(),
         )
 
     # ---------------------------------------------------------------- admin review
@@ -353,8 +425,7 @@ class SlackBot:
         question, text, sources, asker = self._review_context(answer_id)
         sent = self.client.chat_postMessage(
             channel=s.review_channel,
-            text=f"Review: {question[:200]}",
-            blocks=blocks.review_request(answer_id, question, text, sources, reason, asker),
+            **blocks.review_request(answer_id, question, text, sources, reason, asker).args(),
         )
         with self.c.sessions() as session:
             session.get(ReviewPost, post_id).ts = sent["ts"]
@@ -396,12 +467,11 @@ class SlackBot:
         elif outcome.curated_entry:
             note = f"Added to the FAQ as `{outcome.curated_entry}`."
         if channel and ts:
-            self.client.chat_update(
-                channel=channel,
-                ts=ts,
-                text=f"{outcome.action}: {question[:200]}",
-                blocks=blocks.review_done(question, edited_text or text, outcome.action, reviewer, note),
-            )
+            done = blocks.review_done(question, edited_text or text, outcome.action, reviewer, note)
+            try:
+                self.client.chat_update(channel=channel, ts=ts, **done.args())
+            except SlackApiError as exc:  # the decision is recorded; only the post stays as it was
+                log.warning("review post %s not updated: %s", ts, exc.response.get("error"))
         return f"Done: {outcome.action}. {note}".strip()
 
     def open_edit(
@@ -410,7 +480,10 @@ class SlackBot:
         if not self.c.reviews.is_admin(reviewer):
             log.warning("refused edit of answer %s by non-admin %s", answer_id, reviewer)
             return REFUSAL
-        question, text = self.c.reviews.describe(answer_id)
+        try:
+            question, text = self.c.reviews.describe(answer_id)
+        except ReviewError as exc:
+            return f"Not done: {exc}."
         metadata = json.dumps({"answer_id": answer_id, "channel": channel, "ts": ts})
         self.client.views_open(
             trigger_id=trigger_id, view=blocks.edit_modal(answer_id, question, text, metadata)
@@ -424,9 +497,12 @@ class SlackBot:
             stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
             pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
             model = self._model_in_service()
-        self.client.views_publish(
-            user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model)
-        )
+        try:
+            self.client.views_publish(
+                user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model)
+            )
+        except SlackApiError as exc:  # e.g. the user never opened the app: nothing to show it in
+            log.warning("App Home of %s not published: %s", user, exc.response.get("error"))
 
     def _model_in_service(self) -> dict | None:
         s = self.settings
@@ -446,17 +522,18 @@ class SlackBot:
             return members
 
     def tell(self, user: str, channel: str | None, text: str) -> None:
-        """A note only ``user`` sees: ephemeral in the channel, else a direct message."""
+        """A note only ``user`` sees: ephemeral in the channel, else a direct message. ``text`` is
+        shown as written (escaped)."""
         if channel:
             self._ephemeral(channel, user, text)
         else:
             try:
-                self.client.chat_postMessage(channel=user, text=text)
+                self.client.chat_postMessage(channel=user, **blocks.note(text).args())
             except SlackApiError as exc:
                 log.warning("direct message failed: %s", exc.response.get("error"))
 
     def _ephemeral(self, channel: str, user: str, text: str) -> None:
         try:
-            self.client.chat_postEphemeral(channel=channel, user=user, text=text)
+            self.client.chat_postEphemeral(channel=channel, user=user, **blocks.note(text).args())
         except SlackApiError as exc:
             log.warning("ephemeral message failed: %s", exc.response.get("error"))

@@ -1,4 +1,10 @@
-"""A placeholder message that becomes the answer: drafts streamed by throttled ``chat.update``."""
+"""A placeholder message that becomes the answer, by throttled ``chat.update``.
+
+Nothing the model writes is shown before the grounding guard has passed it: the guard judges the
+whole answer (answer.py), and a draft that fails it is replaced by the FAQ's own answer, so showing
+the words as they stream would put an unchecked answer in front of the asker for a moment. While the
+model writes, the placeholder says only how far along it is; the final, checked answer replaces it.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +23,9 @@ log = logging.getLogger(__name__)
 
 
 class StreamedMessage:
-    """Slack allows about one update per second per message (chat.update is Tier 3): drafts are sent
-    at most once per ``interval``; the final text is always sent."""
+    """Slack allows about one update per second per message (chat.update is Tier 3): progress notes
+    are sent at most once per ``interval`` (``stream_update_interval_s``) and only when they change;
+    the final answer is always sent."""
 
     def __init__(
         self,
@@ -31,20 +38,24 @@ class StreamedMessage:
         self.client, self.channel, self.ts = client, channel, ts
         self.interval, self.clock = interval, clock
         self._last = clock()  # the placeholder itself was just posted
+        self._shown: blocks.Post | None = None
         self._lock = threading.Lock()
         self.updates = 0
         self.final_patience_s = 120.0
 
     def draft(self, text: str) -> None:
-        if not text.strip() or self.clock() - self._last < self.interval:
+        """The model's answer so far: counted, never shown (see the module's docstring)."""
+        words = len(text.split())
+        if not words or self.clock() - self._last < self.interval:
             return
-        self._update(text=text, blocks=blocks.drafting(text), final=False)
+        progress = blocks.drafting(words)
+        if progress != self._shown:
+            self._update(progress, final=False)
 
     def queued(self, ahead: int) -> None:
-        note = f":hourglass: Busy right now: {ahead} question{'s' if ahead != 1 else ''} ahead of yours."
-        self._update(text=note, blocks=[blocks.section(note)], final=False)
+        self._update(blocks.queued(ahead), final=False)
 
-    def finish(self, text: str, final_blocks: list[dict]) -> None:
+    def finish(self, post: blocks.Post) -> None:
         """The final answer must arrive: past slack_sdk's own retries, keep trying for two minutes
         while Slack is rate limiting or failing (the answer is already recorded in SQL)."""
         for attempt in Retrying(
@@ -54,13 +65,14 @@ class StreamedMessage:
             reraise=True,
         ):
             with attempt:
-                self._update(text=text, blocks=final_blocks, final=True)
+                self._update(post, final=True)
 
-    def _update(self, *, text: str, blocks: list[dict], final: bool) -> None:
+    def _update(self, post: blocks.Post, *, final: bool) -> None:
         with self._lock:
             try:
-                self.client.chat_update(channel=self.channel, ts=self.ts, text=text[:40_000], blocks=blocks)
+                self.client.chat_update(channel=self.channel, ts=self.ts, **post.args())
                 self.updates += 1
+                self._shown = post
             except SlackApiError as exc:
                 if final:
                     raise

@@ -3,21 +3,17 @@
 from slack_bolt import Ack, App
 
 from bot.slack import blocks
-from bot.slack.bot import SlackBot
-
-
-def _where(body: dict) -> tuple[str | None, str | None]:
-    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
-    ts = (body.get("message") or {}).get("ts") or (body.get("container") or {}).get("message_ts")
-    return channel, ts
+from bot.slack.bot import NotDone, SlackBot
+from bot.slack.listeners.guard import answer_id, guarded, in_home, message_of, obj, presser
 
 
 def register(app: App, bot: SlackBot) -> None:
     def feedback(kind: str):
+        @guarded(bot, f"{kind} feedback")
         def handler(ack: Ack, body: dict, action: dict) -> None:
             ack()
-            channel, _ = _where(body)
-            bot.feedback(int(action["value"]), body["user"]["id"], kind, channel)
+            channel, _ = message_of(body)
+            bot.feedback(answer_id(obj(action).get("value")), presser(body), kind, channel)
 
         return handler
 
@@ -25,25 +21,20 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(blocks.NOT_HELPFUL)(feedback("not_helpful"))
 
     @app.action(blocks.HANDOFF)
+    @guarded(bot, "hand-off request")
     def handoff(ack: Ack, body: dict, action: dict) -> None:
         ack()
-        channel, _ = _where(body)
-        bot.hand_off(int(action["value"]), body["user"]["id"], "requested", channel)
+        channel, _ = message_of(body)
+        bot.hand_off(answer_id(obj(action).get("value")), presser(body), "requested", channel)
 
     def review(kind: str):
+        @guarded(bot, f"review {kind}")
         def handler(ack: Ack, body: dict, action: dict) -> None:
             ack()
-            user, (channel, ts) = body["user"]["id"], _where(body)
-            in_home = (body.get("view") or {}).get("type") == "home"
-            reply = bot.review(
-                kind,
-                int(action["value"]),
-                user,
-                channel=None if in_home else channel,
-                ts=None if in_home else ts,
-            )
-            bot.tell(user, channel if not in_home else None, reply)
-            if in_home:
+            user, (channel, ts) = presser(body), message_of(body)
+            reply = bot.review(kind, answer_id(obj(action).get("value")), user, channel=channel, ts=ts)
+            bot.tell(user, channel, reply)
+            if in_home(body):
                 bot.publish_home(user)
 
         return handler
@@ -52,16 +43,13 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(blocks.REJECT)(review("reject"))
 
     @app.action(blocks.EDIT)
+    @guarded(bot, "review edit")
     def edit(ack: Ack, body: dict, action: dict) -> None:
         ack()
-        user, (channel, ts) = body["user"]["id"], _where(body)
-        in_home = (body.get("view") or {}).get("type") == "home"
-        refusal = bot.open_edit(
-            int(action["value"]),
-            user,
-            body["trigger_id"],
-            None if in_home else channel,
-            None if in_home else ts,
-        )
+        user, (channel, ts) = presser(body), message_of(body)
+        trigger = body.get("trigger_id")
+        if not isinstance(trigger, str) or not trigger:
+            raise NotDone("Slack sent no trigger to open the editor with")
+        refusal = bot.open_edit(answer_id(obj(action).get("value")), user, trigger, channel, ts)
         if refusal:
-            bot.tell(user, None if in_home else channel, refusal)
+            bot.tell(user, channel, refusal)

@@ -18,7 +18,7 @@ def register(app: App, bot: SlackBot) -> None:
             return
         try:
             post = bot.client.chat_postMessage(
-                channel=channel, text=f"<@{user}> asked: {blocks.escape(text)[:3000]}"
+                channel=channel, **blocks.asked(user, blocks.plain(text)).args()
             )
         except SlackApiError as exc:
             if exc.response.get("error") in ("not_in_channel", "channel_not_found"):
