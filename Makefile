@@ -27,3 +27,9 @@ lint: install
 ## Every load, fault, security and bad-input scenario, with figures (docs/reliability.md).
 reliability:
 	bash scripts/reliability.sh
+
+## `docker compose up` for real: Docker installed if missing, stand-in base images, the real
+## Dockerfile and docker-compose.yml, every scenario with figures (docs/reliability.md). Root, Debian.
+.PHONY: compose-check
+compose-check: install
+	bash scripts/compose_check.sh $(COMPOSE_CHECK_ARGS)

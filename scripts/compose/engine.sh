@@ -41,6 +41,16 @@ if ! "$DOCKER" info >/dev/null 2>&1; then
   for _ in $(seq 60); do "$DOCKER" info >/dev/null 2>&1 && break; sleep 1; done
   "$DOCKER" info >/dev/null 2>&1 || { log "dockerd did not start; tail of /var/log/dockerd.log:"; tail -20 /var/log/dockerd.log >&2; exit 3; }
 fi
+# cgroup v1 (this machine): every container and build step runs under /docker, which as a whole
+# weighs as much as ONE process outside it (cpu.shares 1024). With four busy processes beside it
+# the whole stack got a fifth of the CPU: the first FAQ import took 15+ min instead of ~1. Give
+# the containers together the weight of DOCKER_CPU_SHARES/1024 processes (default 2, as many as
+# this kind of machine has cores); 0 leaves it alone. Not needed on cgroup v2 / systemd hosts.
+shares=${DOCKER_CPU_SHARES:-2048}
+if [ "$shares" != 0 ] && [ -d /sys/fs/cgroup/cpu ] && [ ! -e /sys/fs/cgroup/cgroup.controllers ]; then
+  mkdir -p /sys/fs/cgroup/cpu/docker 2>/dev/null && echo "$shares" > /sys/fs/cgroup/cpu/docker/cpu.shares 2>/dev/null \
+    && log "cgroup v1: containers weigh cpu.shares=$shares together" || log "could not set /docker cpu.shares (left as is)"
+fi
 driver=$("$DOCKER" info --format '{{.Driver}}')
 log "engine $("$DOCKER" version --format '{{.Server.Version}}') running, storage driver $driver"
 

@@ -34,11 +34,14 @@ def torch_pin() -> str:
 
 def find_links() -> list[str]:
     """pip's find-links folders: PIP_FIND_LINKS, else what `pip config` says."""
-    value = os.environ.get("PIP_FIND_LINKS") or subprocess.run(
-        [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    value = (
+        os.environ.get("PIP_FIND_LINKS")
+        or subprocess.run(
+            [sys.executable, "-m", "pip", "config", "get", "global.find-links"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
     return value.split()
 
 
@@ -46,7 +49,9 @@ def cpu_wheel(version: str | None = None) -> Path:
     version = version or torch_pin()
     tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
     for folder in find_links():
-        found = sorted(glob.glob(os.path.join(folder.removeprefix("file://"), f"torch-{version}+cpu-{tag}-*.whl")))
+        found = sorted(
+            glob.glob(os.path.join(folder.removeprefix("file://"), f"torch-{version}+cpu-{tag}-*.whl"))
+        )
         if found:
             return Path(found[0])
     raise FileNotFoundError(
@@ -63,19 +68,36 @@ class _Index(SimpleHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path.startswith("/torch/"):
             return super().do_GET()
+        self._redirect()
+
+    def do_HEAD(self) -> None:
+        if self.path.startswith("/torch/"):
+            return super().do_HEAD()
+        self._redirect()
+
+    def _redirect(self) -> None:
         self.send_response(302)
         self.send_header("Location", self.upstream + self.path.lstrip("/"))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
 
-def serve(host: str = "127.0.0.1") -> tuple[str, ThreadingHTTPServer]:
+# A fixed port: the URL is a build argument, and BuildKit keys every later RUN of the stage on it,
+# so a new port per run would rebuild all the dependencies each time.
+DEFAULT_PORT = int(os.environ.get("TORCH_INDEX_PORT", "38917"))
+
+
+def serve(host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> tuple[str, ThreadingHTTPServer]:
     """Serve <tmp>/torch/<wheel> (a directory listing is a valid PEP 503 project page)."""
     wheel = cpu_wheel()
     root = Path(tempfile.mkdtemp(prefix="torch-index-"))
     (root / "torch").mkdir()
     (root / "torch" / wheel.name).symlink_to(wheel)
-    server = ThreadingHTTPServer((host, 0), functools.partial(_Index, directory=str(root)))
+    handler = functools.partial(_Index, directory=str(root))
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError:  # taken: any free port (the dependency layers are then rebuilt, not reused)
+        server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return f"http://{host}:{server.server_address[1]}/", server
