@@ -2,6 +2,10 @@
 
 Signature: ``X-Supportbot-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`` with the
 shared secret, and ``X-Supportbot-Timestamp``; the receiver recomputes it and rejects old timestamps.
+
+The payload is data, not a Slack message (it has no ``text`` for Slack to render): ``question`` and
+``bot_answer`` are the plain words the asker and the bot wrote (Slack's ``&amp;`` and ``<!here>``
+already decoded, nothing escaped), and whoever shows them escapes them for their own medium.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.db.models import Answer, Message
+from bot.slack.webhook import Webhook
 from retrieval.faq import FaqItem
 from tests.slack.conftest import ADMIN, AGENT, ASKER, REVIEW, SUPPORT
 from tests.slack.scripted_model import ScriptedModel, faq_answer
@@ -153,7 +156,29 @@ def _submit_edit(slack, opened: Call, text: str):
     )
 
 
-def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words(slack):
+@pytest.fixture
+def ticketing(slack):
+    """A ticketing system behind the hand-off webhook, keeping what it receives."""
+    received: list[dict] = []
+
+    class Ticketing(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ticketing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    slack.bot.webhook = Webhook(f"http://127.0.0.1:{server.server_address[1]}/hook", "secret")
+    yield received
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words(slack, ticketing):
     question = f"<!channel> <!here> <!everyone> AT&amp;T says 1 &lt; 2. {OUT_OF_SCOPE} <https://evil.example|click here>"
     answer_id, final = _ask(slack, question, "3000.0001", "D0ESC1")
     # (it abstains and is handed off; if retrieval ever found an entry, the asker asks for a human)
@@ -168,6 +193,9 @@ def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words
     assert handoff.args["text"].startswith(f"<@{ASKER}> needs help: ")  # the one mention the bot means
     assert "@channel @here @everyone AT&amp;T says 1 &lt; 2." in handoff.args["text"]
     assert "click here (https://evil.example)" in json.dumps(handoff.args["blocks"])
+    # The ticketing system gets data, not Slack text: the asker's words, neither encoded nor escaped.
+    slack.peer.wait_for(lambda: ticketing, timeout=30, what="the webhook")
+    assert ticketing[0]["question"] == stored
 
     post = _review_post(slack, answer_id)
     assert post.args["text"].startswith("Review: @channel @here @everyone AT&amp;T")
