@@ -180,6 +180,13 @@ def test_buttons_forms_and_shortcuts_this_version_does_not_have(slack, logged):
         "Not done: I don't have that shortcut.",
     ]
     assert [c.args["text"] for c in _told(slack, ADMIN, 0)] == ["Not done: I don't know that form."]
+    closed = {**_submission("{}"), "type": "view_closed", "is_cleared": False}
+    assert slack.send.interaction(closed).status_code == 200
+    suggestion = {**old, "type": "block_suggestion", "action_id": "pick_one", "block_id": "b", "value": "x"}
+    suggestion.pop("actions")
+    reply = slack.send.interaction(suggestion)
+    assert reply.status_code == 200 and reply.json() == {"options": []}
+    assert len(_told(slack, ADMIN, 0)) == 1 and len(_told(slack, ASKER, 0)) == 2  # nothing more said
     _no_traceback(logged.records)
 
 

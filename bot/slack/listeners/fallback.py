@@ -32,3 +32,12 @@ def register(app: App, bot: SlackBot) -> None:
     def unknown_view(ack: Ack, body: dict) -> None:
         ack()
         raise NotDone("I don't know that form")
+
+    # Nobody is waiting for an answer to these: acknowledged, nothing said.
+    @app.view_closed(ANY)
+    def closed(ack: Ack) -> None:
+        ack()
+
+    @app.options(ANY)
+    def no_options(ack: Ack) -> None:
+        ack(options=[])
