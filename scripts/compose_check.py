@@ -131,14 +131,14 @@ def sh(
 
 
 # ---------------------------------------------------------------- the Slack Web API peer
-def peer_on(host: str) -> SlackPeer:
+def peer_on(host: str, port: int = 0) -> SlackPeer:
     """tests/slack/slack_peer.SlackPeer, listening on HOST instead of 127.0.0.1: the containers
     reach the host only through their network's gateway address (no NAT: dockerd runs with
     --iptables=false here), and binding there rather than 0.0.0.0 keeps the peer off eth0."""
     real = slack_peer.ThreadingHTTPServer
 
     def bound(_address, handler):
-        return real((host, 0), handler)
+        return real((host, port), handler)
 
     slack_peer.ThreadingHTTPServer = bound
     try:
@@ -228,21 +228,49 @@ class Stack:
             self.peer = peer_on(gw)
         self.set_env({"SUPPORTBOT_SLACK_API_URL": self.peer.url})
         args = ["up", "-d", *(["--build"] if build else []), "--scale", f"bot={self.replicas}"]
-        up = self.compose(*args, timeout=timeout, check_rc=False)
-        up_s = time.monotonic() - t0
-        setup = self.containers("setup")
-        if up.returncode != 0 or not setup or setup[0].get("ExitCode") not in (0, None):
+        # `up -d` returns once setup has finished and the rest is started; the health states are
+        # watched meanwhile, so each service's time is its own.
+        result: dict = {}
+
+        def run_up() -> None:
+            try:
+                result["proc"] = self.compose(*args, timeout=timeout, check_rc=False)
+            except Exception as exc:  # noqa: BLE001 - reported below
+                result["error"] = exc
+            result["s"] = time.monotonic() - t0
+
+        thread = threading.Thread(target=run_up, daemon=True)
+        thread.start()
+        try:
+            times = self.wait_healthy(t0, timeout, until=lambda: "s" in result)
+        finally:
+            thread.join(timeout=60)
+        up = result.get("proc")
+        if up is None or up.returncode != 0:
             logs = self.compose("logs", "--no-color", "--tail", "60", "setup", check_rc=False, quiet=True)
-            raise CheckFailed(f"docker compose up exited {up.returncode}: {up.stderr[-2000:]}\n{logs.stdout}")
-        times = self.wait_healthy(t0, timeout)
-        times["compose_up_returned_s"] = round(up_s, 1)
+            why = result.get("error") or (up.stderr[-2000:] if up else "")
+            raise CheckFailed(f"docker compose up failed: {why}\n{logs.stdout}")
+        times["compose_up_returned_s"] = round(result["s"], 1)
         self.refresh_senders()
         return times
 
-    def wait_healthy(self, t0: float, timeout: float = 600) -> dict:
+    def attach(self) -> None:
+        """Use the project as it runs (--attach): a peer where .env says the bots find it."""
+        url = next(
+            ln.split("=", 1)[1]
+            for ln in (self.src / ".env").read_text().splitlines()
+            if ln.startswith("SUPPORTBOT_SLACK_API_URL=")
+        )
+        host, port = url.split("//", 1)[1].split("/", 1)[0].split(":")
+        self.peer = peer_on(host, int(port))
+        self.refresh_senders()
+
+    def wait_healthy(self, t0: float, timeout: float = 600, until=lambda: True) -> dict:
+        """Seconds from T0 until each container is healthy (setup: exited 0), once UNTIL() holds."""
         seen: dict[str, float] = {}
         deadline = time.monotonic() + timeout
         while True:
+            done = until()  # read before the states, so that the states seen are at least as new
             states = self.ps()
             for c in states:
                 name = c["Name"].removeprefix(self.project + "-")
@@ -257,7 +285,7 @@ class Stack:
                     logs = self.compose("logs", "--no-color", "--tail", "40", c["Service"], check_rc=False)
                     raise CheckFailed(f"{name} is {c.get('Health') or c['State']}:\n{logs.stdout[-3000:]}")
             services = {c["Service"] for c in states}
-            if all(s in services for s in LONG_RUNNING) and len(seen) == len(states):
+            if done and all(s in services for s in LONG_RUNNING) and len(seen) == len(states):
                 return {k: round(v, 1) for k, v in sorted(seen.items())}
             if time.monotonic() > deadline:
                 raise CheckFailed(f"not healthy within {timeout} s: {self.health_line()}")
@@ -793,31 +821,53 @@ class Check:
         return f"{before['alembic']} -> {after['alembic']}, {after['conversations']} conversations kept"
 
     # -- driver
+    SCENARIOS = [  # (key, title, method); --quick runs setup, dm, metrics
+        ("setup", "setup: build, up, healthy", "s_setup"),
+        ("dm", "HTTP events: a DM answered once", "s_dm_once"),
+        ("retry", "HTTP events: a retried delivery answered once", "s_retry"),
+        ("askers", "HTTP events: 20 askers at once", "s_askers"),
+        ("postgres", "compose restart postgres under load", "s_restart_postgres"),
+        ("kill", "a bot killed mid-answer", "s_kill_bot"),
+        ("finetune", "fine-tune, promotion, bots switch", "s_finetune"),
+        ("metrics", "metrics scraped from the host", "s_metrics"),
+        ("downup", "down, then up: everything kept", "s_down_up"),
+        ("upgrade", "upgrade from the previous release", "s_upgrade"),
+    ]
+    QUICK = ("setup", "dm", "metrics")
+
     def run(self) -> int:
         t0 = time.monotonic()
         COMMAND_LOG.write_text("")
         log(f"commands and their output: {COMMAND_LOG}")
         self.main_image = "supportbot-check:current"
-        self.main_src = self.project_copy("current")
-        main = self.stack(self.main_src, "sbcheck", self.main_image)
+        keys = [k for k, _t, _m in self.SCENARIOS]
+        wanted = (
+            self.QUICK if self.args.quick else tuple(self.args.only.split(",")) if self.args.only else keys
+        )
+        if self.args.attach:  # an already running project (--keep): skip setup, start a peer
+            self.main_src = Path(self.args.attach)
+            main = Stack(self.main_src, "sbcheck", self.main_image, self.common_env)
+            self.stacks.append(main)
+            main.attach()
+            wanted = [k for k in wanted if k != "setup"]
+        else:
+            self.main_src = self.project_copy("current")
+            main = self.stack(self.main_src, "sbcheck", self.main_image)
         try:
-            ok = self.scenario("setup: build, up, healthy", self.s_setup, main)
-            if ok:
-                self.scenario("HTTP events: a DM answered once", self.s_dm_once, main)
-                if self.args.quick:
-                    self.scenario("metrics scraped from the host", self.s_metrics, main)
-                else:
-                    self.scenario("HTTP events: a retried delivery answered once", self.s_retry, main)
-                    self.scenario("HTTP events: 20 askers at once", self.s_askers, main)
-                    self.scenario("compose restart postgres under load", self.s_restart_postgres, main)
-                    self.scenario("a bot killed mid-answer", self.s_kill_bot, main)
-                    self.scenario("fine-tune, promotion, bots switch", self.s_finetune, main)
-                    self.scenario("metrics scraped from the host", self.s_metrics, main)
-                    self.scenario("down, then up: everything kept", self.s_down_up, main)
+            ok = True
+            for key, title, method in self.SCENARIOS:
+                if key not in wanted or key == "upgrade":
+                    continue
+                if key == "retry" and not hasattr(self, "last_dm"):
+                    self.s_dm_once(main)
+                passed = self.scenario(title, getattr(self, method), main)
+                if key == "setup" and not passed:
+                    ok = False
+                    break
             log(f"health at the end: {main.health_line()}")
-            if not self.args.keep:
-                main.close()
-            if ok and not self.args.quick:
+            if "upgrade" in wanted and ok:
+                if not self.args.keep:
+                    main.close()  # one stack at a time on 2 cores
                 self.scenario("upgrade from the previous release", self.s_upgrade)
         finally:
             if not self.args.keep:
@@ -840,6 +890,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="setup, health, one DM answered, /metrics")
     ap.add_argument("--keep", action="store_true", help="leave the stacks and the work folder for a look")
+    ap.add_argument(
+        "--only", help="comma-separated scenario keys: " + ",".join(k for k, _t, _m in Check.SCENARIOS)
+    )
+    ap.add_argument(
+        "--attach", metavar="DIR", help="run against the project left by --keep in DIR (skips setup)"
+    )
     sys.exit(Check(ap.parse_args()).run())
 
 
