@@ -8,20 +8,29 @@ Ranking (retrieval/scoring.py) needs every phrasing vector of every entry, so ea
 them in memory, rebuilt when the index's revision in SQL moves. Every change (import, learned
 phrasing, curated entry, tuning) bumps that revision in the same transaction, so all processes
 see it on their next query.
+
+SQL and the vector store cannot commit together. An import writes vectors first and commits SQL
+last, so one killed part way leaves vectors of entries SQL does not have ("orphans"). They are
+healed rather than prevented: no snapshot ever ranks them, and the next writer of the index (an
+import, or a process opening the index for serving while no import runs) deletes them. Imports and
+tunings hold an index lock (IndexLock) for their whole run, so an import still writing is never
+mistaken for one that died.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
@@ -31,7 +40,9 @@ from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
 from retrieval.scoring import PhrasingScorer, ScoringWeights
 from retrieval.store import VectorDoc, VectorStore
-from retrieval.tune import TuneParams, tune_embedder
+from retrieval.tune import TuneError, TuneParams, tune_embedder
+
+log = logging.getLogger(__name__)
 
 CURATED_SOURCE = "curated"  # entries written by admins in Slack; never pruned by a file import
 PHRASING_KINDS = ("question", "learned")
@@ -69,12 +80,92 @@ class Retrieval:
         return self.hits[0] if self.hits else None
 
 
+# Vectors written by a reviewer's approval (a learned phrasing, a curated entry) take no lock: their
+# SQL row follows within milliseconds. Orphans among them are deleted only once older than this.
+REVIEW_ORPHAN_GRACE_S = 600.0
+LOCKED_WRITERS = ("import", "tune")  # writers that hold IndexLock while their vectors lack SQL rows
+
+
+class IndexBusy(RuntimeError):
+    """Another process is importing into or tuning this FAQ index."""
+
+
+class TuneBusy(IndexBusy, TuneError):
+    """IndexBusy raised by tuning: callers that report a tuning that could not run (the CLI, the
+    nightly job) handle it as a TuneError."""
+
+
+class IndexLock:
+    """One writer of the FAQ index at a time, across every process that shares the database: a
+    PostgreSQL advisory lock (released by the server if the holder dies), or for SQLite an flock on
+    a file next to the database (released by the kernel if the holder dies)."""
+
+    KEY = 0x5355_5050_4F52_5442  # "SUPPORTB"
+    _memory = threading.Lock()  # an in-memory SQLite database lives in one process
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+
+    @contextmanager
+    def hold(self) -> Iterator[bool]:
+        """Try to take the lock without waiting; yields whether it was taken."""
+        url = self.engine.url
+        if url.get_backend_name() == "postgresql":
+            with self._pg() as got:
+                yield got
+        elif url.database and url.database != ":memory:":
+            with self._file(Path(f"{url.database}.index-lock")) as got:
+                yield got
+        else:
+            got = self._memory.acquire(blocking=False)
+            try:
+                yield got
+            finally:
+                if got:
+                    self._memory.release()
+
+    @contextmanager
+    def _pg(self) -> Iterator[bool]:
+        conn = self.engine.connect()
+        try:
+            got = bool(conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": self.KEY}).scalar())
+            conn.commit()  # the lock is the session's; no transaction stays open for the import
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": self.KEY})
+                    conn.commit()
+        except BaseException:
+            conn.invalidate()  # drop the connection, and with it any lock it still holds
+            raise
+        finally:
+            conn.close()
+
+    @contextmanager
+    def _file(self, path: Path) -> Iterator[bool]:
+        import fcntl
+
+        with open(path, "a") as fh:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+
 @dataclass
 class ImportReport:
     added: int = 0
     updated: int = 0
     unchanged: int = 0
     pruned: int = 0
+    orphans_removed: int = 0  # vectors of entries SQL does not have (an interrupted import's)
+    reindexed: int = 0  # entries SQL has but the vector store had no vector of
 
     @property
     def total(self) -> int:
@@ -140,6 +231,7 @@ class FaqIndex:
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._stores: dict[str, VectorStore] = {}
+        self.writer_lock = IndexLock(sessions.kw["bind"])
 
     # ---- shared state ---------------------------------------------------------------------------
     def _state(self, session: Session) -> IndexState:
@@ -193,27 +285,63 @@ class FaqIndex:
         return docs
 
     @staticmethod
-    def _embed(embedder: Embedder, docs: list[tuple[str, tuple[str, str, str]]]) -> list[VectorDoc]:
-        """(entry id, (doc id, kind, text)) -> embedded documents."""
+    def _embed(
+        embedder: Embedder, docs: list[tuple[str, tuple[str, str, str]]], writer: str
+    ) -> list[VectorDoc]:
+        """(entry id, (doc id, kind, text)) -> embedded documents, stamped with who wrote them and
+        when (what healing decides on)."""
         vectors = embedder.encode([t for _, (_, _, t) in docs])
+        at = time.time()
         return [
-            VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k})
+            VectorDoc(id=i, entry_id=eid, text=t, embedding=v, metadata={"kind": k, "by": writer, "at": at})
             for (eid, (i, k, t)), v in zip(docs, vectors)
         ]
 
     def _vector_docs(
-        self, docs: list[tuple[str, tuple[str, str, str]]], embedder_path: str | None
+        self, docs: list[tuple[str, tuple[str, str, str]]], embedder_path: str | None, writer: str
     ) -> list[VectorDoc]:
         """Documents embedded by the index's embedder; for a tuned index, its phrasings by the base
         embedder as well (BASE_KINDS)."""
-        out = self._embed(self._embedder_for(embedder_path or self.base_embedder), docs)
+        out = self._embed(self._embedder_for(embedder_path or self.base_embedder), docs, writer)
         if embedder_path:
             phrasings = [
                 (eid, (i + BASE_SUFFIX, f"{k}-base", t)) for eid, (i, k, t) in docs if k in PHRASING_KINDS
             ]
             if phrasings:
-                out += self._embed(self._embedder_for(self.base_embedder), phrasings)
+                out += self._embed(self._embedder_for(self.base_embedder), phrasings, writer)
         return out
+
+    # ---- healing ------------------------------------------------------------------------------
+    def _heal(self, store: VectorStore, *, locked: bool) -> tuple[int, set[str]]:
+        """Delete vectors whose entry has no SQL row; returns (vectors deleted, entry ids that have
+        vectors). ``locked``: the caller holds the index lock, so no import or tuning is writing and
+        their orphans are certainly left over; without it, only old orphans of approvals go."""
+        docs = store.doc_entries()
+        # SQL is read after the vectors: an entry committed in between counts as present.
+        known = self.entry_ids()
+        now = time.time()
+        doomed = [
+            doc_id
+            for doc_id, entry_id, meta in docs
+            if entry_id not in known
+            and (
+                (locked and meta.get("by", "import") in LOCKED_WRITERS)
+                or (
+                    meta.get("by") not in LOCKED_WRITERS
+                    and now - float(meta.get("at", 0)) > REVIEW_ORPHAN_GRACE_S
+                )
+            )
+        ]
+        if doomed:
+            store.delete_ids(doomed)
+            log.warning("FAQ index healed: deleted %d vectors of entries not in the FAQ", len(doomed))
+        present = {entry_id for doc_id, entry_id, _ in docs if entry_id in known}
+        return len(doomed), present
+
+    def heal(self) -> int:
+        """Delete orphan vectors now, if no import or tuning is running; returns how many."""
+        with self.writer_lock.hold() as got:
+            return self._heal(self.store(), locked=got)[0]
 
     def _learned(self, session: Session, entry_ids: Sequence[str] | None = None) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
@@ -237,9 +365,20 @@ class FaqIndex:
         new documents are written over their old ids first, leftovers removed after. A failure part
         way leaves SQL as it was, so the next import sees the same entries as changed and finishes.
         """
+        with self.writer_lock.hold() as got:
+            if not got:
+                raise IndexBusy(
+                    "another `supportbot faq import` or `faq tune` is writing this FAQ index; "
+                    "run this one when it has finished"
+                )
+            return self._import(items, prune=prune, progress=progress)
+
+    def _import(self, items: Sequence[FaqItem], *, prune: bool, progress: Progress | None) -> ImportReport:
         report = ImportReport()
         _, embedder_path, collection = self._current()
         store = self.store(collection)
+        # Whatever an interrupted import left goes first; what has no vector at all is re-indexed below.
+        report.orphans_removed, indexed = self._heal(store, locked=True)
         with self.sessions() as session:
             current = {e.id: e for e in session.scalars(select(FaqEntry))}
             changed = [
@@ -248,25 +387,30 @@ class FaqIndex:
             report.unchanged = len(items) - len(changed)
             if progress and report.unchanged:
                 progress(report.unchanged)
-            learned = self._learned(session, [it.id for it in changed if it.id in current])
+            # Entries SQL has and the store lost (a Chroma volume reset, a vector write that failed
+            # after its SQL commit): re-embedded from SQL as they are, without counting as changes.
+            changed_ids = {it.id for it in changed}
+            lost = [e for eid, e in current.items() if eid not in indexed and eid not in changed_ids]
+            report.reindexed = len(lost)
+            sources = [(it.id, it.question, it.alt_questions, it.answer) for it in changed]
+            sources += [(e.id, e.question, e.alt_questions, e.answer) for e in lost]
+            learned = self._learned(session, [eid for eid, *_ in sources if eid in current])
 
             old_ids = store.ids_for_entries([it.id for it in changed if it.id in current])
             new_ids: set[str] = set()
             # Embed and store in batches of entries: one encoder call per batch, bounded memory.
-            for start in range(0, len(changed), self.IMPORT_BATCH):
-                batch = changed[start : start + self.IMPORT_BATCH]
+            for start in range(0, len(sources), self.IMPORT_BATCH):
+                batch = sources[start : start + self.IMPORT_BATCH]
                 texts = [
-                    (it.id, doc)
-                    for it in batch
-                    for doc in self._texts(
-                        it.id, it.question, it.alt_questions, it.answer, learned.get(it.id, [])
-                    )
+                    (eid, doc)
+                    for eid, question, alts, answer in batch
+                    for doc in self._texts(eid, question, alts, answer, learned.get(eid, []))
                 ]
-                vector_docs = self._vector_docs(texts, embedder_path)
+                vector_docs = self._vector_docs(texts, embedder_path, "import")
                 store.upsert(vector_docs)
                 new_ids.update(d.id for d in vector_docs)
                 if progress:
-                    progress(len(batch))
+                    progress(min(len(batch), max(0, len(changed) - start)))
             if old_ids - new_ids:
                 store.delete_ids(sorted(old_ids - new_ids))
             wanted = {it.id for it in items}
@@ -289,7 +433,7 @@ class FaqIndex:
             for eid in pruned:
                 session.delete(current[eid])
             report.pruned = len(pruned)
-            if changed or pruned:
+            if changed or pruned or lost or report.orphans_removed:
                 self._bump(session)
             session.commit()
         return report
@@ -328,7 +472,7 @@ class FaqIndex:
             )
             doc = (entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))
             _, embedder_path, collection = self._current()
-            self.store(collection).upsert(self._vector_docs([doc], embedder_path))
+            self.store(collection).upsert(self._vector_docs([doc], embedder_path, "learned"))
             self._bump(session)
             session.commit()
         return True
@@ -352,7 +496,9 @@ class FaqIndex:
             store.delete_entries([entry_id])
             store.upsert(
                 self._vector_docs(
-                    [(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])], embedder_path
+                    [(entry_id, d) for d in self._texts(entry_id, question, (), answer, [])],
+                    embedder_path,
+                    "curated",
                 )
             )
             self._bump(session)
@@ -370,8 +516,21 @@ class FaqIndex:
         """Fine-tune the base embedder on this FAQ's phrasings and re-index everything with it.
 
         The new vectors go into a new collection; SQL switches to it (and to the new embedder) in one
-        transaction at the end, so a crash at any point leaves the index serving as before.
+        transaction at the end, so a crash at any point leaves the index serving as before. Holds the
+        index lock: an import running meanwhile would write to the collection being replaced.
         """
+        with self.writer_lock.hold() as got:
+            if not got:
+                raise TuneBusy("another `supportbot faq import` or tuning is writing this FAQ index")
+            return self._tune(out_root, params, progress, reembed_progress)
+
+    def _tune(
+        self,
+        out_root: Path,
+        params: TuneParams,
+        progress: Progress | None,
+        reembed_progress: Progress | None,
+    ) -> Path:
         revision, old_path, old_collection = self._current()
         with self.sessions() as session:
             entries = list(session.scalars(select(FaqEntry).order_by(FaqEntry.id)))
@@ -393,7 +552,7 @@ class FaqIndex:
                 for e in batch
                 for d in self._texts(e.id, e.question, e.alt_questions, e.answer, learned.get(e.id, []))
             ]
-            store.upsert(self._vector_docs(docs, str(out_dir)))
+            store.upsert(self._vector_docs(docs, str(out_dir), "tune"))
             if reembed_progress:
                 reembed_progress(len(batch))
         with self.sessions() as session:
@@ -433,10 +592,20 @@ class FaqIndex:
             snap = self._snapshot
             if snap and snap.revision == revision and snap.collection == collection:
                 return snap
-            all_ids, all_kinds, all_texts, all_vectors = self.store(collection).all_docs(
+            store = self.store(collection)
+            all_ids, all_kinds, all_texts, all_vectors = store.all_docs(
                 (*PHRASING_KINDS, "answer", *(BASE_KINDS if embedder_path else ()))
             )
             pick = lambda seq, mask: [x for x, m in zip(seq, mask) if m]  # noqa: E731
+            # Vectors of entries SQL does not have are never ranked (they would take places from real
+            # entries and then be dropped), and are deleted if no import is running (heal()).
+            known = self.entry_ids()
+            in_sql = np.array([e in known for e in all_ids], dtype=bool)
+            if not in_sql.all():
+                all_ids, all_kinds, all_texts = (pick(seq, in_sql) for seq in (all_ids, all_kinds, all_texts))
+                all_vectors = all_vectors[in_sql]
+                with self.writer_lock.hold() as got:
+                    self._heal(store, locked=got)
             is_base = np.array([k in BASE_KINDS for k in all_kinds], dtype=bool)
             base_scorer = None
             if is_base.any():

@@ -34,6 +34,7 @@ class VectorStore(Protocol):
     def delete_entries(self, entry_ids: Sequence[str]) -> None: ...
     def delete_ids(self, ids: Sequence[str]) -> None: ...
     def ids_for_entries(self, entry_ids: Sequence[str]) -> set[str]: ...
+    def doc_entries(self) -> list[tuple[str, str, dict[str, Any]]]: ...
     def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]: ...
     def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]: ...
     def count(self) -> int: ...
@@ -107,6 +108,22 @@ class ChromaStore:
                 where={"entry_id": {"$in": entry_ids[start : start + self.BATCH]}}, include=[]
             )
             out.update(got["ids"])
+        return out
+
+    def doc_entries(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(doc id, entry id, metadata) of every document, paged, without texts or vectors: what
+        healing compares with SQL. A document without an entry id gets "" (it belongs to no entry)."""
+        out: list[tuple[str, str, dict[str, Any]]] = []
+        offset = 0
+        while True:
+            page = self.collection.get(limit=self.BATCH, offset=offset, include=["metadatas"])
+            if not page["ids"]:
+                break
+            metas = page["metadatas"] or [None] * len(page["ids"])
+            out += [
+                (i, str((m or {}).get("entry_id", "")), dict(m or {})) for i, m in zip(page["ids"], metas)
+            ]
+            offset += len(page["ids"])
         return out
 
     def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]:
