@@ -56,12 +56,42 @@ def qnorm(lex):
     return np.where(top > 0, lex / np.where(top > 0, top, 1), 0).astype(np.float32)
 
 
-def features(S, D, X):
-    """Per row: top fused, margin, agreement of dense and lexical top-1, lexical top (raw)."""
+def features(S, D, X, cover=None):
+    """Per row: top fused, margin, agreement of dense and lexical top-1, lexical top (raw), second
+    over top, and the idf-weighted share of the query's words found in the top entry."""
     ss = np.sort(S, 1)
     top, margin = ss[:, -1], ss[:, -1] - ss[:, -2]
     agree = (D.argmax(1) == X.argmax(1)).astype(np.float32) if D is not None else np.ones(len(S), np.float32)
-    return np.stack([top, margin, agree, X.max(1)], 1)
+    ratio = np.where(np.abs(top) > 1e-9, ss[:, -2] / np.where(np.abs(top) > 1e-9, top, 1), 1)
+    cols = [top, margin, agree, X.max(1), ratio]
+    if cover is not None:
+        cols.append(cover(S.argmax(1)))
+    return np.stack(cols, 1)
+
+
+def coverage_fn(bm, toks_list, tf_override=None):
+    """idf-weighted share of each query's distinct words that occur in the chosen entry (words
+    unknown to the FAQ count with the highest idf)."""
+    top_idf = float(bm.idf.max()) if len(bm.idf) else 1.0
+
+    def f(choice):
+        out = np.zeros(len(toks_list), np.float32)
+        for r, toks in enumerate(toks_list):
+            ws = set(toks)
+            if not ws:
+                continue
+            tf = bm.tf[choice[r]] if tf_override is None else tf_override(r, choice[r])
+            tot = got = 0.0
+            for w in ws:
+                i = bm.vocab.get(w)
+                idf = top_idf if i is None else float(bm.idf[i])
+                tot += idf
+                if i is not None and tf[i] > 0:
+                    got += idf
+            out[r] = got / tot if tot else 0
+        return out
+
+    return f
 
 
 def est_threshold(pos_score, pos_right, neg_score, target=0.9, ratio=1.0):
@@ -183,9 +213,25 @@ def run_set(name, args):
     if reads:
         D_neg2 = D_neg.copy()
         D_neg2[rows, u_owner] = -9
-    F_q = features(S_q, D_q if reads else None, lex_q)
-    F_pos = features(S_pos[valid], D_pos[valid] if reads else None, lex_pos[valid])
-    F_neg = features(S_neg, D_neg2 if reads else None, lex_neg)
+    cov_q = coverage_fn(bm, q_tok)
+
+    def tf_pos(r, j):  # the positive's own entry lacks the unit's words
+        tf = bm.tf[j]
+        if j != u_owner[r]:
+            return tf
+        tf = tf.copy()
+        for t in u_tok[r]:
+            i = bm.vocab.get(t)
+            if i is not None and tf[i] > 0:
+                tf[i] -= 1
+        return tf
+
+    vi = np.flatnonzero(valid)
+    cov_pos = coverage_fn(bm, [u_tok[r] for r in vi], lambda k, j: tf_pos(vi[k], j))
+    cov_neg = coverage_fn(bm, u_tok)
+    F_q = features(S_q, D_q if reads else None, lex_q, cov_q)
+    F_pos = features(S_pos[valid], D_pos[valid] if reads else None, lex_pos[valid], cov_pos)
+    F_neg = features(S_neg, D_neg2 if reads else None, lex_neg, cov_neg)
     pos_right = S_pos[valid].argmax(1) == u_owner[valid]
 
     pred = [ids[i] for i in S_q.argmax(1)]
@@ -211,16 +257,19 @@ def run_set(name, args):
     line("nullQ_q90", top_q, float(np.quantile(F_neg[q_only, 0], 0.9)))
     line("est_p90", top_q, est_threshold(F_pos[:, 0], pos_right, F_neg[:, 0], args.target))
     line("est_p95", top_q, est_threshold(F_pos[:, 0], pos_right, F_neg[:, 0], 0.95))
-    # logistic on the self-made rows
-    Fz = np.r_[F_pos, F_neg]
+    # logistic on the self-made rows (lr: top, margin, agreement, lexical top; lr+: also
+    # second/top and the idf-weighted share of the query's words found in the top entry)
     yz = np.r_[pos_right, np.zeros(len(F_neg), bool)].astype(int)
-    if yz.min() != yz.max():
-        pr = fit_lr(Fz, yz)
-        p_q, p_pos, p_neg = pr(F_q), pr(F_pos), pr(F_neg)
-        line("lr_null90", p_q, float(np.quantile(p_neg, 0.9)))
-        line("lr_est90", p_q, est_threshold(p_pos, pos_right, p_neg, args.target))
+    for tag, cols in (("lr", [0, 1, 2, 3]), ("lr+", list(range(F_q.shape[1])))):
+        if yz.min() == yz.max():
+            break
+        pr = fit_lr(np.r_[F_pos, F_neg][:, cols], yz)
+        p_q, p_pos, p_neg = pr(F_q[:, cols]), pr(F_pos[:, cols]), pr(F_neg[:, cols])
+        line(f"{tag}_null90", p_q, float(np.quantile(p_neg, 0.9)))
+        line(f"{tag}_null95", p_q, float(np.quantile(p_neg, 0.95)))
+        line(f"{tag}_est90", p_q, est_threshold(p_pos, pos_right, p_neg, args.target))
         o = oracle(p_q, pred, expected)
-        print(f"  oracle(lr)     C {o[1]:.3f} oos {o[2]:.3f}" if o else "  oracle(lr) none")
+        print(f"  oracle({tag})    C {o[1]:.3f} oos {o[2]:.3f}" if o else f"  oracle({tag}) none")
     if reads:
         ag_q, ag_n = F_q[:, 2] > 0, F_neg[:, 2] > 0
         t = float(np.quantile(F_neg[ag_n, 0], 0.9)) if ag_n.any() else 9
