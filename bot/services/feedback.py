@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Feedback, Handoff, Message, ModelVersion, Review
+from bot.db.models import Answer, Feedback, Message
 from bot.observability.metrics import BotMetrics
 
 KINDS = ("helpful", "not_helpful", "escalate")
@@ -54,44 +53,3 @@ class FeedbackService:
         if mine is not False:
             self.metrics.feedback.labels(kind).inc()
         return Recorded(kind, by_asker=mine is not False)
-
-    def today(self, now: datetime | None = None) -> dict[str, int]:
-        now = now or datetime.now(UTC)
-        start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return self.window(start, start + timedelta(days=1))
-
-    def window(self, start: datetime, end: datetime) -> dict[str, int]:
-        with self.sessions() as session:
-
-            def count(stmt) -> int:
-                return session.scalar(stmt) or 0
-
-            bot_answers = select(func.count(Answer.id)).where(
-                Answer.created_at >= start, Answer.created_at < end, Answer.mode != "human"
-            )
-            return {
-                "questions": count(
-                    select(func.count(Message.id)).where(
-                        Message.role == "user", Message.created_at >= start, Message.created_at < end
-                    )
-                ),
-                "answered": count(bot_answers.where(Answer.abstained.is_(False))),
-                "abstained": count(bot_answers.where(Answer.abstained.is_(True))),
-                "escalations": count(
-                    select(func.count(Handoff.id)).where(
-                        Handoff.created_at >= start, Handoff.created_at < end
-                    )
-                ),
-                "approvals": count(
-                    select(func.count(Review.id)).where(
-                        Review.action.in_(("approve", "edit")),
-                        Review.created_at >= start,
-                        Review.created_at < end,
-                    )
-                ),
-            }
-
-    def active_model(self) -> dict | None:
-        with self.sessions() as session:
-            v = session.scalar(select(ModelVersion).where(ModelVersion.status == "active").limit(1))
-            return {"name": v.name, "eval_scores": dict(v.eval_scores or {})} if v else None

@@ -47,6 +47,9 @@ class HandoffService:
             if answer is None:
                 raise LookupError(f"no answer {answer_id}")
             question = session.get(Message, answer.question_message_id)
+            # Asked before the hand-off is added: the query would autoflush it, and a second
+            # hand-off of the same question must fail at the commit below, not here.
+            mine = by_asker(session, answer, requested_by) if reason == "requested" else None
             handoff = Handoff(
                 conversation_id=question.conversation_id,
                 question_message_id=question.id,
@@ -56,7 +59,6 @@ class HandoffService:
             )
             session.add(handoff)
             if reason == "requested":
-                mine = by_asker(session, answer, requested_by)
                 session.add(
                     Feedback(answer_id=answer_id, user_id=requested_by, kind="escalate", by_asker=mine)
                 )

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Message, Review
+from bot.db.models import Answer, Message, Review, ReviewPost
 from bot.observability.metrics import BotMetrics
 from bot.services.transcripts import TranscriptService
 from retrieval.index import FaqIndex
@@ -154,3 +155,30 @@ class ReviewService:
                 .limit(limit)
             ).all()
             return [(a, q) for a, q in rows]
+
+    # ---- review posts (the Slack transport posts; the records live here) -------------------------
+    def claim_post(self, answer_id: int, reason: str, channel: str) -> int | None:
+        """Record that ``answer_id`` goes to the review channel; None if it was posted already (the
+        unique answer id makes it once, ever, across processes)."""
+        with self.sessions() as session:
+            post = ReviewPost(answer_id=answer_id, reason=reason, channel=channel)
+            session.add(post)
+            try:
+                session.commit()
+            except IntegrityError:
+                return None
+            return post.id
+
+    def post_sent(self, post_id: int, ts: str) -> None:
+        with self.sessions() as session:
+            session.get(ReviewPost, post_id).ts = ts
+            session.commit()
+
+    def context(self, answer_id: int) -> tuple[str, str, list[dict], str | None]:
+        """(question, answer text, sources, asker) for a review post."""
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer is None:
+                raise ReviewError(f"no answer {answer_id}")
+            question = session.get(Message, answer.question_message_id)
+            return question.text, answer.text, list(answer.sources or []), question.user_id

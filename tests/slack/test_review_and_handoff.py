@@ -281,7 +281,7 @@ def test_app_home_shows_admins_their_queue_and_figures(slack):
 
 def test_admin_group_members_may_review(slack):
     slack.container.settings.admin_group = "S0ADMINS"
-    slack.container.reviews.group_members = slack.bot._admin_group_members
+    slack.container.reviews.group_members = slack.bot.admin._admin_group_members
     slack.peer.group_users = ["UGROUPIE"]
     answer_id, _ = _ask(slack, OUT_OF_SCOPE, "9600.0001")
     post = _review_post(slack, answer_id)

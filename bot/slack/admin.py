@@ -1,0 +1,137 @@
+"""Admin work in Slack: review posts, review decisions and App Home. The SQL behind them is the
+review service's; this module only talks to Slack."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import threading
+import time
+
+from slack_sdk.errors import SlackApiError
+
+from bot.container import Container
+from bot.services.review import NotAuthorized, ReviewError
+from bot.slack import blocks
+from bot.slack.client import SafeWebClient
+
+__all__ = ["REFUSAL", "Admin"]
+
+log = logging.getLogger(__name__)
+GROUP_CACHE_S = 300.0
+REFUSAL = "Only support admins can review answers. This attempt was logged."
+HOME_STATS_DAYS = 7
+
+
+class Admin:
+    def __init__(self, container: Container, client: SafeWebClient):
+        self.c = container
+        self.settings = container.settings
+        self.client = client
+        self._group: tuple[float, set[str]] = (0.0, set())
+        self._group_lock = threading.Lock()
+        if self.settings.admin_group:
+            container.reviews.group_members = self._admin_group_members
+
+    def maybe_review(self, answer_id: int, flag: str | None) -> None:
+        """Post to the review channel per ``review_mode``; a given answer is posted once, ever."""
+        s = self.settings
+        if s.review_mode == "off" or not s.review_channel:
+            return
+        if flag:
+            reason = flag
+        elif s.review_mode == "all":
+            reason = "all"
+        elif s.review_mode == "sample" and random.random() < s.review_sample_rate:
+            reason = "sample"
+        else:
+            return
+        post_id = self.c.reviews.claim_post(answer_id, reason, s.review_channel)
+        if post_id is None:  # already posted (by this process or another)
+            return
+        question, text, sources, asker = self.c.reviews.context(answer_id)
+        sent = self.client.chat_postMessage(
+            channel=s.review_channel,
+            **blocks.review_request(answer_id, question, text, sources, reason, asker).args(),
+        )
+        self.c.reviews.post_sent(post_id, sent["ts"])
+
+    def review(
+        self,
+        action: str,
+        answer_id: int,
+        reviewer: str,
+        *,
+        channel: str | None,
+        ts: str | None,
+        edited_text: str | None = None,
+    ) -> str:
+        """Apply an admin's decision; returns what to tell them. Non-admins are refused and logged."""
+        try:
+            if action == "reject":
+                outcome = self.c.reviews.reject(answer_id, reviewer)
+            else:
+                outcome = self.c.reviews.approve(answer_id, reviewer, edited_text=edited_text)
+        except NotAuthorized:
+            log.warning("refused %s of answer %s by non-admin %s", action, answer_id, reviewer)
+            return REFUSAL
+        except ReviewError as exc:
+            return f"Not done: {exc}."
+        question, text = self.c.reviews.describe(answer_id)
+        note = ""
+        if outcome.learned_entry:
+            note = f"The question now finds `{outcome.learned_entry}`."
+        elif outcome.curated_entry:
+            note = f"Added to the FAQ as `{outcome.curated_entry}`."
+        if channel and ts:
+            done = blocks.review_done(question, edited_text or text, outcome.action, reviewer, note)
+            try:
+                self.client.chat_update(channel=channel, ts=ts, **done.args())
+            except SlackApiError as exc:  # the decision is recorded; only the post stays as it was
+                log.warning("review post %s not updated: %s", ts, exc.response.get("error"))
+        return f"Done: {outcome.action}. {note}".strip()
+
+    def open_edit(
+        self, answer_id: int, reviewer: str, trigger_id: str, channel: str | None, ts: str | None
+    ) -> str | None:
+        if not self.c.reviews.is_admin(reviewer):
+            log.warning("refused edit of answer %s by non-admin %s", answer_id, reviewer)
+            return REFUSAL
+        try:
+            question, text = self.c.reviews.describe(answer_id)
+        except ReviewError as exc:
+            return f"Not done: {exc}."
+        metadata = json.dumps({"answer_id": answer_id, "channel": channel, "ts": ts})
+        self.client.views_open(
+            trigger_id=trigger_id, view=blocks.edit_modal(answer_id, question, text, metadata)
+        )
+        return None
+
+    def publish_home(self, user: str) -> None:
+        admin = self.c.reviews.is_admin(user)
+        stats, pending, model = None, [], None
+        if admin:
+            stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
+            pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
+            served = self.c.models.in_service(self.c.started_engine())
+            if served:
+                name = served.name
+                if served.source == "server":
+                    name = f"{served.name} at {self.settings.openai_base_url}"
+                model = {"name": name, "eval_scores": served.eval_scores}
+        try:
+            self.client.views_publish(
+                user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model)
+            )
+        except SlackApiError as exc:  # e.g. the user never opened the app: nothing to show it in
+            log.warning("App Home of %s not published: %s", user, exc.response.get("error"))
+
+    def _admin_group_members(self) -> set[str]:
+        with self._group_lock:
+            fetched_at, members = self._group
+            if time.monotonic() - fetched_at > GROUP_CACHE_S:
+                resp = self.client.usergroups_users_list(usergroup=self.settings.admin_group)
+                members = set(resp.get("users") or [])
+                self._group = (time.monotonic(), members)
+            return members
