@@ -132,6 +132,9 @@ def main() -> None:
     ap.add_argument("--b", type=float, default=0.75)
     ap.add_argument("--zh", default="jieba", help="jieba | char12 (character uni+bigrams) | both")
     ap.add_argument("--target", type=float, default=0.9)
+    ap.add_argument("--dense-feature", action="store_true",
+                    help="languages the embedder does not read: rank lexically, but give the logistic model "
+                         "the embedder's scores as features (lr+d rows)")
     args = ap.parse_args()
     print(f"# exp_abstain --model {args.model} --kinds {args.kinds} --bm25 {args.bm25} --k1 {args.k1} --b {args.b} --zh {args.zh}")
     for name in args.sets.split(","):
@@ -186,7 +189,8 @@ def run_set(name, args):
         lex_pos[r, u_owner[r]] = bm.score_without(u_tok[r], u_owner[r], u_tok[r])
 
     # ------------------------------------------------------------------ dense
-    if reads:
+    use_dense = reads or args.dense_feature
+    if use_dense:
         qv = encode(args.model, q_text)
         dv = encode(args.model, L.doc_text)
         uv = encode(args.model, [L.unit_text[u] for u in units])
@@ -210,7 +214,7 @@ def run_set(name, args):
     lex_neg[rows, u_owner] = 0
     S_neg = fuse(D_neg if reads else None, lex_neg)
     S_neg[rows, u_owner] = -9
-    if reads:
+    if use_dense:
         D_neg2 = D_neg.copy()
         D_neg2[rows, u_owner] = -9
     cov_q = coverage_fn(bm, q_tok)
@@ -233,6 +237,14 @@ def run_set(name, args):
     F_pos = features(S_pos[valid], D_pos[valid] if reads else None, lex_pos[valid], cov_pos)
     F_neg = features(S_neg, D_neg2 if reads else None, lex_neg, cov_neg)
     pos_right = S_pos[valid].argmax(1) == u_owner[valid]
+    if use_dense and not reads:  # dense as evidence only: its score for the lexical choice, its top, agreement
+        def dfeat(S, D):
+            ch = S.argmax(1)
+            return np.stack([D[np.arange(len(D)), ch], D.max(1), (D.argmax(1) == ch).astype(np.float32)], 1)
+
+        F_q = np.c_[F_q, dfeat(S_q, D_q)]
+        F_pos = np.c_[F_pos, dfeat(S_pos[valid], D_pos[valid])]
+        F_neg = np.c_[F_neg, dfeat(S_neg, D_neg2)]
 
     pred = [ids[i] for i in S_q.argmax(1)]
     right = np.array([p == e for p, e in zip(pred, expected)])
@@ -260,7 +272,10 @@ def run_set(name, args):
     # logistic on the self-made rows (lr: top, margin, agreement, lexical top; lr+: also
     # second/top and the idf-weighted share of the query's words found in the top entry)
     yz = np.r_[pos_right, np.zeros(len(F_neg), bool)].astype(int)
-    for tag, cols in (("lr", [0, 1, 2, 3]), ("lr+", list(range(F_q.shape[1])))):
+    sets_ = [("lr", [0, 1, 2, 3]), ("lr+", list(range(6)))]
+    if F_q.shape[1] > 6:
+        sets_.append(("lr+d", list(range(F_q.shape[1]))))
+    for tag, cols in sets_:
         if yz.min() == yz.max():
             break
         pr = fit_lr(np.r_[F_pos, F_neg][:, cols], yz)
