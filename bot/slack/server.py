@@ -1,9 +1,10 @@
 """The Bolt app and its two transports.
 
-HTTP events (``/slack/events``) for scale-out behind a load balancer: Bolt verifies every request's
-signature and rejects timestamps older than five minutes (401). Socket mode (app-level token) for
-internal installs with no public URL. Both run the same listeners, and both serve the ops
-endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT``.
+HTTP events (``/slack/events``) for scale-out behind a load balancer: ``bot.slack.http_guard``
+verifies every request before Bolt parses it (405 not a POST, 413 over 1 MiB, 401 bad signature or
+a timestamp outside five minutes, 400 a payload the listeners cannot take). Socket mode (app-level
+token) for internal installs with no public URL. Both run the same listeners, and both serve the
+ops endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT``.
 """
 
 from __future__ import annotations
@@ -15,14 +16,14 @@ import uuid
 from collections.abc import Callable
 
 from slack_bolt import App, BoltRequest, BoltResponse
-from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from bot.container import Container
 from bot.observability.http import BackgroundServer, database_check, health_routes, serve_ops
 from bot.observability.logs import request_scope
 from bot.settings import Settings
-from bot.slack import listeners
+from bot.slack import listeners, payload
 from bot.slack.bot import SlackBot, web_client
+from bot.slack.http_guard import SlackEventsGuard
 
 __all__ = [
     "BackgroundServer",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+BOLT_LOG_LIMIT = 300  # characters of one slack_bolt log message
 
 
 class SlackConfigError(RuntimeError):
@@ -66,8 +68,48 @@ def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
         process_before_response=True,
         logger=logging.getLogger("slack_bolt"),
     )
+    # Before any listener: payloads of a shape the listeners cannot take are refused (HTTP checks
+    # them earlier still, in http_guard; this covers socket mode), and text loses what SQL cannot store.
+    app.middleware(checked_payload)
     listeners.register(app, bot)
+    shorten_bolt_logs()
     return app, bot
+
+
+def checked_payload(req: BoltRequest, next: Callable[[], None]) -> BoltResponse | None:
+    try:
+        payload.check(req.body)
+    except payload.BadPayload as exc:
+        log.info("refused a Slack payload (%s): %s", payload.describe(req.body), exc)
+        if req.mode == "socket_mode":  # acked and dropped: an envelope left unacked is only redelivered
+            return BoltResponse(status=200, body="")
+        return BoltResponse(status=400, body=f"bad request: {exc}\n")
+    payload.clean(req.body)
+    return next()
+
+
+class _ShortRecords(logging.Filter):
+    """Bolt puts whole request bodies in some log messages (a failed signature check at INFO, a
+    skipped self event at DEBUG): each message is cut to ``BOLT_LOG_LIMIT`` characters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if len(message) > BOLT_LOG_LIMIT:
+            record.msg, record.args = f"{message[:BOLT_LOG_LIMIT]}... ({len(message)} characters)", None
+        return True
+
+
+_SHORT_RECORDS = _ShortRecords()
+
+
+def shorten_bolt_logs() -> None:
+    """On every slack_bolt logger: Bolt makes one per middleware and matcher, and a filter on the
+    parent does not apply to records its children log."""
+    names = ["slack_bolt"] + [n for n in logging.root.manager.loggerDict if n.startswith("slack_bolt.")]
+    for name in names:
+        logger = logging.getLogger(name)
+        if _SHORT_RECORDS not in logger.filters:
+            logger.addFilter(_SHORT_RECORDS)
 
 
 class TracedApp(App):
@@ -83,10 +125,19 @@ class TracedApp(App):
         with request_scope(body.get("event_id") or body.get("trigger_id") or uuid.uuid4().hex):
             return super().dispatch(req)
 
+    def _handle_unmatched_requests(self, req: BoltRequest, resp: BoltResponse) -> BoltResponse:
+        # Bolt's own warning prints the whole body and a code sample to handle it.
+        self._framework_logger.warning("no listener for this Slack request (%s)", payload.describe(req.body))
+        return resp
+
 
 def wsgi(app: App, container: Container) -> Callable:
-    """``/slack/events`` for Slack, ``/healthz`` (alive) and ``/readyz`` (database reachable)."""
-    slack = SlackRequestHandler(app, path="/slack/events")
+    """``/slack/events`` for Slack (behind ``SlackEventsGuard``), ``/healthz`` (alive) and
+    ``/readyz`` (database reachable)."""
+    secret = container.settings.slack_signing_secret
+    if not secret:
+        raise SlackConfigError("SUPPORTBOT_SLACK_SIGNING_SECRET is required for HTTP events.")
+    slack = SlackEventsGuard(app, secret.get_secret_value(), path="/slack/events")
     health = health_routes({"database": database_check(container.sessions)})
 
     def application(environ, start_response):

@@ -68,3 +68,96 @@ def slack(slack_settings, slack_peer) -> Iterator[SlackHarness]:
     yield SlackHarness(slack_peer, SlackSender(url + "/slack/events", SECRET), container, bot, url)
     server.stop()
     bot.close(wait=True)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def slack_any_db(request, slack_settings, slack_peer) -> Iterator[SlackHarness]:
+    """The ``slack`` harness on SQLite, then on a fresh PostgreSQL database (migrated): where
+    PostgreSQL is stricter (varchar lengths, NUL characters) it is the one that fails."""
+    from bot.db import migrate
+    from retrieval.faq import load_faq
+
+    settings = slack_settings
+    if request.param == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        migrate.upgrade(url)
+        settings = slack_settings.model_copy(update={"database_url": url})
+    container = Container(settings)
+    container.ensure_schema()
+    container.index.import_items(load_faq(SAMPLE_FAQ))
+    bot, url, server = serve(container)
+    yield SlackHarness(slack_peer, SlackSender(url + "/slack/events", SECRET), container, bot, url)
+    server.stop()
+    bot.close(wait=True)
+
+
+def _shared_harness(database: str, folder, model_path) -> Iterator[SlackHarness]:
+    """A ``slack`` harness made once for a module, for tests that send requests which change nothing
+    (refused or ignored): the harness costs seconds to make, such requests milliseconds."""
+    import os
+
+    import sqlalchemy as sa
+
+    from bot.db import migrate
+    from retrieval.faq import load_faq
+    from tests.conftest import POSTGRES_ADMIN_URL
+
+    peer = SlackPeer()
+    url, admin = None, None
+    if database == "postgres":
+        import uuid
+
+        admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = f"supportbot_test_{uuid.uuid4().hex[:12]}"
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        migrate.upgrade(url)
+    # Made before the per-test fixtures that isolate the environment: nothing is read from it.
+    with pytest.MonkeyPatch.context() as mp:
+        for key in [k for k in os.environ if k.startswith("SUPPORTBOT_")]:
+            mp.delenv(key)
+        settings = Settings(
+            _env_file=None,
+            data_dir=folder,
+            database_url=url,
+            model_path=model_path,
+            tune_on_import=False,
+            slack_bot_token="xoxb-test-token",
+            slack_signing_secret=SECRET,
+            slack_api_url=peer.url,
+            admin_users=[ADMIN],
+            review_channel=REVIEW,
+            support_channel=SUPPORT,
+            review_mode="flagged",
+            stream_update_interval_s=0.3,
+        )
+    container = Container(settings)
+    container.ensure_schema()
+    container.index.import_items(load_faq(SAMPLE_FAQ))
+    bot, base, server = serve(container)
+    try:
+        yield SlackHarness(peer, SlackSender(base + "/slack/events", SECRET), container, bot, base)
+    finally:
+        server.stop()
+        bot.close(wait=True)
+        container.close()
+        peer.close()
+        if admin is not None:
+            from bot.db.session import get_engine
+
+            get_engine(url).dispose()
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+            admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def shared_slack(tmp_path_factory, model_path) -> Iterator[SlackHarness]:
+    yield from _shared_harness("sqlite", tmp_path_factory.mktemp("shared-slack"), model_path)
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def shared_slack_any_db(request, tmp_path_factory, model_path) -> Iterator[SlackHarness]:
+    """``shared_slack`` on SQLite, then on a fresh PostgreSQL database (migrated)."""
+    yield from _shared_harness(request.param, tmp_path_factory.mktemp("shared-slack"), model_path)
