@@ -4,14 +4,18 @@ HTTP events (``/slack/events``) for scale-out behind a load balancer: ``bot.slac
 verifies every request before Bolt parses it (405 not a POST, 413 over 1 MiB, 401 bad signature or
 a timestamp outside five minutes, 400 a payload the listeners cannot take). Socket mode (app-level
 token) for internal installs with no public URL. Both run the same listeners, and both serve the
-ops endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT``.
+ops endpoints (``/healthz``, ``/readyz``, ``/metrics``) on ``SUPPORTBOT_METRICS_PORT``. On SIGTERM
+both finish the answers in progress before the process ends (HTTP: within
+``SUPPORTBOT_DRAIN_TIMEOUT_S``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable
 
@@ -23,7 +27,7 @@ from bot.observability.logs import request_scope
 from bot.settings import Settings
 from bot.slack import listeners, payload
 from bot.slack.bot import SlackBot, web_client
-from bot.slack.http_guard import SlackEventsGuard
+from bot.slack.http_guard import MAX_BODY_BYTES, SlackEventsGuard
 
 __all__ = [
     "BackgroundServer",
@@ -36,6 +40,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+DRAIN_TIMEOUT_S = 25.0  # the default of SUPPORTBOT_DRAIN_TIMEOUT_S
 BOLT_LOG_LIMIT = 300  # characters of one slack_bolt log message
 
 
@@ -153,25 +158,124 @@ def serve_ops_for(container: Container, **more_checks: Callable[[], None]) -> Ba
     return serve_ops(container.metrics.registry, checks, s.metrics_host, s.metrics_port)
 
 
-def serve_http(container: Container, host: str, port: int, threads: int = 16) -> None:
-    import waitress
-
+def serve_http(
+    container: Container,
+    host: str,
+    port: int,
+    threads: int = 16,
+    stop: threading.Event | None = None,
+    drain_timeout_s: float | None = None,
+) -> bool:
+    """Serve until ``stop`` is set, by default on SIGTERM or SIGINT (``docker stop``). Then drain:
+    no new connections, the requests in progress answered, the answers in progress finished, all
+    within ``drain_timeout_s`` (``SUPPORTBOT_DRAIN_TIMEOUT_S``). Returns whether everything
+    finished; when the signals stop it and something did not, the process exits with status 1
+    rather than wait (what is left is answered again once its lease runs out)."""
     app, bot = build(container, http=True)
-    ops = serve_ops_for(container)
-    log.info("serving Slack events on http://%s:%d/slack/events", host, port)
+    timeout = drain_timeout_s if drain_timeout_s is not None else drain_timeout(container.settings)
+    own_process = stop is None
+    stop = stop or _stop_on_signals()
+
+    def not_stopping() -> None:
+        if stop.is_set():
+            raise RuntimeError("stopping: finishing the answers in progress")
+
+    ops = serve_ops_for(container, serving=not_stopping)
+    server = DrainingServer(wsgi(app, container), host, port, threads=threads)
+    log.info("serving Slack events on http://%s:%d/slack/events", host, server.port)
     try:
-        waitress.serve(
-            wsgi(app, container),
+        while not stop.wait(1.0):
+            if not server.thread.is_alive():
+                log.error("the HTTP server stopped by itself; stopping")
+                break
+    finally:
+        drained = drain(server, bot, timeout)
+        if ops:
+            ops.stop()
+    if own_process and not drained:
+        logging.shutdown()  # flush what the handlers hold: the answering threads are not waited for
+        os._exit(1)
+    return drained
+
+
+def drain_timeout(settings: Settings) -> float:
+    return float(getattr(settings, "drain_timeout_s", DRAIN_TIMEOUT_S))
+
+
+def drain(server: DrainingServer, bot: SlackBot, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    log.info(
+        "stopping: no new requests; finishing those and the answers in progress (at most %.0f s)", timeout
+    )
+    server.stop_accepting()
+    requests_done = server.wait_idle(deadline)
+    server.close()
+    # SlackBot.close(wait=True) waits without a bound; it waits on its own thread, for the time left.
+    closing = threading.Thread(target=bot.close, kwargs={"wait": True}, name="drain", daemon=True)
+    closing.start()
+    closing.join(max(0.0, deadline - time.monotonic()))
+    if closing.is_alive() or not requests_done:
+        log.warning(
+            "stopped after %.0f s with work unfinished; unanswered questions are answered again "
+            "(by any process) once their leases run out",
+            timeout,
+        )
+        return False
+    log.info("stopped: every answer in progress was finished")
+    return True
+
+
+class DrainingServer:
+    """waitress on its own thread, stopped in order: first the listening socket (new connections
+    are refused), then, once the requests in progress are answered, the connections."""
+
+    def __init__(self, application: Callable, host: str, port: int, threads: int = 16):
+        import waitress
+
+        self.server = waitress.create_server(
+            application,
             host=host,
             port=port,
             threads=threads,
             ident="supportbot",
-            asyncore_use_poll=True,
-        )  # select() fails past fd 1024
-    finally:
-        if ops:
-            ops.stop()
-        bot.close()
+            asyncore_use_poll=True,  # select() fails past fd 1024
+            # waitress refuses bigger bodies (413) before buffering them; the guard checks again.
+            max_request_body_size=MAX_BODY_BYTES + 1,
+        )
+        self.port = int(self.server.effective_port)
+        self.thread = threading.Thread(target=self.server.run, name=f"http-{self.port}", daemon=True)
+        self.thread.start()
+
+    def _in_loop(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` on the server's own thread: asyncore's socket map is not thread-safe."""
+        self.server.trigger.pull_trigger(fn)
+
+    def stop_accepting(self) -> None:
+        from waitress import wasyncore
+
+        self._in_loop(lambda: wasyncore.dispatcher.close(self.server))  # the listening socket only
+
+    def busy(self) -> bool:
+        from waitress.channel import HTTPChannel
+
+        tasks = self.server.task_dispatcher
+        with tasks.lock:
+            if tasks.queue or tasks.active_count:
+                return True
+        channels = [c for c in list(self.server._map.values()) if isinstance(c, HTTPChannel)]
+        return any(c.request is not None or c.requests or c.total_outbufs_len for c in channels)
+
+    def wait_idle(self, deadline: float) -> bool:
+        while time.monotonic() < deadline:
+            if not self.busy():
+                return True
+            time.sleep(0.05)
+        return not self.busy()
+
+    def close(self) -> None:
+        self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+        self._in_loop(lambda: [c.close() for c in list(self.server._map.values())])
+        self.thread.join(timeout=5)
 
 
 def serve_socket(container: Container, stop: threading.Event | None = None) -> None:
