@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.services.evaluation import rouge_l
 from bot.llm.base import GenerationParams, ModelRuntime
 from bot.prompts import STOP_SEQUENCES
 from bot.services import grounding
+from bot.services.evaluation import rouge_l
 from finetune.data import Example
 
 

@@ -126,17 +126,24 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sets", default="doc2dial_gov_en,hint3_powerplay11_en,clinc150_3,clinc150_5")
     ap.add_argument("--model", default="minilm")
-    ap.add_argument("--kinds", default="auto", help="dense document kinds; auto: q,hwin3 for long answers, q,chunk else")
+    ap.add_argument(
+        "--kinds", default="auto", help="dense document kinds; auto: q,hwin3 for long answers, q,chunk else"
+    )
     ap.add_argument("--bm25", type=float, default=0.3, help="weight of BM25 / top lexical score")
     ap.add_argument("--k1", type=float, default=1.5)
     ap.add_argument("--b", type=float, default=0.75)
     ap.add_argument("--zh", default="jieba", help="jieba | char12 (character uni+bigrams) | both")
     ap.add_argument("--target", type=float, default=0.9)
-    ap.add_argument("--dense-feature", action="store_true",
-                    help="languages the embedder does not read: rank lexically, but give the logistic model "
-                         "the embedder's scores as features (lr+d rows)")
+    ap.add_argument(
+        "--dense-feature",
+        action="store_true",
+        help="languages the embedder does not read: rank lexically, but give the logistic model "
+        "the embedder's scores as features (lr+d rows)",
+    )
     args = ap.parse_args()
-    print(f"# exp_abstain --model {args.model} --kinds {args.kinds} --bm25 {args.bm25} --k1 {args.k1} --b {args.b} --zh {args.zh}")
+    print(
+        f"# exp_abstain --model {args.model} --kinds {args.kinds} --bm25 {args.bm25} --k1 {args.k1} --b {args.b} --zh {args.zh}"
+    )
     for name in args.sets.split(","):
         run_set(name, args)
 
@@ -166,7 +173,9 @@ def run_set(name, args):
     lang = dominant_language([e["question"] for e in faq])
     tok = tokenizer_for(lang, args.zh)
     long = has_long_answers(faq)
-    kinds = (("q", "hwin3") if long else ("q", "chunk")) if args.kinds == "auto" else tuple(args.kinds.split(","))
+    kinds = (
+        (("q", "hwin3") if long else ("q", "chunk")) if args.kinds == "auto" else tuple(args.kinds.split(","))
+    )
     L = build_layout(faq, kinds=kinds, answer_units=long)
     owner = np.array(L.doc_owner)
     q_text = [q for q, _ in queries]
@@ -237,7 +246,10 @@ def run_set(name, args):
     F_pos = features(S_pos[valid], D_pos[valid] if reads else None, lex_pos[valid], cov_pos)
     F_neg = features(S_neg, D_neg2 if reads else None, lex_neg, cov_neg)
     pos_right = S_pos[valid].argmax(1) == u_owner[valid]
-    if use_dense and not reads:  # dense as evidence only: its score for the lexical choice, its top, agreement
+    if (
+        use_dense and not reads
+    ):  # dense as evidence only: its score for the lexical choice, its top, agreement
+
         def dfeat(S, D):
             ch = S.argmax(1)
             return np.stack([D[np.arange(len(D)), ch], D.max(1), (D.argmax(1) == ch).astype(np.float32)], 1)
@@ -255,8 +267,10 @@ def run_set(name, args):
         f"self rows {valid.sum()} positives (right {pos_right.mean():.2f}) / {len(units)} nulls; "
         f"query langs {dict(zip(*np.unique(q_langs, return_counts=True)))}"
     )
-    print(f"  ranking: hit@1 {h1:.3f} hit@5 {h5:.3f}; real right-answer top {np.median(F_q[right & in_scope, 0]):.3f} "
-          f"vs self positive {np.median(F_pos[pos_right, 0]):.3f} (median); null {np.median(F_neg[:, 0]):.3f}")
+    print(
+        f"  ranking: hit@1 {h1:.3f} hit@5 {h5:.3f}; real right-answer top {np.median(F_q[right & in_scope, 0]):.3f} "
+        f"vs self positive {np.median(F_pos[pos_right, 0]):.3f} (median); null {np.median(F_neg[:, 0]):.3f}"
+    )
 
     def line(label, score, t):
         p, c, o, na = selective(score, pred, expected, t)

@@ -47,8 +47,11 @@ def main() -> None:
     chunks = [d for d, k in zip(L.doc_text, L.doc_kind) if k == "chunk"]
     wins = [d for d, k in zip(L2.doc_text, L2.doc_kind) if k == "hwin3"]
     units = [u for u, k in zip(L2.unit_text, L2.unit_kind) if k == "s"]
-    for label, texts in (("chunks (today's documents)", chunks), ("heading+3-sentence windows", wins),
-                         ("answer sentences (self-made rows)", units)):
+    for label, texts in (
+        ("chunks (today's documents)", chunks),
+        ("heading+3-sentence windows", wins),
+        ("answer sentences (self-made rows)", units),
+    ):
         t = clock()
         m.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
         print(f"encode {len(texts)} {label}", since(t))
@@ -74,8 +77,10 @@ def main() -> None:
         ss = np.sort(s[0])
         lr.predict_proba(np.array([[ss[-1], ss[-1] - ss[-2], float(d.argmax() == x.argmax()), top]]))
     w, c = clock()
-    print(f"score one query ({len(L2.doc_text)} documents, {len(faq)} entries): "
-          f"wall {(w - t[0]) / len(qs) * 1000:.2f} ms cpu {(c - t[1]) / len(qs) * 1000:.2f} ms")
+    print(
+        f"score one query ({len(L2.doc_text)} documents, {len(faq)} entries): "
+        f"wall {(w - t[0]) / len(qs) * 1000:.2f} ms cpu {(c - t[1]) / len(qs) * 1000:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -70,8 +70,18 @@ def main() -> None:
         base = dense(["q"])
         report("dense_q (baseline)", base)
         report("dense_q+chunk (0.9)", dense(["q", "chunk"], 0.9))
-        for ks in (["q", "sent"], ["q", "win2"], ["q", "win3"], ["q", "win4"], ["q", "hwin2"], ["q", "hwin3"],
-                   ["q", "hans"], ["q", "sent", "win3"], ["q", "hwin3", "sent"], ["q", "chunk", "hwin3"]):
+        for ks in (
+            ["q", "sent"],
+            ["q", "win2"],
+            ["q", "win3"],
+            ["q", "win4"],
+            ["q", "hwin2"],
+            ["q", "hwin3"],
+            ["q", "hans"],
+            ["q", "sent", "win3"],
+            ["q", "hwin3", "sent"],
+            ["q", "chunk", "hwin3"],
+        ):
             for w in (0.9, 1.0):
                 report(f"dense {'+'.join(ks)} ({w})", dense(ks, w))
         report("bm25", lex)
@@ -80,8 +90,11 @@ def main() -> None:
         report("mean(dense_q, dense_hwin3)", (a + b) / 2)
         c = dense(["sent"])
         report("mean(q, hwin3, sent)", (a + b + c) / 3)
-        for dk, D in (("q+chunk", dense(["q", "chunk"], 0.9)), ("q+hwin3", dense(["q", "hwin3"], 1.0)),
-                      ("mean(q,hwin3)", (a + b) / 2)):
+        for dk, D in (
+            ("q+chunk", dense(["q", "chunk"], 0.9)),
+            ("q+hwin3", dense(["q", "hwin3"], 1.0)),
+            ("mean(q,hwin3)", (a + b) / 2),
+        ):
             for w in (0.1, 0.2, 0.3, 0.5):
                 report(f"{dk} + {w} bm25/top", D + w * lex_qnorm)
             for w in (0.1, 0.3):

@@ -14,7 +14,6 @@ unit can be subtracted from its entry's counts exactly.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import re
@@ -190,8 +189,17 @@ def encode(name: str, texts: list[str]) -> np.ndarray:
         p = model_path(name)
         if p not in _models:
             _models[p] = SentenceTransformer(p, device="cpu", local_files_only=True)
-        e = _models[p].encode(missing, batch_size=32, normalize_embeddings=True, convert_to_numpy=True,
-                              show_progress_bar=False).astype(np.float32)
+        e = (
+            _models[p]
+            .encode(
+                missing,
+                batch_size=32,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            .astype(np.float32)
+        )
         seed(name, missing, e)
     index, blocks = _mem[name]
     if not texts:
@@ -252,7 +260,11 @@ class BM25:
         return ((tf * (self.k1 + 1) / np.where(denom > 0, denom, 1)) * self.idf) @ qv
 
     def scores(self, queries_tokens) -> np.ndarray:
-        Q = np.stack([self.qvec(t) for t in queries_tokens]) if queries_tokens else np.zeros((0, self.tf.shape[1]))
+        Q = (
+            np.stack([self.qvec(t) for t in queries_tokens])
+            if queries_tokens
+            else np.zeros((0, self.tf.shape[1]))
+        )
         denom = self.tf + self.k1 * (1 - self.b + self.b * self.dl[:, None] / self.avgdl)
         W = self.tf * (self.k1 + 1) / np.where(denom > 0, denom, 1) * self.idf
         return (Q @ W.T).astype(np.float32)
