@@ -194,7 +194,7 @@ def run_set(name, args):
     u_tok = [tok(L.unit_text[u]) for u in units]
     lex_u = bm.scores(u_tok)
     lex_pos = lex_u.copy()
-    for r, u in enumerate(units):
+    for r, _unit in enumerate(units):
         lex_pos[r, u_owner[r]] = bm.score_without(u_tok[r], u_owner[r], u_tok[r])
 
     # ------------------------------------------------------------------ dense
