@@ -272,24 +272,27 @@ class Stack:
     def wait_healthy(self, t0: float, timeout: float = 600, until=lambda: True) -> dict:
         """Seconds from T0 until each container is healthy (setup: exited 0), once UNTIL() holds."""
         seen: dict[str, float] = {}
+        ids: dict[str, str] = {}
         deadline = time.monotonic() + timeout
         while True:
             done = until()  # read before the states, so that the states seen are at least as new
             states = self.ps()
             for c in states:
+                # Keyed by container id: during an upgrade's recreate the old, healthy container
+                # of a name is still listed, and only its successor's health counts.
                 name = c["Name"].removeprefix(self.project + "-")
-                if name in seen:
+                if c["ID"] in ids:
                     continue
                 if c["Service"] == "setup" and c["State"] == "exited":
                     check(c.get("ExitCode") == 0, f"setup exited {c.get('ExitCode')}")
-                    seen[name] = time.monotonic() - t0
+                    seen[name], ids[c["ID"]] = time.monotonic() - t0, name
                 elif c.get("Health") == "healthy":
-                    seen[name] = time.monotonic() - t0
+                    seen[name], ids[c["ID"]] = time.monotonic() - t0, name
                 elif c.get("Health") == "unhealthy" or (c["State"] == "exited" and c["Service"] != "setup"):
                     logs = self.compose("logs", "--no-color", "--tail", "40", c["Service"], check_rc=False)
                     raise CheckFailed(f"{name} is {c.get('Health') or c['State']}:\n{logs.stdout[-3000:]}")
             services = {c["Service"] for c in states}
-            if done and all(s in services for s in LONG_RUNNING) and len(seen) == len(states):
+            if done and all(s in services for s in LONG_RUNNING) and all(c["ID"] in ids for c in states):
                 return {k: round(v, 1) for k, v in sorted(seen.items())}
             if time.monotonic() > deadline:
                 raise CheckFailed(f"not healthy within {timeout} s: {self.health_line()}")
