@@ -56,6 +56,12 @@ def _existing(kind: str):
     def check(value: Path | None) -> Path | None:
         if value is None:
             return None
+        try:
+            return _check(value)
+        except OSError as exc:  # a name too long, a component that is a file...: not a usable path
+            raise ValueError(f"not a usable path ({exc.strerror or exc})") from None
+
+    def _check(value: Path) -> Path:
         if kind == "dir" and not value.is_dir():
             raise ValueError("is not a directory" if value.exists() else "does not exist")
         if kind == "file" and not value.is_file():
@@ -356,7 +362,7 @@ class Settings(BaseSettings):
     def _zone(cls, value: str) -> str:
         try:
             ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name too long for a file name
             raise ValueError("must be an IANA time zone name, e.g. UTC or Europe/Berlin") from None
         return value
 
