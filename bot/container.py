@@ -29,6 +29,19 @@ class SchemaOutOfDate(RuntimeError):
     pass
 
 
+class DataDirUnavailable(RuntimeError):
+    """SUPPORTBOT_DATA_DIR cannot be created (a path under a file, no permission)."""
+
+
+def make_data_dir(settings: Settings) -> None:
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DataDirUnavailable(
+            f"cannot create the data folder {settings.data_dir}: {exc.strerror or exc} (SUPPORTBOT_DATA_DIR)"
+        ) from exc
+
+
 def quiet_libraries() -> None:
     """Keep third-party progress bars and telemetry out of the product's output."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -57,7 +70,7 @@ class Container:
         """Embedded SQLite is migrated on first use; a shared server database is migrated on purpose."""
         url = self.database_url
         if url.startswith("sqlite"):
-            self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+            make_data_dir(self.settings)
         if migrate.is_up_to_date(url):
             return
         if url.startswith("sqlite"):

@@ -41,6 +41,10 @@ class VectorStore(Protocol):
     def drop(self) -> None: ...
 
 
+class StoreUnavailable(RuntimeError):
+    """The configured vector store cannot be reached or created."""
+
+
 class ChromaStore:
     """One Chroma collection in cosine space; documents carry their FAQ entry id in metadata."""
 
@@ -63,16 +67,27 @@ class ChromaStore:
             self.client = client
         elif url:
             parsed = urlparse(url)
-            self.client = chromadb.HttpClient(
-                host=parsed.hostname or "localhost",
-                port=parsed.port or 8000,
-                ssl=parsed.scheme == "https",
-                settings=chroma_settings,
-            )
+            try:
+                self.client = chromadb.HttpClient(
+                    host=parsed.hostname or "localhost",
+                    port=parsed.port or 8000,
+                    ssl=parsed.scheme == "https",
+                    settings=chroma_settings,
+                )
+            except Exception as exc:  # chromadb says ValueError("Could not connect..."), or worse
+                raise StoreUnavailable(
+                    f"cannot reach the Chroma server at {url}: {exc} (SUPPORTBOT_CHROMA_URL)"
+                ) from exc
         else:
             if path is None:
                 raise ValueError("ChromaStore needs a path (embedded) or a url (server)")
-            path.mkdir(parents=True, exist_ok=True)
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreUnavailable(
+                    f"cannot use {path} for embedded Chroma: {exc.strerror or exc} "
+                    "(SUPPORTBOT_CHROMA_PATH or SUPPORTBOT_DATA_DIR)"
+                ) from exc
             self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         self.name = collection
         self.collection = self.client.get_or_create_collection(
