@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
-from bot.settings import Settings
+from bot.settings import DB_INTEGER_MAX, Settings, env_name
+
+MIB = 1024 * 1024
+# Columns these options end up in (bot/db/models.py): PostgreSQL refuses longer values, SQLite would not.
+MAX_USER_ID_CHARS = 64
+MAX_EDIT_CHARS = 20_000  # a curated entry's answer: the FAQ's own field limit (retrieval/faq.py)
 
 app = typer.Typer(
     help="A Slack support bot that answers from your FAQ and learns from its admins.",
@@ -41,19 +48,84 @@ app.add_typer(transcripts_app, name="transcripts")
 app.add_typer(faq_app, name="faq")
 app.add_typer(eval_app, name="eval")
 
-out = Console(soft_wrap=True)  # never break paths and messages mid-line
-err = Console(stderr=True, soft_wrap=True)
+# Never break paths and messages mid-line. No markup and no emoji codes: what is printed (FAQ text,
+# questions, file names, ids) is shown as it is; styles are set with Text, never parsed from strings.
+out = Console(soft_wrap=True, markup=False, emoji=False)
+err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
+
+
+def bold(text: object) -> Text:
+    return Text(str(text), style="bold")
 
 
 def _container():
     from bot.container import Container
 
-    return Container(Settings())
+    return Container(_settings())
 
 
-def fail(message: str, code: int = 1) -> None:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(Text.assemble(("Error: ", "bold red"), str(message)), highlight=False)
     raise typer.Exit(code)
+
+
+def _settings() -> Settings:
+    """Settings for a command; a bad value ends the command with one line per bad setting (main())."""
+    try:
+        return Settings()
+    except UnicodeDecodeError as exc:  # the one file settings come from
+        fail(f".env: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); save it as UTF-8", code=2)
+
+
+def _unknown_settings() -> list[str]:
+    """SUPPORTBOT_ variables that are no setting (a typo is otherwise silently ignored), with the
+    setting meant where one is close."""
+    import difflib
+
+    known = {env_name(name) for name in Settings.model_fields}
+    lines = []
+    for var in sorted(os.environ):
+        if var.startswith("SUPPORTBOT_") and var not in known and not var.startswith("SUPPORTBOT_TEST_"):
+            close = difflib.get_close_matches(var, known, n=1)
+            lines.append(
+                f"{var} is not a setting" + (f" (did you mean {close[0]}?)" if close else "") + "; ignored"
+            )
+    return lines
+
+
+def _limit(settings: Settings) -> int:
+    return settings.max_import_file_mb * MIB
+
+
+def _text_option(name: str, value: str, limit: int) -> str:
+    if not value.strip():
+        raise typer.BadParameter("must not be empty", param_hint=name)
+    if len(value) > limit:
+        raise typer.BadParameter(f"at most {limit} characters, got {len(value)}", param_hint=name)
+    return value
+
+
+def _not_imported(file: Path, problems: list[str]) -> str:
+    """One line for one problem; else a line per problem (each names its file and line)."""
+    if len(problems) == 1:
+        return f"{file} was not imported: {problems[0]}"
+    shown = problems[:20] + ([f"... and {len(problems) - 20} more"] if len(problems) > 20 else [])
+    return f"{file} was not imported ({len(problems)} problems):\n" + "\n".join(shown)
+
+
+AnswerId = Annotated[
+    int,
+    typer.Argument(
+        min=1,
+        max=DB_INTEGER_MAX,
+        metavar="ANSWER_ID",
+        help="Answer id (from `review list` or `ask --json`).",
+        show_default=False,
+    ),
+]
+# Not exists=True: the readers name a missing file themselves, and a path inside a container (compose's
+# `faq import /faq`) must still resolve where the command line is checked.
+ExistingPath = dict(readable=True)
 
 
 @db_app.command("upgrade")
@@ -61,20 +133,34 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     """Apply migrations up to REVISION (default: the latest)."""
     from bot.db import migrate
 
-    url = Settings().resolved_database_url
+    s = _settings()
+    url = s.resolved_database_url
     if url.startswith("sqlite"):
-        Settings().data_dir.mkdir(parents=True, exist_ok=True)
-    migrate.upgrade(url, revision)
+        try:
+            s.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot create the data folder {s.data_dir}: {exc.strerror or exc} (SUPPORTBOT_DATA_DIR)")
+    _migrate(migrate.upgrade, url, revision)
     out.print(f"Database at revision {migrate.current_revision(url)}")
 
 
-@db_app.command("downgrade")
+def _migrate(step, url: str, revision: str) -> None:
+    from alembic.util.exc import CommandError
+
+    try:
+        step(url, revision)
+    except CommandError as exc:  # an unknown or ambiguous revision, a downgrade past base
+        fail(f"revision {revision!r}: {exc} (see: supportbot db current)", code=2)
+
+
+# ignore_unknown_options: "-1" (one step down) is a revision, not an option.
+@db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
 def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")]) -> None:
     """Revert migrations down to REVISION."""
     from bot.db import migrate
 
-    url = Settings().resolved_database_url
-    migrate.downgrade(url, revision)
+    url = _settings().resolved_database_url
+    _migrate(migrate.downgrade, url, revision)
     out.print(f"Database at revision {migrate.current_revision(url) or 'base'}")
 
 
@@ -83,14 +169,20 @@ def db_current() -> None:
     """Show the database's revision and the latest one."""
     from bot.db import migrate
 
-    url = Settings().resolved_database_url
+    url = _settings().resolved_database_url
     out.print(f"current: {migrate.current_revision(url) or 'base'}  head: {migrate.head_revision(url)}")
 
 
 @model_app.command("install")
 def model_install(
     source: Annotated[
-        Path | None, typer.Option(help="A llama GGUF to install instead of the bundled SmolLM2.")
+        Path | None,
+        typer.Option(
+            help="A llama GGUF to install instead of the bundled SmolLM2.",
+            exists=True,
+            dir_okay=False,
+            **ExistingPath,
+        ),
     ] = None,
 ) -> None:
     """Install the bundled model (adapted for ctransformers), verify it generates, register it."""
@@ -106,10 +198,12 @@ def model_install(
         fail(str(exc))
     v = result.version
     if result.created:
-        out.print(f"Installed model version [bold]{v.name}[/] ({v.status}) at {v.path}")
+        out.print(Text.assemble("Installed model version ", bold(v.name), f" ({v.status}) at {v.path}"))
         out.print(f"  loaded in {result.load_s:.1f}s; sample output: {result.sample!r}", highlight=False)
     else:
-        out.print(f"Model version [bold]{v.name}[/] is already installed ({v.status}) at {v.path}")
+        out.print(
+            Text.assemble("Model version ", bold(v.name), f" is already installed ({v.status}) at {v.path}")
+        )
 
 
 @model_app.command("list")
@@ -151,7 +245,7 @@ def model_promote(version: Annotated[str, typer.Argument(help="Version name (see
         with c.sessions() as session:
             v = promote(session, version)
             session.commit()
-            out.print(f"[bold]{v.name}[/] is now active.")
+            out.print(Text.assemble(bold(v.name), " is now active."))
     except PromotionError as exc:
         fail(str(exc))
 
@@ -167,24 +261,33 @@ def model_rollback() -> None:
         with c.sessions() as session:
             v = rollback(session)
             session.commit()
-            out.print(f"Rolled back: [bold]{v.name}[/] is active again.")
+            out.print(Text.assemble("Rolled back: ", bold(v.name), " is active again."))
     except PromotionError as exc:
         fail(str(exc))
 
 
 @transcripts_app.command("import")
 def transcripts_import(
-    file: Annotated[Path, typer.Argument(help='JSONL, one {"question", "answer", "faq_ids"?} per line.')],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL, one {"question", "answer", "faq_ids"?} per line.',
+            metavar="FILE",
+            dir_okay=False,
+            **ExistingPath,
+        ),
+    ],
 ) -> None:
     """Import approved question-and-answer pairs (e.g. past support tickets) for the fine-tune."""
     from bot.services.transcripts import TranscriptFormatError, load_jsonl
 
+    s = _settings()
+    try:
+        rows = load_jsonl(file, _limit(s))
+    except TranscriptFormatError as exc:
+        fail(_not_imported(file, exc.problems))
     c = _container()
     c.ensure_schema()
-    try:
-        rows = load_jsonl(file)
-    except (OSError, UnicodeDecodeError, TranscriptFormatError) as exc:
-        fail(str(exc))
     known = {r for r in c.index.entry_ids()}
     unknown = sorted({i for r in rows for i in r["faq_ids"] if i not in known})
     if unknown:
@@ -271,7 +374,8 @@ def _tune(c, steps: int | None = None, *, required: bool = True) -> None:
 @faq_app.command("tune")
 def faq_tune(
     steps: Annotated[
-        int | None, typer.Option(min=1, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60).")
+        int | None,
+        typer.Option(min=1, max=10000, help="Training steps (default SUPPORTBOT_TUNE_STEPS, 60)."),
     ] = None,
 ) -> None:
     """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
@@ -282,7 +386,10 @@ def faq_tune(
 
 @faq_app.command("import")
 def faq_import(
-    file: Annotated[Path, typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="FAQ file or directory (.csv, .jsonl, .md).", metavar="FILE", **ExistingPath),
+    ],
     prune: Annotated[bool, typer.Option(help="Delete entries that are no longer in FILE.")] = False,
     tune: Annotated[
         bool | None,
@@ -297,10 +404,11 @@ def faq_import(
     to the FAQ when anything changed."""
     from retrieval.faq import FaqFormatError, load_faq
 
+    s = _settings()
     try:
-        items = load_faq(file)
+        items = load_faq(file, _limit(s))
     except FaqFormatError as exc:
-        fail(f"{file} was not imported:\n{exc}")
+        fail(_not_imported(file, exc.problems))
     c = _container()
     c.ensure_schema()
     with _progress() as bar:
@@ -310,6 +418,11 @@ def faq_import(
         f"Imported {file}: {report.added} added, {report.updated} updated, "
         f"{report.unchanged} unchanged, {report.pruned} pruned ({c.index.count_entries()} entries in the FAQ)."
     )
+    if report.orphans_removed or report.reindexed:
+        out.print(
+            f"Index repaired: {report.orphans_removed} vectors of entries not in the FAQ removed (left by an "
+            f"interrupted import), {report.reindexed} entries with no vectors re-indexed."
+        )
     should_tune = c.settings.tune_on_import if tune is None else tune
     # An unchanged FAQ that is already tuned needs nothing; a changed one needs an embedder that knows
     # its new entries.
@@ -318,7 +431,7 @@ def faq_import(
 
 
 @review_app.command("list")
-def review_list(limit: Annotated[int, typer.Option(help="How many.")] = 20) -> None:
+def review_list(limit: Annotated[int, typer.Option(min=1, max=1000, help="How many.")] = 20) -> None:
     """Answers nobody has reviewed yet, newest first."""
     c = _container()
     c.ensure_schema()
@@ -337,12 +450,16 @@ def review_list(limit: Annotated[int, typer.Option(help="How many.")] = 20) -> N
 
 @review_app.command("approve")
 def review_approve(
-    answer_id: Annotated[int, typer.Argument(help="Answer id (from `review list` or `ask --json`).")],
+    answer_id: AnswerId,
     edit: Annotated[str | None, typer.Option(help="The answer to approve instead of the bot's.")] = None,
     reviewer: Annotated[str, typer.Option("--as", help="Who approves (recorded).")] = "cli",
 ) -> None:
     """Approve an answer: the asker's question finds its FAQ entry from now on."""
     from bot.services.review import ReviewError
+
+    if edit is not None:
+        _text_option("--edit", edit, MAX_EDIT_CHARS)
+    _text_option("--as", reviewer, MAX_USER_ID_CHARS)
 
     c = _container()
     c.ensure_schema()
@@ -358,11 +475,13 @@ def review_approve(
 
 @review_app.command("reject")
 def review_reject(
-    answer_id: Annotated[int, typer.Argument(help="Answer id.")],
+    answer_id: AnswerId,
     reviewer: Annotated[str, typer.Option("--as", help="Who rejects (recorded).")] = "cli",
 ) -> None:
     """Reject an answer (kept out of training data)."""
     from bot.services.review import ReviewError
+
+    _text_option("--as", reviewer, MAX_USER_ID_CHARS)
 
     c = _container()
     c.ensure_schema()
@@ -375,7 +494,7 @@ def review_reject(
 
 def _progress() -> Progress:
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
@@ -386,8 +505,13 @@ def _progress() -> Progress:
 
 @eval_app.command("retrieval")
 def eval_retrieval(
-    faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.")],
-    queries: Annotated[Path, typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.')],
+    faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.", **ExistingPath)],
+    queries: Annotated[
+        Path,
+        typer.Option(
+            help='JSONL: {"query": ..., "expected_id": ... or null}.', dir_okay=False, **ExistingPath
+        ),
+    ],
     tune: Annotated[
         bool | None,
         typer.Option(
@@ -407,8 +531,9 @@ def eval_retrieval(
     from retrieval.evaluate import QueryFileError, evaluate, load_queries
     from retrieval.faq import FaqFormatError, load_faq
 
+    base = _settings()
     try:
-        items = load_faq(faq)
+        items = load_faq(faq, _limit(base))
         qs = load_queries(queries)
     except (FaqFormatError, QueryFileError) as exc:
         fail(str(exc))
@@ -416,7 +541,6 @@ def eval_retrieval(
     unknown = sorted({q.expected_id for q in qs if q.expected_id and q.expected_id not in known})
     if unknown:
         fail(f"{queries}: expected_id not in the FAQ: {', '.join(unknown[:10])}")
-    base = Settings()
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
         c = Container(
             base.model_copy(
@@ -458,8 +582,15 @@ def eval_retrieval(
 
 @eval_app.command("answers")
 def eval_answers(
-    faq: Annotated[Path, typer.Option(help="FAQ file or directory.")],
-    qa: Annotated[Path, typer.Option(help='JSONL: {"question", "expected_id" or null, "reference_answer"}.')],
+    faq: Annotated[Path, typer.Option(help="FAQ file or directory.", **ExistingPath)],
+    qa: Annotated[
+        Path,
+        typer.Option(
+            help='JSONL: {"question", "expected_id" or null, "reference_answer"}.',
+            dir_okay=False,
+            **ExistingPath,
+        ),
+    ],
     naive: Annotated[
         bool, typer.Option(help="Also run the naive prompt-and-print baseline, same model.")
     ] = True,
@@ -471,16 +602,16 @@ def eval_answers(
     import tempfile
 
     from bot.container import Container
-    from bot.evaluation import QAFileError, load_qa, run_guarded, run_naive, summarize
     from bot.llm.registry import NoModelError
+    from bot.services.evaluation import QAFileError, load_qa, run_guarded, run_naive, summarize
     from retrieval.faq import FaqFormatError, load_faq
 
+    base = _settings()
     try:
-        items = load_faq(faq)
+        items = load_faq(faq, _limit(base))
         questions = load_qa(qa)
     except (FaqFormatError, QAFileError, OSError) as exc:
         fail(str(exc))
-    base = Settings()
     user = Container(base)
     user.ensure_schema()
     try:
@@ -532,6 +663,8 @@ def ask(
     from bot.llm.registry import NoModelError
     from bot.services.answer import QuestionError
 
+    _text_option("--user", user, MAX_USER_ID_CHARS)
+
     c = _container()
     c.ensure_schema()
     try:
@@ -543,7 +676,7 @@ def ask(
         return
     out.print(result.answer, highlight=False)
     if result.sources and not result.abstained:
-        out.print("\n[bold]Sources[/]")
+        out.print(Text("\nSources", style="bold"))
         for s in result.sources[:3]:
             out.print(
                 f"  {s['id']}  (score {s['score']:.2f})  {s['question']}"
@@ -558,7 +691,7 @@ def ask(
         note = "FAQ answer as written" + (
             f" (the model's answer was {result.fallback})" if result.fallback else ""
         )
-    out.print(f"\n[dim]{note}, {result.latency_ms:.0f} ms[/]")
+    out.print(Text(f"\n{note}, {result.latency_ms:.0f} ms", style="dim"))
 
 
 class LogFormatChoice(StrEnum):
@@ -578,7 +711,7 @@ LogFormat = Annotated[
 def _logging(fmt: LogFormatChoice | None) -> None:
     from bot.observability.logs import configure_logging
 
-    s = Settings()
+    s = _settings()
     configure_logging(fmt.value if fmt else s.log_format, s.log_level)
 
 
@@ -593,33 +726,63 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    # 1-65535, not 0 ("any free port"): Slack's Request URL has to name the port the bot listens on.
     port: Annotated[
-        int | None, typer.Option(help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000).")
+        int | None,
+        typer.Option(min=1, max=65535, help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000)."),
     ] = None,
     host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
     log_format: LogFormat = None,
 ) -> None:
     """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http.
     Serves /healthz, /readyz and /metrics on SUPPORTBOT_METRICS_PORT in both modes."""
+    import errno
+    import socket
+    import urllib.error
+
+    from slack_bolt.error import BoltError
+    from slack_sdk.errors import SlackApiError
+
     from bot.slack.server import SlackConfigError, check_config, serve_http, serve_socket
 
     _logging(log_format)
+    s = _settings()
     if http is None:
-        http = Settings().slack_transport == "http"
+        http = s.slack_transport == "http"
     try:
-        check_config(Settings(), http=http)
+        check_config(s, http=http)
     except SlackConfigError as exc:
         fail(str(exc))
     c = _container()
     c.ensure_schema()
-    c.index.retrieve("warm-up", k=1)  # load the embedder before the first question arrives
+    c.index.retrieve("warm-up", k=1)  # load the embedder (and heal the index) before the first question
+    port = port or c.settings.http_port
+    api = c.settings.slack_api_url
     try:
         if http:
-            serve_http(c, host, port or c.settings.http_port)
+            serve_http(c, host, port)
         else:
             serve_socket(c)
     except SlackConfigError as exc:
         fail(str(exc))
+    except urllib.error.URLError as exc:  # before OSError: it is one
+        fail(f"cannot reach the Slack API at {api}: {exc.reason} (SUPPORTBOT_SLACK_API_URL)")
+    except SlackApiError as exc:
+        fail(
+            f"Slack refused: {exc.response.get('error', exc)} (check SUPPORTBOT_SLACK_BOT_TOKEN, SUPPORTBOT_SLACK_APP_TOKEN)"
+        )
+    except BoltError as exc:  # Bolt's own start-up check of the bot token (auth.test)
+        fail(f"cannot start the Slack app: {exc} (check SUPPORTBOT_SLACK_BOT_TOKEN)")
+    except OSError as exc:
+        if isinstance(exc, socket.gaierror) or exc.errno in (
+            errno.EADDRINUSE,
+            errno.EACCES,
+            errno.EADDRNOTAVAIL,
+        ):
+            fail(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc} (--host, --port or SUPPORTBOT_HTTP_PORT)"
+            )
+        raise
 
 
 @app.command()
@@ -637,7 +800,7 @@ def worker(log_format: LogFormat = None) -> None:
 @app.command()
 def stats(
     days: Annotated[int, typer.Option(min=1, max=366, help="How many days, today included (UTC).")] = 7,
-    top: Annotated[int, typer.Option(min=0, help="How many unanswered topics to list.")] = 5,
+    top: Annotated[int, typer.Option(min=0, max=100, help="How many unanswered topics to list.")] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Questions per day, share answered without a human, top unanswered topics, approval rate."""
@@ -702,47 +865,105 @@ def stats(
         out.print(topics)
 
 
+class HealthPath(StrEnum):
+    readyz = "/readyz"
+    healthz = "/healthz"
+    metrics = "/metrics"
+
+
 @app.command()
 def healthcheck(
     worker_port: Annotated[
         bool, typer.Option("--worker", help="Check the worker's ops port instead of the bot's.")
     ] = False,
     path: Annotated[
-        str, typer.Option(help="/readyz (ready: database, Slack, scheduler) or /healthz (alive).")
-    ] = "/readyz",
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the answer.")] = 5.0,
+        HealthPath, typer.Option(help="/readyz (ready: database, Slack, scheduler) or /healthz (alive).")
+    ] = HealthPath.readyz,
+    timeout: Annotated[float, typer.Option(min=0.1, max=300, help="Seconds to wait for the answer.")] = 5.0,
 ) -> None:
     """Exit 0 if this machine's bot (or worker) answers PATH with 200: the container health check."""
+    import http.client
     import urllib.error
     import urllib.request
 
-    s = Settings()
+    s = _settings()
     host = "127.0.0.1" if s.metrics_host in ("0.0.0.0", "", "::") else s.metrics_host
-    url = f"http://{host}:{s.worker_metrics_port if worker_port else s.metrics_port}{path}"
+    host = f"[{host}]" if ":" in host else host  # an IPv6 address
+    url = f"http://{host}:{s.worker_metrics_port if worker_port else s.metrics_port}{path.value}"
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            out.print(f"{url}: {response.read().decode().strip()}", highlight=False)
+            body = response.read(4096).decode(errors="replace").strip()
+            out.print(f"{url}: {body}", highlight=False)
     except urllib.error.HTTPError as exc:
-        fail(f"{url}: {exc.code} {exc.read().decode().strip()}")
-    except OSError as exc:
+        fail(f"{url}: {exc.code} {exc.read(4096).decode(errors='replace').strip()}")
+    except (OSError, http.client.HTTPException) as exc:  # refused, timed out, not HTTP at all
         fail(f"{url}: {exc}")
 
 
-def main() -> None:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
+def _expected_error(exc: BaseException) -> tuple[list[str], int] | None:
+    """The message lines and exit status for an error bad input causes, or None for anything else
+    (a bug, which keeps its traceback). Modules are looked up, not imported: an exception of a class
+    means its module is loaded, and importing bot.container just to compare would cost seconds."""
+    from pydantic import ValidationError
+    from sqlalchemy.exc import DataError, OperationalError
 
-    from bot.container import SchemaOutOfDate
+    from bot.settings import describe_errors
+    from retrieval.jsonl import InputFileError
 
-    try:
-        app()
-    except SchemaOutOfDate as exc:
-        err.print(f"[bold red]Error:[/] {exc}")
-        sys.exit(1)
-    except OperationalError as exc:
+    if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
+        return describe_errors(exc), 2
+    if isinstance(exc, OperationalError):
+        from sqlalchemy.engine import make_url
+
         url = make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
-        err.print(f"[bold red]Error:[/] cannot use the database at {url}: {exc.orig}", highlight=False)
+        return [f"cannot use the database at {url}: {str(exc.orig).strip()}"], 1
+    if isinstance(exc, DataError):  # a value a column refuses (PostgreSQL checks what SQLite stores)
+        return [f"the database refused a value: {str(exc.orig).strip().splitlines()[0]}"], 1
+    if isinstance(exc, InputFileError):
+        return [str(exc)], 1
+    expected = [("bot.container", "SchemaOutOfDate"), ("bot.container", "DataDirUnavailable")]
+    expected += [("retrieval.index", "IndexBusy")]
+    expected += [("retrieval.store", "StoreUnavailable")]
+    for module, name in expected:
+        if module in sys.modules and isinstance(exc, getattr(sys.modules[module], name)):
+            return [str(exc)], 1
+    if isinstance(exc, OSError) and exc.filename:  # a data folder that cannot be made, a file not readable
+        return [f"{exc.filename}: {exc.strerror or exc}"], 1
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The console script. Bad input (an option, an argument, a setting, a file) ends in one line per
+    problem and exit status 2 (the command line or the settings are invalid) or 1 (the command could
+    not be done as asked), never in a traceback."""
+    # Typer vendors click; its usage errors are not re-exported.
+    from typer._click.exceptions import NoArgsIsHelpError, UsageError
+
+    for line in _unknown_settings():
+        err.print(Text.assemble(("Warning: ", "yellow"), line), highlight=False)
+    try:
+        code = app(args=argv, prog_name="supportbot", standalone_mode=False)
+    except NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UsageError as exc:
+        # Typer would draw a panel over several lines; one line names the option and what it allows.
+        hint = f" (see: {exc.ctx.command_path} --help)" if exc.ctx else ""
+        fail_line = " ".join(exc.format_message().replace("Value error, ", "").split())
+        err.print(Text.assemble(("Error: ", "bold red"), fail_line + hint), highlight=False)
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("Aborted.")
         sys.exit(1)
+    except Exception as exc:
+        expected = _expected_error(exc)
+        if expected is None:
+            raise
+        lines, code = expected
+        for line in lines:
+            err.print(Text.assemble(("Error: ", "bold red"), line), highlight=False)
+        sys.exit(code)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
