@@ -2,7 +2,7 @@
 SB := .venv/bin/supportbot
 QUESTION ?= How do I reset my VPN password?
 
-.PHONY: demo install test test-fast lint reliability
+.PHONY: demo install test lint reliability
 
 install:
 	bash scripts/bootstrap.sh
