@@ -854,6 +854,13 @@ class Check:
         COMMAND_LOG.write_text("")
         log(f"commands and their output: {COMMAND_LOG}")
         self.main_image = "supportbot-check:current"
+        # The check's own tags: what they pointed at before, removed at the end once rebuilt (a
+        # rebuilt tag leaves the old image dangling; images of anyone else are not touched).
+        tags = (self.main_image, "supportbot-check:previous")
+        before = {
+            t: sh([DOCKER, "image", "inspect", "-f", "{{.Id}}", t], check_rc=False, quiet=True).stdout.strip()
+            for t in tags
+        }
         keys = [k for k, _t, _m in self.SCENARIOS]
         wanted = (
             self.QUICK if self.args.quick else tuple(self.args.only.split(",")) if self.args.only else keys
@@ -889,6 +896,12 @@ class Check:
                     s.close()
                 shutil.rmtree(self.work, ignore_errors=True)
             self.index_server.shutdown()
+            for tag, old_id in before.items():
+                now = sh(
+                    [DOCKER, "image", "inspect", "-f", "{{.Id}}", tag], check_rc=False, quiet=True
+                ).stdout.strip()
+                if old_id and now != old_id:
+                    sh([DOCKER, "rmi", old_id], check_rc=False, quiet=True)
         total = time.monotonic() - t0
         print("\nSUMMARY")
         for name, status, note in self.results:
