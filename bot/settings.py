@@ -68,6 +68,12 @@ def _existing(kind: str):
             raise ValueError("is not a file" if value.exists() else "does not exist")
         if kind == "dir-or-new" and value.exists() and not value.is_dir():
             raise ValueError("exists and is not a directory")
+        if kind == "model-dir" and not (value / "config.json").is_file():
+            # sentence-transformers would take any other folder for a hub model name, and fail late.
+            raise ValueError(
+                ("does not exist" if not value.exists() else "is not a model folder (no config.json)")
+                + "; expected a sentence-transformers folder like all-MiniLM-L6-v2"
+            )
         return value
 
     return AfterValidator(check)
@@ -127,7 +133,7 @@ class Settings(BaseSettings):
     )
     chroma_url: HttpUrlStr | None = Field(None, description="Chroma server, e.g. http://chroma:8000")
     chroma_collection: str = Field("faq", description="Collection name (3-32 of letters, digits and ._-)")
-    embedding_model_path: Annotated[Path, _existing("dir")] | None = Field(
+    embedding_model_path: Annotated[Path, _existing("model-dir")] | None = Field(
         None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2"
     )
 

@@ -76,6 +76,7 @@ def test_new_settings_and_their_defaults():
         ("FINETUNE_EVAL_SHARE", "1"),
         ("FINETUNE_REGRESSION_FILE", "/no/such.jsonl"),
         ("EMBEDDING_MODEL_PATH", "/no/such/dir"),
+        ("EMBEDDING_MODEL_PATH", "/tmp"),  # a folder, but no model in it
         ("CHROMA_PATH", "/etc/hostname"),
     ],
 )
