@@ -916,9 +916,10 @@ def _expected_error(exc: BaseException) -> tuple[list[str], int] | None:
         from sqlalchemy.engine import make_url
 
         url = make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
-        return [f"cannot use the database at {url}: {str(exc.orig).strip()}"], 1
+        # psycopg's messages run over several lines; one line says it.
+        return [f"cannot use the database at {url}: {' '.join(str(exc.orig).split())}"], 1
     if isinstance(exc, DataError):  # a value a column refuses (PostgreSQL checks what SQLite stores)
-        return [f"the database refused a value: {str(exc.orig).strip().splitlines()[0]}"], 1
+        return [f"the database refused a value: {' '.join(str(exc.orig).split())}"], 1
     if isinstance(exc, InputFileError):
         return [str(exc)], 1
     expected = [("bot.container", "SchemaOutOfDate"), ("bot.container", "DataDirUnavailable")]

@@ -218,6 +218,13 @@ def test_an_unmigrated_or_unreachable_database_is_one_line(cli, tmp_path):
     (line,) = error_lines(stderr)
     assert code == 1 and "cannot use the database at sqlite:///" in line
 
+    # psycopg's refusal runs over two lines; the password is never shown.
+    url = f"postgresql+psycopg://nobody:hunter2@127.0.0.1:{_closed_port()}/x"
+    code, _, stderr = cli("db", "upgrade", SUPPORTBOT_DATABASE_URL=url)
+    (line,) = error_lines(stderr)
+    assert code == 1 and len(stderr.strip().splitlines()) == 1 and "hunter2" not in stderr
+    assert line.startswith("Error: cannot use the database at postgresql+psycopg://nobody:***@127.0.0.1:")
+
 
 MARKUP = "[/bold] [red]x[/red] [link=https://evil.example]y[/link] :smile: [/]"
 
