@@ -145,9 +145,7 @@ def detect_language(
         return fallback
     if sum(is_cjk(ch) for ch in text) * 2 >= letters:
         # Mostly CJK: the script is decisive where the words are too few for the model.
-        kana = any(0x3040 <= ord(ch) <= 0x30FF for ch in text)
-        hangul = any(0xAC00 <= ord(ch) <= 0xD7AF for ch in text)
-        guess = "ja" if kana else "ko" if hangul else "zh"
+        guess = "ja" if _has_kana(text) else "ko" if _has_hangul(text) else "zh"
         allowed = set(among) if among else None
         return guess if allowed is None or guess in allowed else (fallback or guess)
     among_t = tuple(sorted(set(among))) if among else ()
@@ -212,8 +210,16 @@ class Analyzer:
         return _bigrams(run)
 
 
+def _has_kana(text: str) -> bool:
+    return any(0x3040 <= ord(ch) <= 0x30FF for ch in text)
+
+
+def _has_hangul(text: str) -> bool:
+    return any(0xAC00 <= ord(ch) <= 0xD7AF for ch in text)
+
+
 def _has_kana_or_hangul(text: str) -> bool:
-    return any(0x3040 <= ord(ch) <= 0x30FF or 0xAC00 <= ord(ch) <= 0xD7AF for ch in text)
+    return _has_kana(text) or _has_hangul(text)
 
 
 def _bigrams(run: str) -> list[str]:
