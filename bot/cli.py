@@ -523,12 +523,22 @@ def eval_retrieval(
     as_json: Annotated[
         bool, typer.Option("--json", help="End with one JSON object on the last line.")
     ] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write one JSON line per query (query, expected_id, top ids and scores, abstained, "
+            "language): which questions go wrong.",
+            dir_okay=False,
+            writable=True,
+        ),
+    ] = None,
 ) -> None:
     """Import FAQ into a throwaway store and score retrieval on QUERIES (null expected_id = out of scope)."""
     import tempfile
 
     from bot.container import Container
-    from retrieval.evaluate import QueryFileError, evaluate, load_queries
+    from retrieval.evaluate import QueryFileError, evaluate, load_queries, write_results
     from retrieval.faq import FaqFormatError, load_faq
 
     base = _settings()
@@ -560,24 +570,40 @@ def eval_retrieval(
 
             def search(q: str):
                 r = c.index.retrieve(q, k)
-                return r.hits, r.abstain
+                return r.hits, r.abstain, r.language
 
             report = evaluate(qs, search, progress=lambda n: bar.advance(task, n))
         threshold = c.index.threshold()
+    if out_file is not None:
+        try:
+            write_results(report.results or [], out_file)
+        except OSError as exc:
+            fail(f"{out_file}: cannot write ({exc.strerror or exc})")
     data = {**report.to_json(), "threshold": round(threshold, 4)}  # what abstention was decided on
-    table = Table(
-        "metric",
-        "value",
-        title=f"Retrieval on {faq.name}: {len(items)} entries, "
-        f"{report.n_in_scope} in-scope and {report.n_out_of_scope} out-of-scope queries",
-    )
-    for key, value in data.items():
-        table.add_row(
-            key, "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
-        )
-    out.print(table)
+    out.print(_retrieval_table(data, f"Retrieval on {faq.name}: {len(items)} entries"))
+    if out_file is not None:
+        out.print(f"One line per query: {out_file}")
     if as_json:
-        print(json.dumps(data))
+        print(json.dumps(data, ensure_ascii=False))
+
+
+def _retrieval_table(data: dict, title: str) -> Table:
+    """Metrics as rows; the whole query set, then each query language, as columns."""
+    languages = data.get("by_language") or {}
+    columns = {"all": data} | (languages if len(languages) > 1 else {})
+    table = Table("metric", *columns, title=title)
+    shown = [k for k in data if k != "by_language"]
+    for key in shown:
+        cells = []
+        for figures in columns.values():
+            value = figures.get(key)
+            cells.append(
+                "-" if value is None else (f"{value:.4f}" if isinstance(value, float) else str(value))
+            )
+        table.add_row(key, *cells)
+    if len(languages) == 1:
+        table.caption = f"all queries: {next(iter(languages))}"
+    return table
 
 
 @eval_app.command("answers")

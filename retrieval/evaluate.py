@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 
-from retrieval.index import RetrievedEntry
 from retrieval.jsonl import read_jsonl_objects
 
 
@@ -123,7 +122,8 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
     return out
 
 
-Searcher = Callable[[str], tuple[list[RetrievedEntry], bool]]  # -> (ranked hits, abstain?)
+# -> (ranked hits, abstain?) or (ranked hits, abstain?, the language retrieval took the question for)
+Searcher = Callable[[str], tuple]
 
 
 def _share(values: list[bool]) -> float | None:
@@ -170,9 +170,12 @@ def evaluate(
     results: list[QueryResult] = []
     for q in queries:
         t0 = time.perf_counter()
-        hits, abstain = search(q.query)
+        found = search(q.query)
         latency = (time.perf_counter() - t0) * 1000
-        language = q.language or (detect_language(q.query) if detect_language else None)
+        hits, abstain = found[0], found[1]
+        language = q.language or (found[2] if len(found) > 2 else None)
+        if language is None and detect_language is not None:
+            language = detect_language(q.query)
         top = [{"id": h.id, "score": round(float(h.score), 4)} for h in hits]
         results.append(QueryResult(q.query, q.expected_id, top, bool(abstain), language, latency))
         if progress:

@@ -26,7 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,11 +34,12 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
-from retrieval.calibration import default_threshold
+from retrieval.calibration import default_threshold, self_calibrated_threshold
 from retrieval.chunking import chunk_text
 from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
-from retrieval.scoring import PhrasingScorer, ScoringWeights
+from retrieval.language import detect_language, dominant_language
+from retrieval.scoring import LexicalScorer, PhrasingScorer, ScoringWeights
 from retrieval.store import VectorDoc, VectorStore
 from retrieval.tune import TuneError, TuneParams, tune_embedder
 
@@ -56,6 +57,14 @@ BASE_CONFIDENCE_WEIGHT = 0.5
 # The base top score is taken over the tuned ranking's best candidates only, not the whole FAQ: on
 # CLINC150 the same abstention (bench/research/exp_oos_candidates.py), without a second full pass.
 BASE_CANDIDATES = 10
+# An entry's score: its dense score plus this share of the query's BM25 against the entry's whole
+# text, over the query's top BM25 (retrieval/scoring.py LexicalScorer), divided by 1 + the share.
+LEXICAL_WEIGHT = 0.3
+# Abstention is calibrated on each FAQ's own entries (retrieval/calibration.py): each sampled
+# entry's question is asked with that entry left out, a question of the FAQ's domain that the FAQ
+# does not answer. Up to this many entries (seeded sample): at 300 the threshold moves < 0.01.
+CALIBRATION_QUERIES = 300
+SEMANTIC, LEXICAL = "semantic", "lexical"  # how a question was ranked: with the embedder, or words only
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class RetrievedEntry:
     url: str | None
     matched: str  # the indexed text that matched best
     matched_kind: str = "question"
+    mode: str = SEMANTIC  # LEXICAL: the question's language is not one the embedder reads
 
 
 @dataclass(frozen=True)
@@ -74,6 +84,9 @@ class Retrieval:
     hits: list[RetrievedEntry]
     confidence: float  # the score abstention is decided on
     abstain: bool
+    mode: str = SEMANTIC
+    language: str | None = None  # the question's, as detected (or the FAQ's when it says too little)
+    threshold: float | None = None
 
     @property
     def top(self) -> RetrievedEntry | None:
@@ -194,7 +207,13 @@ class _Snapshot:
     answer_texts: list[str]
     answer_owner: list[str]  # entry id per chunk
     base_scorer: PhrasingScorer | None = None  # base-embedder phrasings of a tuned index
-    phrasings_per_entry: float = 0.0  # what the default abstention threshold is read off
+    phrasings_per_entry: float = 0.0  # what the small-FAQ abstention floor is read off
+    lexical: LexicalScorer | None = None  # rows: entry_ids
+    language: str | None = None  # the FAQ's (most entries')
+    answer_rows: np.ndarray | None = None  # entry row of each run of answer chunks
+    answer_starts: np.ndarray | None = None  # first chunk of each run
+    base_texts: list[str] = field(default_factory=list)  # base-embedder phrasings, in base_scorer order
+    thresholds: dict[str, float] = field(default_factory=dict)  # calibrated per mode, on first use
 
 
 class FaqIndex:
@@ -214,6 +233,8 @@ class FaqIndex:
         answer_weight: float = 0.9,
         chunk_chars: int = 600,
         weights: ScoringWeights = ScoringWeights(),
+        lexical_weight: float = LEXICAL_WEIGHT,
+        embedder_languages: Sequence[str] | None = ("en",),
     ):
         self.sessions = sessions
         self._store_for = store_for
@@ -228,6 +249,11 @@ class FaqIndex:
         self.answer_weight = answer_weight
         self.chunk_chars = chunk_chars
         self.weights = weights
+        self.lexical_weight = lexical_weight
+        # The languages the embedder reads (None: all). A question in another language is ranked and
+        # judged on its words alone: an English embedder's similarity between two German sentences
+        # says little (CrossWOZ Chinese: hit@1 0.15 with MiniLM, 0.82 with BM25).
+        self.embedder_languages = None if embedder_languages is None else frozenset(embedder_languages)
         self._snapshot: _Snapshot | None = None
         self._lock = threading.Lock()
         self._stores: dict[str, VectorStore] = {}
@@ -607,11 +633,13 @@ class FaqIndex:
                 with self.writer_lock.hold() as got:
                     self._heal(store, locked=got)
             is_base = np.array([k in BASE_KINDS for k in all_kinds], dtype=bool)
-            base_scorer = None
+            base_scorer, base_texts = None, []
             if is_base.any():
-                base_scorer = self._scorer(
-                    pick(all_ids, is_base), pick(all_texts, is_base), all_vectors[is_base]
-                )
+                base_ids, base_texts = pick(all_ids, is_base), pick(all_texts, is_base)
+                base_scorer = self._scorer(base_ids, base_texts, all_vectors[is_base])
+                base_rows = {e: i for i, e in enumerate(base_scorer.entry_ids)}
+                base_order = np.argsort([base_rows[e] for e in base_ids], kind="stable")
+                base_texts = [base_texts[i] for i in base_order]
                 all_ids, all_kinds, all_texts = (
                     pick(seq, ~is_base) for seq in (all_ids, all_kinds, all_texts)
                 )
@@ -623,6 +651,24 @@ class FaqIndex:
             ids, row_of = scorer.entry_ids, {e: i for i, e in enumerate(scorer.entry_ids)}
             owners = np.array([row_of[e] for e in entry_ids], dtype=np.int64)
             order = np.argsort(owners, kind="stable")
+            # Answer chunks grouped by entry row (the store returns them in no set order), so that an
+            # entry's best chunk is one reduceat; chunks of entries without phrasings are left out.
+            answer_vectors = all_vectors[is_answer] if len(all_vectors) else all_vectors
+            answer_texts, answer_owner = pick(all_texts, is_answer), pick(all_ids, is_answer)
+            chunk_rows = np.array([row_of.get(e, -1) for e in answer_owner], dtype=np.int64)
+            keep = np.flatnonzero(chunk_rows >= 0)
+            keep = keep[np.argsort(chunk_rows[keep], kind="stable")]
+            answer_vectors = np.ascontiguousarray(answer_vectors[keep]) if len(keep) else answer_vectors[:0]
+            answer_texts = [answer_texts[i] for i in keep]
+            answer_owner = [answer_owner[i] for i in keep]
+            chunk_rows = chunk_rows[keep]
+            answer_starts = (
+                np.flatnonzero(np.r_[True, chunk_rows[1:] != chunk_rows[:-1]])
+                if len(chunk_rows)
+                else np.array([], np.int64)
+            )
+            answer_rows = chunk_rows[answer_starts] if len(chunk_rows) else np.array([], np.int64)
+            lexical, language = self._lexical(ids)
             snap = _Snapshot(
                 revision,
                 embedder_path,
@@ -633,11 +679,16 @@ class FaqIndex:
                 [texts[i] for i in order],
                 [kinds[i] for i in order],
                 owners[order],
-                np.ascontiguousarray(all_vectors[is_answer]) if len(all_vectors) else all_vectors,
-                pick(all_texts, is_answer),
-                pick(all_ids, is_answer),
+                answer_vectors,
+                answer_texts,
+                answer_owner,
                 base_scorer,
                 len(texts) / len(ids) if ids else 0.0,
+                lexical,
+                language,
+                answer_rows,
+                answer_starts,
+                base_texts,
             )
             self._snapshot = snap
             return snap
@@ -656,68 +707,147 @@ class FaqIndex:
             self.weights,
         )
 
-    def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
-        """Entries ranked by the fused phrasing score (retrieval/scoring.py); an entry's answer text
-        also counts, at ``answer_weight`` times its cosine, since answers share words with many questions."""
-        return self._search(question, k, with_confidence=False)[0]
-
-    def _search(
-        self, question: str, k: int, with_confidence: bool = True
-    ) -> tuple[list[RetrievedEntry], float]:
-        """(ranked entries, the confidence abstention is decided on)."""
-        snap = self._fresh()
-        query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
-        rows, scores = snap.scorer.score(query_vec, question)
-        best: dict[str, tuple[float, str, str]] = {}
-        if len(rows):
-            top_rows = (
-                np.argpartition(-scores, min(k, len(scores)) - 1)[:k]
-                if len(scores) > k
-                else range(len(scores))
-            )
-            for r in top_rows:
-                best[snap.entry_ids[rows[r]]] = (float(scores[r]), "", "question")
-        if len(snap.answer_vectors):
-            sims = snap.answer_vectors @ query_vec
-            n = min(k * self.OVERFETCH, len(sims))
-            for i in np.argpartition(-sims, n - 1)[:n] if len(sims) > n else range(len(sims)):
-                eid, score = snap.answer_owner[i], float(sims[i]) * self.answer_weight
-                if eid not in best or score > best[eid][0]:
-                    best[eid] = (score, snap.answer_texts[i], "answer")
-        ranked = sorted(best.items(), key=lambda kv: kv[1][0], reverse=True)[:k]
+    def _lexical(self, entry_ids: list[str]) -> tuple[LexicalScorer, str | None]:
+        """BM25 over each entry's whole text (rows: ``entry_ids``), in the FAQ's language."""
         with self.sessions() as session:
-            entries = {
-                e.id: e
-                for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_([i for i, _ in ranked])))
-            }
+            entries = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_(entry_ids)))}
+            learned = self._learned(session, entry_ids)
+        texts = []
+        for eid in entry_ids:
+            e = entries.get(eid)
+            parts = [e.question, *e.alt_questions, *learned.get(eid, []), e.answer] if e else []
+            texts.append("\n".join(parts))
+        language = dominant_language(
+            [e.question for e in entries.values()] + [e.answer for e in entries.values()]
+        )
+        return LexicalScorer(entry_ids, texts, language), language
+
+    def search(self, question: str, k: int = 5) -> list[RetrievedEntry]:
+        """Entries ranked by their dense score (phrasings, retrieval/scoring.py, or an answer chunk at
+        ``answer_weight`` times its cosine) fused with BM25 over their whole text; by BM25 alone
+        when the question's language is not one the embedder reads."""
+        return self.retrieve(question, k).hits
+
+    def _reads(self, language: str | None) -> bool:
+        return self.embedder_languages is None or language is None or language in self.embedder_languages
+
+    def _language(self, snap: _Snapshot, question: str) -> str | None:
+        # A question too short to tell ("VPN?") is taken to be in the FAQ's language.
+        return detect_language(question, fallback=snap.language)
+
+    def _dense(self, snap: _Snapshot, query_vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(per entry row: dense score, per entry row: which won, 1 = an answer chunk)."""
+        dense = np.full(len(snap.entry_ids), -1.0, np.float32)
+        rows, scores = snap.scorer.score(query_vec, "")
+        dense[rows] = scores
+        from_answer = np.zeros(len(snap.entry_ids), bool)
+        if len(snap.answer_vectors):
+            best = (
+                np.maximum.reduceat(snap.answer_vectors @ query_vec, snap.answer_starts) * self.answer_weight
+            )
+            wins = best > dense[snap.answer_rows]
+            dense[snap.answer_rows] = np.where(wins, best, dense[snap.answer_rows])
+            from_answer[snap.answer_rows] = wins
+        return dense, from_answer
+
+    def _rank(
+        self,
+        snap: _Snapshot,
+        question: str,
+        query_vec: np.ndarray | None,
+        exclude: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(per entry row: score, per entry row: won by an answer chunk). ``query_vec`` None: BM25
+        alone, raw. ``exclude``: that entry row as if it were not in the FAQ (calibration)."""
+        lexical = snap.lexical.scores(question) if snap.lexical is not None else np.zeros(len(snap.entry_ids))
+        if exclude is not None:
+            lexical[exclude] = 0.0
+        if query_vec is None:
+            scores, from_answer = lexical.astype(np.float32), np.zeros(len(lexical), bool)
+        else:
+            scores, from_answer = self._dense(snap, query_vec)
+            top = float(lexical.max()) if len(lexical) else 0.0
+            if self.lexical_weight and top > 0:
+                scores = (scores + self.lexical_weight * lexical / top) / (1 + self.lexical_weight)
+        if exclude is not None:
+            scores = scores.copy()
+            scores[exclude] = -np.inf
+        return scores, from_answer
+
+    def _confidence(
+        self,
+        snap: _Snapshot,
+        scores: np.ndarray,
+        question: str,
+        base_vec: np.ndarray | None,
+        exclude: int | None = None,
+    ) -> float:
+        """The top score; for a tuned index, averaged with the base embedder's top phrasing score
+        over the best candidates (BASE_CONFIDENCE_WEIGHT)."""
+        if not len(scores):
+            return 0.0
+        confidence = float(scores.max())
+        if base_vec is None or snap.base_scorer is None or not len(snap.base_scorer):
+            return confidence
+        n = min(BASE_CANDIDATES, len(scores))
+        candidates = [snap.entry_ids[r] for r in np.argpartition(-scores, n - 1)[:n] if r != exclude]
+        groups = snap.base_scorer.groups(candidates)
+        if not len(groups):
+            return confidence
+        base_top = float(snap.base_scorer.score(base_vec, question, only=groups)[1].max())
+        return (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
+
+    def _search(self, question: str, k: int) -> tuple[list[RetrievedEntry], float, str, str | None]:
+        """(ranked entries, the confidence abstention is decided on, mode, question language)."""
+        snap = self._fresh()
+        language = self._language(snap, question)
+        mode = SEMANTIC if self._reads(language) else LEXICAL
+        query_vec = base_vec = None
+        if mode == SEMANTIC:
+            query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
+            if snap.base_scorer is not None and len(snap.base_scorer):
+                base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
+        scores, from_answer = self._rank(snap, question, query_vec)
+        if not len(scores) or (mode == LEXICAL and float(scores.max()) <= 0):
+            return [], 0.0, mode, language
+        n = min(k, len(scores))
+        top_rows = np.argpartition(-scores, n - 1)[:n]
+        top_rows = top_rows[np.argsort(-scores[top_rows], kind="stable")]
+        ids = [snap.entry_ids[r] for r in top_rows]
+        with self.sessions() as session:
+            entries = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_(ids)))}
         out = []
-        for eid, (score, matched, kind) in ranked:
+        for r, eid in zip(top_rows, ids):
             if eid not in entries:
                 continue
-            if kind == "question":
+            e = entries[eid]
+            if query_vec is None:
+                matched, kind = e.question, "question"
+            elif from_answer[r]:
+                matched, kind = self._best_chunk(snap, int(r), query_vec), "answer"
+            else:
                 matched, kind = self._best_phrasing(snap, eid, query_vec)
             out.append(
                 RetrievedEntry(
                     id=eid,
-                    score=score,
-                    question=entries[eid].question,
-                    answer=entries[eid].answer,
-                    url=entries[eid].url,
+                    score=float(scores[r]),
+                    question=e.question,
+                    answer=e.answer,
+                    url=e.url,
                     matched=matched,
                     matched_kind=kind,
+                    mode=mode,
                 )
             )
-        confidence = out[0].score if out else 0.0
-        if with_confidence and out and snap.base_scorer is not None and len(snap.base_scorer):
-            base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
-            n = min(BASE_CANDIDATES, len(scores))
-            candidates = [snap.entry_ids[rows[r]] for r in np.argpartition(-scores, n - 1)[:n]] if n else []
-            groups = snap.base_scorer.groups(candidates + [hit.id for hit in out])
-            base_top = float(
-                snap.base_scorer.score(base_vec, question, only=groups if len(groups) else None)[1].max()
-            )
-            confidence = (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
-        return out, confidence
+        confidence = self._confidence(snap, scores, question, base_vec) if out else 0.0
+        return out, confidence, mode, language
+
+    @staticmethod
+    def _best_chunk(snap: _Snapshot, row: int, query_vec: np.ndarray) -> str:
+        g = int(np.searchsorted(snap.answer_rows, row))
+        start = int(snap.answer_starts[g])
+        stop = int(snap.answer_starts[g + 1]) if g + 1 < len(snap.answer_starts) else len(snap.answer_texts)
+        return snap.answer_texts[start + int(np.argmax(snap.answer_vectors[start:stop] @ query_vec))]
 
     @staticmethod
     def _best_phrasing(snap: _Snapshot, entry_id: str, query_vec: np.ndarray) -> tuple[str, str]:
@@ -726,18 +856,71 @@ class FaqIndex:
         i = start + int(np.argmax(snap.scorer.embeddings[start : start + count] @ query_vec))
         return snap.texts[i], snap.kinds[i]
 
-    def threshold(self, snap: _Snapshot | None = None) -> float:
-        """The confidence below which retrieval abstains: the configured threshold, else the one
-        measured for this FAQ's phrasings per entry (retrieval/calibration.py)."""
+    def threshold(self, snap: _Snapshot | None = None, mode: str = SEMANTIC) -> float:
+        """The confidence below which retrieval abstains. A configured threshold (semantic ranking
+        only: it is on the embedder's scale) is used as is. Otherwise the one calibrated on this FAQ
+        (retrieval/calibration.py): the confidence that answers at most one in ten questions of the
+        FAQ's own domain that it has no entry for; for semantic ranking never below the floor
+        measured on CLINC150 for the FAQ's phrasings per entry."""
         snap = snap or self._fresh()
         tuned = snap.embedder_path is not None
-        fixed = self.tuned_abstain_threshold if tuned else self.abstain_threshold
-        return fixed if fixed is not None else default_threshold(snap.phrasings_per_entry, tuned)
+        if mode == SEMANTIC:
+            fixed = self.tuned_abstain_threshold if tuned else self.abstain_threshold
+            if fixed is not None:
+                return fixed
+        if mode not in snap.thresholds:
+            with self._lock:
+                if mode not in snap.thresholds:
+                    snap.thresholds[mode] = self._calibrate(snap, mode)
+        calibrated = snap.thresholds[mode]
+        if mode == LEXICAL:
+            return calibrated
+        return max(calibrated, default_threshold(snap.phrasings_per_entry, tuned))
+
+    def _calibrate(self, snap: _Snapshot, mode: str) -> float:
+        """The confidences of held-out questions: each sampled entry's first phrasing, ranked with
+        its own entry left out, through the same scoring as a live question (stored vectors, no
+        embedding)."""
+        n = len(snap.entry_ids)
+        if n < 2:
+            return 0.0 if mode == SEMANTIC else 1e-6
+        rows = np.arange(n)
+        if n > CALIBRATION_QUERIES:
+            rows = np.sort(np.random.default_rng(0).choice(n, CALIBRATION_QUERIES, replace=False))
+        scorer, base = snap.scorer, snap.base_scorer
+        base_first, base_row_of = {}, {}
+        if base is not None and len(base):
+            base_first = {int(o): int(s) for o, s in zip(base.group_owner, base.starts)}
+            base_row_of = {e: i for i, e in enumerate(base.entry_ids)}
+        confidences = []
+        for row in rows:
+            group = int(np.searchsorted(scorer.group_owner, row))
+            first = int(scorer.starts[group])
+            text, vec = snap.texts[first], scorer.embeddings[first]
+            base_vec = None
+            if mode == SEMANTIC and base_first:
+                b = base_row_of.get(snap.entry_ids[row])
+                if b is not None and b in base_first:
+                    g = int(np.searchsorted(base.group_owner, b))
+                    start, count = int(base.starts[g]), int(base.counts[g])
+                    same = [i for i in range(start, start + count) if snap.base_texts[i] == text]
+                    base_vec = base.embeddings[same[0] if same else start]
+            scores, _ = self._rank(snap, text, vec if mode == SEMANTIC else None, exclude=int(row))
+            confidences.append(self._confidence(snap, scores, text, base_vec, exclude=int(row)))
+        return self_calibrated_threshold(np.array(confidences, np.float64))
 
     def retrieve(self, question: str, k: int = 5) -> Retrieval:
         """Ranked entries and whether the FAQ covers the question at all."""
-        hits, confidence = self._search(question, k)
-        return Retrieval(hits, confidence, abstain=not hits or confidence < self.threshold(self._snapshot))
+        hits, confidence, mode, language = self._search(question, k)
+        threshold = self.threshold(self._snapshot, mode)
+        return Retrieval(
+            hits,
+            confidence,
+            abstain=not hits or confidence < threshold,
+            mode=mode,
+            language=language,
+            threshold=threshold,
+        )
 
     def count_entries(self) -> int:
         with self.sessions() as session:
