@@ -411,6 +411,10 @@ def faq_import(
         fail(_not_imported(file, exc.problems))
     c = _container()
     c.ensure_schema()
+    if warning := c.faq_language_warning(items):
+        err.print(Text.assemble(("Warning: ", "yellow"), warning), highlight=False)
+    if reembedding := c.reembed_if_embedder_changed():
+        out.print(reembedding)
     with _progress() as bar:
         task = bar.add_task("Embedding FAQ entries", total=len(items))
         report = c.index.import_items(items, prune=prune, progress=lambda n: bar.advance(task, n))
@@ -950,7 +954,7 @@ def _expected_error(exc: BaseException) -> tuple[list[str], int] | None:
         return [str(exc)], 1
     expected = [("bot.container", "SchemaOutOfDate"), ("bot.container", "DataDirUnavailable")]
     expected += [("retrieval.index", "IndexBusy")]
-    expected += [("retrieval.store", "StoreUnavailable")]
+    expected += [("retrieval.store", "StoreUnavailable"), ("retrieval.embedder", "EmbedderUnavailable")]
     for module, name in expected:
         if module in sys.modules and isinstance(exc, getattr(sys.modules[module], name)):
             return [str(exc)], 1

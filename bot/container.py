@@ -20,8 +20,16 @@ from bot.services.handoff import HandoffService
 from bot.services.review import ReviewService
 from bot.services.stats import StatsService
 from bot.settings import Settings
-from retrieval.embedder import ChromaEmbeddingFunction, Embedder, get_embedder
-from retrieval.index import FaqIndex
+from retrieval.embedder import (
+    ChromaEmbeddingFunction,
+    EmbedderChanged,
+    EmbedderConfig,
+    TextEmbedder,
+    built_with,
+    get_embedder,
+    language_warning,
+)
+from retrieval.index import FaqIndex, IndexBusy
 from retrieval.store import ChromaStore, VectorStore
 
 
@@ -83,7 +91,7 @@ class Container:
         return session_factory(self.database_url)
 
     @property
-    def embedder(self) -> Embedder:
+    def embedder(self) -> TextEmbedder:
         """The embedder the index currently uses (the base one, or one tuned to this FAQ)."""
         return self.index.embedder
 
@@ -91,31 +99,124 @@ class Container:
     def store(self) -> VectorStore:
         return self.index.store()
 
-    def _store_for(self, collection: str) -> VectorStore:
+    @cached_property
+    def embedder_config(self) -> EmbedderConfig:
+        """The base embedder, as settings choose it."""
+        s = self.settings
+        return EmbedderConfig(
+            backend=s.embedding_backend,
+            path=str(s.embedding_model_path) if s.embedding_model_path else None,
+            url=s.embedding_url,
+            model=s.embedding_model,
+            api_key=s.embedding_api_key.get_secret_value() if s.embedding_api_key else None,
+            languages=tuple(s.embedding_languages) if s.embedding_languages else None,
+            batch_size=s.embedding_batch_size,
+            timeout_s=s.embedding_timeout_s,
+        )
+
+    def _embedder_for(self, path: str | None) -> TextEmbedder:
+        """The index asks for None (the base embedder) or a folder tuned from it."""
+        if path is None or path == self._base_embedder:
+            return self.embedder_config.build()
+        return get_embedder(path)
+
+    def _open_store(self, collection: str) -> ChromaStore:
         return ChromaStore(
             collection,
             path=None if self.settings.chroma_url else self.settings.resolved_chroma_path,
             url=self.settings.chroma_url,
-            # Chroma gets an explicit embedding function: its default would fetch a model.
-            embedding_function=ChromaEmbeddingFunction(self._base_embedder),
+            # Chroma gets an explicit embedding function: its default would fetch a model. Its config,
+            # kept with a new collection, records the embedder that builds it.
+            embedding_function=ChromaEmbeddingFunction(self.embedder_config),
         )
+
+    def _store_for(self, collection: str) -> VectorStore:
+        """A collection of the index, refused (EmbedderChanged) when another embedder built it: its
+        vectors and the configured embedder's are not comparable, whatever their dimensions."""
+        store = self._open_store(collection)
+        config = self.embedder_config
+        built = built_with(store.embedding_function_config())
+        changed = built != config.identity
+        stored_dim = None if changed else store.vector_dim()
+        if not changed and stored_dim is not None and stored_dim != self._embedder_for(None).dim:
+            built += f" ({stored_dim} dimensions)"  # same name, another model behind it
+            changed = True
+        if changed and store.count() == 0:
+            store.drop()  # nothing to mix yet: made again, recording the configured embedder
+            return self._open_store(collection)
+        if changed:
+            raise EmbedderChanged(
+                f"the FAQ index (Chroma collection {collection}) was built with {built}, not with the "
+                f"configured embedder {config.identity}: run `supportbot faq import FILE` to re-embed "
+                "every entry with it, or set the SUPPORTBOT_EMBEDDING_* settings back",
+                collection,
+                built,
+                config.identity,
+            )
+        return store
 
     @property
     def _base_embedder(self) -> str | None:
-        path = self.settings.embedding_model_path
-        return str(path) if path else None
+        """What the index calls the base embedder: its folder (tuning starts from it), or None for the
+        bundled one and for a server."""
+        return self.embedder_config.path
 
     @cached_property
     def index(self) -> FaqIndex:
         return FaqIndex(
             self.sessions,
             self._store_for,
-            get_embedder,
+            self._embedder_for,
             collection=self.settings.chroma_collection,
             base_embedder=self._base_embedder,
             abstain_threshold=self.settings.abstain_threshold,
             tuned_abstain_threshold=self.settings.tuned_abstain_threshold,
         )
+
+    def reembed_if_embedder_changed(self) -> str | None:
+        """Before `faq import`: when the index was built with another embedder than the configured one,
+        drop its vectors (SQL keeps every entry and learned phrasing) and go back to the untuned base
+        embedder, so that the import re-embeds every entry. Returns the line that says so."""
+        try:
+            self.index.store()
+            return None
+        except EmbedderChanged as exc:
+            changed = exc
+        from sqlalchemy import update
+
+        from bot.db.models import IndexState, utcnow
+
+        with self.index.writer_lock.hold() as got:
+            if not got:
+                raise IndexBusy(
+                    "another `supportbot faq import` or `faq tune` is writing this FAQ index; "
+                    "run this one when it has finished"
+                )
+            for name in dict.fromkeys([changed.collection, self.settings.chroma_collection]):
+                self._open_store(name).drop()
+            with self.sessions() as session:
+                # As FaqIndex._bump does: every process sees the new revision and reloads.
+                session.execute(
+                    update(IndexState)
+                    .where(IndexState.id == 1)
+                    .values(
+                        revision=IndexState.revision + 1,
+                        updated_at=utcnow(),
+                        embedder_path=None,
+                        collection=None,
+                        tuned_revision=None,
+                    )
+                )
+                session.commit()
+        self.__dict__.pop("index", None)  # its cached stores are gone
+        return (
+            f"The embedder changed (was {changed.built}, now {changed.configured}): every FAQ entry "
+            "is embedded again."
+        )
+
+    def faq_language_warning(self, items) -> str | None:
+        """A line when the FAQ's language is not one the configured embedder reads (bot.cli prints it)."""
+        return language_warning((t for it in items for t in (it.question, it.answer)), self.embedder_config)
 
     @cached_property
     def models(self) -> ModelProvider:
@@ -138,8 +239,13 @@ class Container:
     ) -> Path:
         """Tune the embedder to the FAQ as configured (``tune_steps``; kept under ``<data dir>/embedders``)
         and re-index with it. Raises retrieval.tune.TuneError when the FAQ is too small to tune on."""
-        from retrieval.tune import TuneParams
+        from retrieval.tune import TuneError, TuneParams
 
+        if not self.embedder_config.can_tune:
+            raise TuneError(
+                "the embedder is served over HTTP (SUPPORTBOT_EMBEDDING_BACKEND=openai) and cannot be "
+                "tuned here; retrieval uses it as it is"
+            )
         return self.index.tune(
             self.settings.data_dir / "embedders",
             TuneParams(steps=steps or self.settings.tune_steps),

@@ -136,6 +136,27 @@ class Settings(BaseSettings):
     embedding_model_path: Annotated[Path, _existing("model-dir")] | None = Field(
         None, description="sentence-transformers folder; default: the bundled all-MiniLM-L6-v2"
     )
+    # Embeddings from an OpenAI-compatible /v1/embeddings server instead (Ollama, llama.cpp server,
+    # Text Embeddings Inference, vLLM). It cannot be tuned to the FAQ: retrieval uses it as it is.
+    embedding_backend: Literal["sentence-transformers", "openai"] = Field(
+        "sentence-transformers", description="sentence-transformers (a local folder) or openai (a server)"
+    )
+    embedding_url: HttpUrlStr | None = Field(
+        None, description="The embedding server, e.g. http://ollama:11434/v1 (with the openai backend)"
+    )
+    embedding_model: str | None = Field(
+        None, min_length=1, max_length=256, description="Model name to ask the embedding server for"
+    )
+    embedding_api_key: SecretStr | None = None
+    embedding_languages: Annotated[list[str], NoDecode] | None = Field(
+        None,
+        description="ISO 639-1 codes of the languages the embedder reads, comma-separated, or "
+        "multilingual; default: the model card's (README.md), else en",
+    )
+    embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding request")
+    embedding_timeout_s: float = Field(
+        60.0, gt=0, le=3600, description="Most time one embedding request takes, retries included"
+    )
 
     # Retrieval
     retrieval_top_k: int = Field(5, ge=1, le=50)
@@ -387,6 +408,27 @@ class Settings(BaseSettings):
             return [u.strip() for u in value.split(",") if u.strip()]
         return value
 
+    @field_validator("embedding_languages", mode="before")
+    @classmethod
+    def _split_languages(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [code.strip().lower() for code in value.split(",") if code.strip()]
+        return value
+
+    @field_validator("embedding_languages")
+    @classmethod
+    def _check_languages(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("must list ISO 639-1 codes separated by commas, e.g. en,de, or multilingual")
+        for code in value:
+            if code != "multilingual" and not re.fullmatch(r"[a-z]{2}", code):
+                raise ValueError(
+                    f"{code[:20]!r} is not an ISO 639-1 code; expected codes like en,de,zh, or multilingual"
+                )
+        return list(dict.fromkeys(value))
+
     @field_validator("channel_modes", mode="before")
     @classmethod
     def _split_modes(cls, value: object) -> object:
@@ -413,6 +455,34 @@ class Settings(BaseSettings):
                 f"SUPPORTBOT_MAX_NEW_TOKENS ({self.max_new_tokens}) must be less than "
                 f"SUPPORTBOT_MODEL_CONTEXT_LENGTH ({self.model_context_length}): the prompt needs room"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _embedding_backend(self) -> Settings:
+        backend = "SUPPORTBOT_EMBEDDING_BACKEND"
+        if self.embedding_backend == "openai":
+            if self.embedding_url is None:
+                raise ValueError(
+                    f"{backend}=openai needs SUPPORTBOT_EMBEDDING_URL, the embedding server "
+                    "(e.g. http://ollama:11434/v1)"
+                )
+            if self.embedding_model is None:
+                raise ValueError(
+                    f"{backend}=openai needs SUPPORTBOT_EMBEDDING_MODEL, the model name the server "
+                    "serves (e.g. nomic-embed-text)"
+                )
+            if self.embedding_model_path is not None:
+                raise ValueError(
+                    f"SUPPORTBOT_EMBEDDING_MODEL_PATH is a local folder, for {backend}=sentence-transformers; "
+                    "unset one of the two"
+                )
+        else:
+            for name in ("embedding_url", "embedding_model"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"{env_name(name)} is set, but {backend} is sentence-transformers: set "
+                        f"{backend}=openai to use the embedding server, or unset {env_name(name)}"
+                    )
         return self
 
     def channel_mode(self, channel_id: str) -> str:

@@ -190,5 +190,17 @@ class ChromaStore:
     def count(self) -> int:
         return self.collection.count()
 
+    def embedding_function_config(self) -> dict[str, Any] | None:
+        """The config of the embedding function the collection was created with (Chroma keeps it):
+        which embedder built it. None for a collection made without one."""
+        persisted = (self.collection.configuration_json or {}).get("embedding_function") or {}
+        return persisted.get("config")
+
+    def vector_dim(self) -> int | None:
+        """The dimension of the stored vectors; None while the collection is empty."""
+        got = self.collection.get(limit=1, include=["embeddings"])
+        vectors = got.get("embeddings")
+        return None if vectors is None or len(vectors) == 0 else len(vectors[0])
+
     def drop(self) -> None:
         self.client.delete_collection(self.name)
