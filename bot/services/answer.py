@@ -442,7 +442,9 @@ class AnswerService:
                 result.answer, result.mode, result.grounded = answer, "generated", True
                 return version_id
             log.info(
-                "answer not grounded (support %.2f, unsupported %s); sending the FAQ answer",
+                "answer not grounded (%s: %s; support %.2f, unsupported %s); sending the FAQ answer",
+                check.reason,
+                check.why,
                 check.support,
                 list(check.unsupported[:5]),
             )
