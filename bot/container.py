@@ -21,6 +21,7 @@ from bot.services.review import ReviewService
 from bot.services.stats import StatsService
 from bot.settings import Settings
 from retrieval.embedder import (
+    MULTILINGUAL,
     ChromaEmbeddingFunction,
     EmbedderChanged,
     EmbedderConfig,
@@ -171,7 +172,15 @@ class Container:
             base_embedder=self._base_embedder,
             abstain_threshold=self.settings.abstain_threshold,
             tuned_abstain_threshold=self.settings.tuned_abstain_threshold,
+            embedder_languages=self.embedder_languages,
         )
+
+    @property
+    def embedder_languages(self) -> tuple[str, ...] | None:
+        """The languages the configured embedder reads, as the index takes them (None: all); a question
+        in another language is ranked on its words alone."""
+        languages, _ = self.embedder_config.resolved_languages()
+        return None if MULTILINGUAL in languages else languages
 
     def reembed_if_embedder_changed(self) -> str | None:
         """Before `faq import`: when the index was built with another embedder than the configured one,

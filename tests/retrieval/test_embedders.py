@@ -221,6 +221,17 @@ def test_languages_come_from_the_setting_the_model_card_or_are_assumed(tmp_path)
     assert EmbedderConfig().resolved_languages() == (("en",), "bundled")
 
 
+def test_the_index_ranks_lexically_the_languages_the_embedder_does_not_read(settings, tmp_path):
+    assert Container(settings).index.embedder_languages == {"en"}
+    said = settings.model_copy(update={"embedding_languages": ["multilingual"]})
+    assert Container(said).index.embedder_languages is None  # reads all: every question ranked densely
+    folder = tmp_path / "card"
+    shutil.copytree(bundled_model_path(), folder)
+    (folder / "README.md").write_text("---\nlanguage:\n- de\n- en\n---\n")
+    local = settings.model_copy(update={"embedding_model_path": folder})
+    assert Container(local).index.embedder_languages == {"de", "en"}
+
+
 @pytest.mark.parametrize("name", ["de", "zh"])
 def test_a_foreign_faq_warns_with_the_english_embedder_only(name):
     from retrieval.embedder import language_warning
