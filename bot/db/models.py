@@ -207,8 +207,12 @@ class Review(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
     reviewer_id: Mapped[str] = mapped_column(String(64))
-    action: Mapped[str] = mapped_column(String(16))  # "approve" | "edit" | "reject"
+    # "approve" | "edit" | "reject" | "correct" (cited the wrong entry) | "attach" (an abstention)
+    action: Mapped[str] = mapped_column(String(16))
     edited_text: Mapped[str | None] = mapped_column(Text)
+    # The entry the reviewer said is the right one (correct, attach); no foreign key: the record stays
+    # when the entry is pruned.
+    entry_id: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -288,4 +292,21 @@ class Transcript(Base):
     origin: Mapped[str] = mapped_column(String(16))  # "review" | "handoff" | "import"
     answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"), unique=True)
     content_sha256: Mapped[str] = mapped_column(String(64), unique=True)  # de-duplication
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HardNegative(Base):
+    """A question and an entry an admin said does not answer it (a rejected answer, or the entry a
+    corrected answer cited): what the next embedder tuning should push apart."""
+
+    __tablename__ = "hard_negatives"
+    __table_args__ = (UniqueConstraint("entry_id", "text_sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(ForeignKey("faq_entries.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)  # the asker's question
+    text_sha256: Mapped[str] = mapped_column(String(64))
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id", ondelete="SET NULL"))
+    reviewer_id: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # the review that recorded it: "reject" | "correct"
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -24,6 +24,7 @@ TABLES = {
     "transcripts",
     "finetune_runs",
     "faq_entries",
+    "hard_negatives",
 }
 
 
