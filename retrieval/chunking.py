@@ -4,7 +4,37 @@ from __future__ import annotations
 
 import re
 
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+# Sentence-final punctuation of the scripts FAQs come in (Latin, CJK full-width, Devanagari danda,
+# Arabic and Greek question marks, ellipsis), with the closing quotes and brackets that may follow.
+_END = re.compile(
+    r"[.!?\u2026\u203c\u2047-\u2049\u3002\uff01\uff1f\uff0e\u0964\u0965\u061f\u037e\u06d4]+[\"'\u2019\u201d\u00bb)\]\uff09\u300d\u300f]*"
+)
+_CLOSES_WITHOUT_SPACE = set("\u3002\uff01\uff1f\uff0e")  # 。！？． end a sentence with no space after
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of ``text``, in any script: a cut after sentence-final punctuation followed by
+    white space and a character that does not continue the sentence in lower case ("e.g. the",
+    "3.5 GB" stay whole), or after a CJK full stop even with no space. Joining the pieces with
+    single spaces gives back every word in order."""
+    out: list[str] = []
+    start = 0
+    for m in _END.finditer(text):
+        end = m.end()
+        rest = text[end:]
+        stripped = rest.lstrip()
+        if not stripped:
+            break
+        spaced = len(stripped) < len(rest)
+        if (spaced and not stripped[0].islower()) or (m.group(0)[0] in _CLOSES_WITHOUT_SPACE):
+            piece = text[start:end].strip()
+            if piece:
+                out.append(piece)
+            start = end
+    tail = text[start:].strip()
+    if tail:
+        out.append(tail)
+    return out
 
 
 def chunk_text(text: str, max_chars: int = 600) -> list[str]:
@@ -24,7 +54,7 @@ def chunk_text(text: str, max_chars: int = 600) -> list[str]:
         if len(para) <= max_chars:
             pieces.append(para)
             continue
-        for sentence in _SENTENCE_END.split(para):
+        for sentence in split_sentences(para):
             while len(sentence) > max_chars:
                 cut = sentence.rfind(" ", 0, max_chars)
                 cut = cut if cut > max_chars // 2 else max_chars

@@ -28,3 +28,31 @@ def test_chunks_are_bounded_and_keep_every_word(text, max_chars):
     chunks = chunk_text(text, max_chars=max_chars)
     assert all(0 < len(c) <= max_chars for c in chunks)
     assert "".join("".join(chunks).split()) == "".join(text.split())
+
+
+def test_sentences_are_cut_in_any_script_and_not_inside_abbreviations_or_numbers():
+    from retrieval.chunking import split_sentences
+
+    assert split_sentences("Call 4357. Then wait e.g. five minutes. It is 3.5 GB! Done?") == [
+        "Call 4357.",
+        "Then wait e.g. five minutes.",
+        "It is 3.5 GB!",
+        "Done?",
+    ]
+    assert split_sentences("请重置密码。然后等待五分钟！好吗？") == [
+        "请重置密码。",
+        "然后等待五分钟！",
+        "好吗？",
+    ]
+    assert split_sentences("¿Dónde está? ¡Aquí! Él espera.") == ["¿Dónde está?", "¡Aquí!", "Él espera."]
+    assert split_sentences("Ça marche. Éteignez d'abord.") == ["Ça marche.", "Éteignez d'abord."]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=2000))
+def test_sentences_keep_every_word_in_order(text):
+    from retrieval.chunking import split_sentences
+
+    pieces = split_sentences(text)
+    assert all(p and p == p.strip() for p in pieces)
+    assert "".join("".join(pieces).split()) == "".join(text.split())

@@ -1,0 +1,174 @@
+"""Selective answering on every public set, through the product's own index, against baselines
+measured in the same run (issue 15):
+
+- ``plain dense``: max cosine over each entry's phrasings and answer chunks, abstaining below the
+  CLINC150-read default of retrieval/calibration.py (what a newcomer's first try does);
+- ``before``: the ranking and abstention that shipped before issue 15 (smoothed max + centroid +
+  BM25 over English-stemmed phrasings, every question through the embedder, the CLINC150-read
+  default threshold);
+- ``now``: the product as it ships (BM25 over the whole entry in the FAQ's language fused at 0.3,
+  questions in languages the embedder does not read ranked on words, abstention calibrated on the
+  FAQ's own entries).
+
+All three read the same imported index (one import, one tuning per set, as `faq import` does with
+the default settings); only the ranking and abstention differ. Sets are read from ../shared/data
+(its README lists them and their licences); nothing from it is copied. CLINC150 is used at 3 and at
+5 phrasings per entry, its test split (4,500 in scope, sampled down with --clinc-sample) and
+oos_val (100 out of scope).
+
+    .venv/bin/python bench/retrieval_public.py [--sets a,b] [--no-tune] [--clinc-sample 1500] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bot.container import Container  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+from retrieval.calibration import default_threshold  # noqa: E402
+from retrieval.evaluate import EvalQuery, evaluate  # noqa: E402
+from retrieval.faq import FaqItem, load_faq  # noqa: E402
+from retrieval.index import LEXICAL_WEIGHT, FaqIndex  # noqa: E402
+from retrieval.scoring import ScoringWeights  # noqa: E402
+
+DATA = ROOT.parent / "shared" / "data"
+SETS = (
+    "clinc150_3",
+    "clinc150_5",
+    "hint3_powerplay11_en",
+    "doc2dial_gov_en",
+    "crosswoz_zh",
+    "chitchat_fr",
+    "chitchat_es",
+)
+PLAIN_DENSE = ScoringWeights(temperature=0.0, centroid=0.0, bm25=0.0)
+BEFORE = ScoringWeights(temperature=0.05, centroid=0.5, bm25=0.05)
+NOW = ScoringWeights()
+
+
+def load_set(name: str, clinc_sample: int) -> tuple[list[FaqItem], list[EvalQuery]]:
+    if name.startswith("clinc150"):
+        k = int(name.split("_")[1])
+        data = json.loads((DATA / "clinc150" / "data_full_without_oos_test.json").read_text())
+        by: dict[str, list[str]] = {}
+        for text, intent in data["train"]:
+            by.setdefault(intent, []).append(text)
+        # No answers in CLINC150: the answer repeats the question.
+        items = [
+            FaqItem(id=i, question=v[0], alt_questions=tuple(v[1:k]), answer=v[0])
+            for i, v in sorted(by.items())
+        ]
+        test = [EvalQuery(t, i) for t, i in data["test"]]
+        if clinc_sample and len(test) > clinc_sample:
+            test = random.Random(0).sample(test, clinc_sample)
+        return items, test + [EvalQuery(t, None) for t, _ in data["oos_val"]]
+    items = load_faq(DATA / name / "faq.csv")
+    queries = []
+    for line in (DATA / name / "queries.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            o = json.loads(line)
+            queries.append(EvalQuery(o["query"], o["expected_id"]))
+    return items, queries
+
+
+def configure(index: FaqIndex, variant: str) -> None:
+    """Point the one imported index at a variant's ranking and abstention; the next query rebuilds
+    its in-memory snapshot."""
+    snap = index._fresh()
+    tuned = snap.embedder_path is not None
+    if variant == "now":
+        index.weights, index.lexical_weight, index.embedder_languages = NOW, LEXICAL_WEIGHT, frozenset({"en"})
+        index.abstain_threshold = index.tuned_abstain_threshold = None
+    else:
+        index.weights = PLAIN_DENSE if variant == "plain dense" else BEFORE
+        index.lexical_weight, index.embedder_languages = 0.0, None
+        floor = default_threshold(snap.phrasings_per_entry, tuned)
+        index.abstain_threshold = index.tuned_abstain_threshold = floor
+    index._snapshot = None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sets", default=",".join(SETS))
+    ap.add_argument("--no-tune", action="store_true", help="Leave the embedder untuned.")
+    ap.add_argument("--clinc-sample", type=int, default=1500, help="In-scope CLINC150 test queries (0: all).")
+    ap.add_argument("--json", type=Path, help="Also write every figure here.")
+    args = ap.parse_args()
+    variants = ("plain dense", "before", "now")
+    keys = ("hit@1", "hit@5", "answer_precision", "coverage", "oos_abstain", "n_answers")
+    everything: dict = {}
+    for name in args.sets.split(","):
+        items, queries = load_set(name, args.clinc_sample)
+        n_in = sum(q.expected_id is not None for q in queries)
+        with tempfile.TemporaryDirectory(prefix="supportbot-public-") as tmp:
+            c = Container(Settings(_env_file=None, data_dir=Path(tmp), tune_on_import=not args.no_tune))
+            c.ensure_schema()
+            t0 = time.perf_counter()
+            c.index.import_items(items)
+            ingest_s = time.perf_counter() - t0
+            if not args.no_tune:
+                from retrieval.tune import TuneError
+
+                try:
+                    c.tune_embedder()
+                except TuneError as exc:  # as `faq import` does: serve untuned, say why
+                    print(f"  (not tuned: {exc})")
+            tuned_s = time.perf_counter() - t0 - ingest_s
+            print(
+                f"\n== {name}: {len(items)} entries, {n_in} in scope / {len(queries) - n_in} out of scope; "
+                f"import {ingest_s:.1f} s, tuning {tuned_s:.1f} s",
+                flush=True,
+            )
+            print(f"  {'variant':12s} " + " ".join(f"{k:>16s}" for k in keys) + "   threshold  p50 ms")
+            everything[name] = {}
+            for variant in variants:
+                configure(c.index, variant)
+                c.index.retrieve("warm up")
+
+                def search(q: str):
+                    r = c.index.retrieve(q, 5)
+                    return r.hits, r.abstain, r.language
+
+                report = evaluate(queries, search)
+                data = report.to_json()
+                everything[name][variant] = data
+                thresholds = sorted({round(t, 3) for t in c.index._snapshot.thresholds.values()}) or [
+                    round(c.index.threshold(), 3)
+                ]
+                cells = " ".join(
+                    f"{'-' if data[k] is None else (f'{data[k]:.3f}' if isinstance(data[k], float) else data[k]):>16}"
+                    for k in keys
+                )
+                print(f"  {variant:12s} {cells}   {thresholds}  {data['p50_ms']:.1f}", flush=True)
+                langs = data.get("by_language") or {}
+                if len(langs) > 1 or variant == "now":
+                    for lang, fig in sorted(langs.items(), key=lambda kv: -kv[1]["n_in_scope"]):
+                        if fig["n_in_scope"] + fig["n_out_of_scope"] < 5:
+                            continue
+                        print(
+                            f"      {variant} [{lang}] n={fig['n_in_scope']}+{fig['n_out_of_scope']}: "
+                            f"P {_f(fig['answer_precision'])} C {_f(fig['coverage'])} "
+                            f"hit@1 {_f(fig['hit@1'])} oos_abstain {_f(fig['oos_abstain'])}"
+                        )
+            c.close()
+    if args.json:
+        args.json.write_text(json.dumps(everything, indent=1, ensure_ascii=False))
+
+
+def _f(v) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+if __name__ == "__main__":
+    csv.field_size_limit(10**8)
+    main()
