@@ -163,7 +163,7 @@ def reword(sents: list[str], lang: str, rng: random.Random) -> str | None:
         moves.append("join")
     if any("(" in s and ")" in s for s in out):
         moves.append("paren")
-    if lang == "en" and any(re.search(r"\b(do|does|is|are|can)( )?not\b|\bcan\b", s) for s in out):
+    if lang == "en" and any(re.search(r"\b(do|does|is|are|can)( )?not\b|\bcan\b(?! ?t\b)", s) for s in out):
         moves.append("contract")
     moves += ["lead", "bang"]
     for move in rng.sample(moves, k=min(len(moves), rng.choice((1, 2)))):
@@ -180,12 +180,16 @@ def reword(sents: list[str], lang: str, rng: random.Random) -> str | None:
             i = next(k for k, s in enumerate(out) if "(" in s and ")" in s)
             out[i] = re.sub(r"\s*\([^()]*\)", "", out[i], count=1)
         elif move == "contract":
-            i = next(k for k, s in enumerate(out) if re.search(r"\b(do|does|is|are|can)( )?not\b|\bcan\b", s))
+            i = next(
+                k
+                for k, s in enumerate(out)
+                if re.search(r"\b(do|does|is|are|can)( )?not\b|\bcan\b(?! ?t\b)", s)
+            )
             s = re.sub(r"\b(do|does|is|are)( )not\b", r"\1n't", out[i], count=1)
             if s == out[i]:
                 s = re.sub(r"\bcannot\b", "can't", s, count=1)
             if s == out[i]:
-                s = re.sub(r"\bcan\b", "may", s, count=1)
+                s = re.sub(r"\bcan\b(?! ?t\b)", "may", s, count=1)
             out[i] = s
         elif move == "lead":
             first = out[0].split(" ", 1)[0]

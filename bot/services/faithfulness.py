@@ -379,10 +379,15 @@ def _entry(source: str, language: str | None) -> _Entry:
     framing = {t for s in sents if s.question for t in s.tokens}
     tokens = Counter(t for s in sents if not s.question for t in s.tokens)
     bigrams = Counter(b for s in sents for b in zip(s.tokens, s.tokens[1:]))
-    keys = Counter(tuple(s.tokens) for s in sents if s.tokens)
+    keys = Counter(_key(s) for s in sents if s.words)
     trigrams = Counter(g for s in sents for g in _trigrams(s))
     bare = {_bare(s) for s in sents if not s.tokens}
     return _Entry(language, sents, framing, tokens, bigrams, keys, trigrams, bare)
+
+
+def _key(s: _Sentence) -> tuple[str, ...]:
+    """What a sentence says, to find it said twice: its content tokens, else its words."""
+    return tuple(s.tokens) or ("", *_bare(s))
 
 
 def _bare(s: _Sentence) -> tuple[str, ...]:
@@ -577,8 +582,13 @@ def _check_unit(
     if last and not ans.terminal:
         end_w = unit.tok_word[max(mapped)]
         content_after = max(mapped) < len(unit.tokens) - 1
-        trailing_stop = bool(ans.words) and ans.words[-1].tok is None
-        if _DANGLING_END.search(ans.text) or content_after or (trailing_stop and end_w + 1 < len(unit.words)):
+        last_tok = max(i for i, w in enumerate(ans.words) if w.tok)
+        tail_ans = [w.low for w in ans.words[last_tok + 1 :]]
+        tail_unit = [w.low for w in unit.words[end_w + 1 :]]
+        reaches_end = not content_after and tail_ans == tail_unit  # it stops where the entry stops
+        if not reaches_end and (
+            _DANGLING_END.search(ans.text) or content_after or len(tail_unit) > len(tail_ans)
+        ):
             raise _Fail("truncated", "the last sentence stops before its end in the entry")
 
 
@@ -597,17 +607,11 @@ def faithful(
     entry = _entry(_nfkc(source), language)
     framing = entry.framing | {t for t in (_content(language, w) for w in _words_of(question)) if t}
     answer_sents = [_analyse(s, language) for s in sentences(answer)]
-    if not any(s.tokens for s in answer_sents):
-        # Only an entry whose own sentences have no content word ("No tengo.") can be quoted so.
-        if answer_sents and all(_bare(s) in entry.bare for s in answer_sents):
-            return Verdict(True, "", "", 0, language)
-        return Verdict(False, "empty", "the answer has no content words", 0, language)
-
     # Repetition: a sentence, or a pair of content words, said more often than the entry says it.
-    keys = Counter(tuple(s.tokens) for s in answer_sents if s.tokens)
+    keys = Counter(_key(s) for s in answer_sents if s.words)
     for i, s in enumerate(answer_sents, 1):
-        key = tuple(s.tokens)
-        if key and keys[key] > max(1, entry.keys[key]):
+        key = _key(s)
+        if s.words and keys[key] > max(1, entry.keys[key]):
             return Verdict(
                 False,
                 "repetition",
@@ -640,6 +644,12 @@ def faithful(
                     i,
                     language,
                 )
+
+    if not any(s.tokens for s in answer_sents):
+        # Only an entry whose own sentences have no content word ("No tengo.") can be quoted so.
+        if answer_sents and all(_bare(s) in entry.bare for s in answer_sents):
+            return Verdict(True, "", "", 0, language)
+        return Verdict(False, "empty", "the answer has no content words", 0, language)
 
     sents = entry.sentences
     ok = [bool(s.tokens) and not s.question for s in sents]
