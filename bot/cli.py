@@ -20,6 +20,7 @@ from bot.settings import DB_INTEGER_MAX, Settings, env_name
 MIB = 1024 * 1024
 # Columns these options end up in (bot/db/models.py): PostgreSQL refuses longer values, SQLite would not.
 MAX_USER_ID_CHARS = 64
+MAX_ENTRY_ID_CHARS = 128
 MAX_EDIT_CHARS = 20_000  # a curated entry's answer: the FAQ's own field limit (retrieval/faq.py)
 
 app = typer.Typer(
@@ -490,10 +491,52 @@ def review_reject(
     c = _container()
     c.ensure_schema()
     try:
-        c.reviews.reject(answer_id, reviewer, trusted=True)
+        outcome = c.reviews.reject(answer_id, reviewer, trusted=True)
     except ReviewError as exc:
         fail(str(exc))
-    out.print(f"Rejected answer {answer_id}.")
+    wrong = (
+        f" FAQ entry {outcome.wrong_entry} is recorded as not answering its question."
+        if outcome.wrong_entry
+        else ""
+    )
+    out.print(f"Rejected answer {answer_id}.{wrong}")
+
+
+@review_app.command("correct")
+def review_correct(
+    answer_id: AnswerId,
+    entry_id: Annotated[
+        str,
+        typer.Argument(
+            metavar="ENTRY_ID", help="The FAQ entry that answers the question.", show_default=False
+        ),
+    ],
+    reviewer: Annotated[str, typer.Option("--as", help="Who corrects (recorded).")] = "cli",
+) -> None:
+    """The answer cited the wrong entry (or abstained): ENTRY_ID answers its question. The question
+    finds ENTRY_ID from now on; a wrongly cited entry is recorded as not answering it."""
+    from bot.services.review import ReviewError
+    from retrieval.faq import ID_PATTERN
+
+    _text_option("ENTRY_ID", entry_id, MAX_ENTRY_ID_CHARS)
+    if not ID_PATTERN.match(entry_id):
+        raise typer.BadParameter(
+            "an FAQ entry id: letters, digits and . _ : / -, starting with a letter or digit",
+            param_hint="ENTRY_ID",
+        )
+    _text_option("--as", reviewer, MAX_USER_ID_CHARS)
+
+    c = _container()
+    c.ensure_schema()
+    try:
+        outcome = c.reviews.correct(answer_id, reviewer, entry_id, trusted=True)
+    except ReviewError as exc:
+        fail(str(exc))
+    done = "Corrected" if outcome.action == "correct" else "Attached"
+    wrong = (
+        f" FAQ entry {outcome.wrong_entry} is recorded as not answering it." if outcome.wrong_entry else ""
+    )
+    out.print(f"{done}. The question now finds FAQ entry {outcome.learned_entry} directly.{wrong}")
 
 
 def _progress() -> Progress:

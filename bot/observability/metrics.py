@@ -24,7 +24,7 @@ RETRIEVAL_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 FINETUNE_BUCKETS = (60, 300, 600, 1200, 1800, 3600, 7200, 14400)
 
 ANSWER_MODES = ("generated", "faq", "abstain", "human")
-REVIEW_ACTIONS = ("approve", "edit", "reject")
+REVIEW_ACTIONS = ("approve", "edit", "reject", "correct", "attach")
 ESCALATION_REASONS = ("abstain", "requested")
 FEEDBACK_KINDS = ("helpful", "not_helpful")  # "Talk to a human" counts as an escalation
 FALLBACK_REASONS = ("ungrounded", "busy", "timeout", "error")

@@ -1,8 +1,11 @@
-"""Admin review: approve, edit-and-approve or reject an answer.
+"""Admin review: approve, edit-and-approve, reject, correct (wrong entry -> the right one) or attach
+(an abstention -> an existing entry).
 
-Approval teaches retrieval at once: the asker's question becomes a learned phrasing of the entry
-the answer cited, or, when the bot had no good entry and an admin wrote the answer, a new curated
-entry. Approved answers are also what the nightly fine-tune learns from.
+Each decision teaches at once. Approve, correct and attach make the asker's question a learned
+phrasing of the right entry (the one the answer cited, or the one the admin chose) and an approved
+transcript for the nightly fine-tune; when the bot had no good entry and an admin wrote the answer,
+it becomes a new curated entry. Reject and correct record the question and the entry it wrongly
+cited as a hard negative (retrieval/negatives.py) for the next embedder tuning.
 """
 
 from __future__ import annotations
@@ -15,10 +18,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Message, Review, ReviewPost
+from bot.db.models import Answer, FaqEntry, Message, Review, ReviewPost
 from bot.observability.metrics import BotMetrics
 from bot.services.transcripts import TranscriptService
 from retrieval.index import FaqIndex
+from retrieval.negatives import record_hard_negative
 
 log = logging.getLogger(__name__)
 
@@ -31,12 +35,25 @@ class ReviewError(ValueError):
     pass
 
 
+class AlreadyReviewed(ReviewError):
+    def __init__(self, answer_id: int, action: str, reviewer: str, entry_id: str | None = None):
+        self.answer_id, self.action, self.reviewer, self.entry_id = answer_id, action, reviewer, entry_id
+        what = f"{action} to {entry_id}" if entry_id else action
+        super().__init__(f"answer {answer_id} was already reviewed ({what}) by {reviewer}")
+
+
+# Options in Slack's entry picker: at most 100, as Slack allows.
+MAX_CHOICES = 100
+NEAREST = 3  # entries the picker offers before anything is typed
+
+
 @dataclass(frozen=True)
 class ReviewOutcome:
     review_id: int
     action: str
     learned_entry: str | None  # entry id that now knows the asker's phrasing
     curated_entry: str | None  # new entry created from the admin's text
+    wrong_entry: str | None = None  # entry recorded as not answering the question (hard negative)
 
 
 class ReviewService:
@@ -112,24 +129,88 @@ class ReviewService:
         return ReviewOutcome(review_id, "edit" if edited_text else "approve", learned, curated)
 
     def reject(self, answer_id: int, reviewer: str, *, trusted: bool = False) -> ReviewOutcome:
+        """The answer was wrong: kept out of training; the entry it cited is recorded as a hard
+        negative for its question."""
         self._check(reviewer, trusted)
         with self.sessions() as session:
-            if session.get(Answer, answer_id) is None:
+            answer = session.get(Answer, answer_id)
+            if answer is None:
                 raise ReviewError(f"no answer {answer_id}")
             self._not_yet_reviewed(session, answer_id)
+            question = session.get(Message, answer.question_message_id).text
+            wrong = _cited(answer)
             review = Review(answer_id=answer_id, reviewer_id=reviewer, action="reject")
             session.add(review)
             session.commit()
             self.metrics.reviews.labels("reject").inc()
-            return ReviewOutcome(review.id, "reject", None, None)
+            review_id = review.id
+        if wrong:
+            record_hard_negative(
+                self.sessions, question, wrong, action="reject", answer_id=answer_id, reviewer_id=reviewer
+            )
+        return ReviewOutcome(review_id, "reject", None, None, wrong)
+
+    def correct(
+        self, answer_id: int, reviewer: str, entry_id: str, *, trusted: bool = False
+    ) -> ReviewOutcome:
+        """``entry_id`` is the entry that answers this question. On an answer that cited another
+        entry: "correct" (that entry becomes a hard negative); on an abstention or a human's reply:
+        "attach". Either way the question becomes a phrasing of ``entry_id`` and an approved
+        transcript with its answer."""
+        self._check(reviewer, trusted)
+        entry_id = (entry_id or "").strip()
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer is None:
+                raise ReviewError(f"no answer {answer_id}")
+            entry = session.get(FaqEntry, entry_id) if entry_id else None
+            if entry is None:
+                raise ReviewError(f"no FAQ entry {entry_id!r}")
+            self._not_yet_reviewed(session, answer_id)
+            wrong = _cited(answer)
+            if wrong == entry_id:
+                raise ReviewError(f"answer {answer_id} already cites {entry_id}: approve it instead")
+            action = "correct" if wrong else "attach"
+            question = session.get(Message, answer.question_message_id).text
+            entry_answer = entry.answer
+            review = Review(answer_id=answer_id, reviewer_id=reviewer, action=action, entry_id=entry_id)
+            session.add(review)
+            session.commit()
+            self.metrics.reviews.labels(action).inc()
+            review_id = review.id
+        self.index.learn_phrasing(entry_id, question, answer_id=answer_id, approved_by=reviewer)
+        self.transcripts.add(question, entry_answer, [entry_id], "review", answer_id=answer_id)
+        if wrong:
+            record_hard_negative(
+                self.sessions, question, wrong, action="correct", answer_id=answer_id, reviewer_id=reviewer
+            )
+        return ReviewOutcome(review_id, action, entry_id, None, wrong)
+
+    def entry_choices(self, query: str, answer_id: int | None = None) -> list[tuple[str, str]]:
+        """(entry id, question) for the entry picker, at most MAX_CHOICES. Nothing typed: the entries
+        retrieval finds nearest to the answer's question (not the one it cited). Typed: entries whose
+        id or question contains it, then the entries search ranks first for it."""
+        query = " ".join((query or "").split())
+        with self.sessions() as session:
+            questions = dict(session.execute(select(FaqEntry.id, FaqEntry.question)).all())
+            if not query:
+                if answer_id is None or (answer := session.get(Answer, answer_id)) is None:
+                    return []
+                asked = session.get(Message, answer.question_message_id).text
+                cited = _cited(answer)
+                hits = [h.id for h in self.index.search(asked, NEAREST + 1) if h.id != cited]
+                return [(i, questions[i]) for i in hits[:NEAREST] if i in questions]
+        needle = query.lower()
+        ids = [i for i, q in sorted(questions.items()) if needle in i.lower() or needle in q.lower()]
+        ids += [h.id for h in self.index.search(query, 10)]
+        chosen = list(dict.fromkeys(i for i in ids if i in questions))[:MAX_CHOICES]
+        return [(i, questions[i]) for i in chosen]
 
     @staticmethod
     def _not_yet_reviewed(session: Session, answer_id: int) -> None:
         done = session.scalar(select(Review).where(Review.answer_id == answer_id).limit(1))
         if done is not None:
-            raise ReviewError(
-                f"answer {answer_id} was already reviewed ({done.action}) by {done.reviewer_id}"
-            )
+            raise AlreadyReviewed(answer_id, done.action, done.reviewer_id, done.entry_id)
 
     def describe(self, answer_id: int) -> tuple[str, str]:
         """(question, answer text) of an answer."""
@@ -174,11 +255,20 @@ class ReviewService:
             session.get(ReviewPost, post_id).ts = ts
             session.commit()
 
-    def context(self, answer_id: int) -> tuple[str, str, list[dict], str | None]:
-        """(question, answer text, sources, asker) for a review post."""
+    def context(self, answer_id: int) -> tuple[str, str, list[dict], str | None, bool]:
+        """(question, answer text, sources, asker, abstained) for a review post."""
         with self.sessions() as session:
             answer = session.get(Answer, answer_id)
             if answer is None:
                 raise ReviewError(f"no answer {answer_id}")
             question = session.get(Message, answer.question_message_id)
-            return question.text, answer.text, list(answer.sources or []), question.user_id
+            sources = list(answer.sources or [])
+            return question.text, answer.text, sources, question.user_id, answer.abstained
+
+
+def _cited(answer: Answer) -> str | None:
+    """The entry an answer was based on (None for an abstention or a human's reply)."""
+    if answer.abstained or not answer.sources:
+        return None
+    first = answer.sources[0]
+    return first.get("id") if isinstance(first, dict) else None

@@ -7,7 +7,8 @@ so refused input and the asker's messages inside a hand-off thread are not quest
   abstain and the question was never handed to the support team;
 - **top unanswered topics**: questions the FAQ did not cover, grouped by their content words (so
   "VPN broken?" and "the vpn is broken" are one topic), with the FAQ entry that came closest;
-- **approval rate**: share of the bot's reviewed answers that admins approved, as is or edited;
+- **approval rate**: share of the bot's reviewed answers that admins approved, as is or edited (or,
+  for an abstention, attached to an entry); a correction to another entry counts as a rejection;
 - **helpful / not helpful**: the askers' own presses under their answers. Anyone in a channel can press
   the buttons; others' presses are recorded and flagged (``Feedback.by_asker``), not counted.
 """
@@ -190,7 +191,7 @@ class StatsService:
         ).all()
         for action, created_at in rows:
             day = by_day[_utc(created_at).date()]
-            if action == "reject":
+            if action in ("reject", "correct"):  # correct: the answer cited the wrong entry
                 day.rejections += 1
             else:
                 day.approvals += 1

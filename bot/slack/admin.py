@@ -12,7 +12,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.container import Container
-from bot.services.review import NotAuthorized, ReviewError
+from bot.services.review import AlreadyReviewed, NotAuthorized, ReviewError
 from bot.slack import blocks
 from bot.slack.client import SafeWebClient
 
@@ -50,11 +50,9 @@ class Admin:
         post_id = self.c.reviews.claim_post(answer_id, reason, s.review_channel)
         if post_id is None:  # already posted (by this process or another)
             return
-        question, text, sources, asker = self.c.reviews.context(answer_id)
-        sent = self.client.chat_postMessage(
-            channel=s.review_channel,
-            **blocks.review_request(answer_id, question, text, sources, reason, asker).args(),
-        )
+        question, text, sources, asker, abstained = self.c.reviews.context(answer_id)
+        post = blocks.review_request(answer_id, question, text, sources, reason, asker, abstained=abstained)
+        sent = self.client.chat_postMessage(channel=s.review_channel, **post.args())
         self.c.reviews.post_sent(post_id, sent["ts"])
 
     def review(
@@ -66,24 +64,30 @@ class Admin:
         channel: str | None,
         ts: str | None,
         edited_text: str | None = None,
+        entry_id: str | None = None,
     ) -> str:
-        """Apply an admin's decision; returns what to tell them. Non-admins are refused and logged."""
+        """Apply an admin's decision; returns what to tell them. Non-admins are refused and logged.
+        ``entry_id``: the right entry, for "correct" and "attach" (the service tells them apart)."""
+        reviews = self.c.reviews
         try:
             if action == "reject":
-                outcome = self.c.reviews.reject(answer_id, reviewer)
+                outcome = reviews.reject(answer_id, reviewer)
+            elif action in ("correct", "attach"):
+                outcome = reviews.correct(answer_id, reviewer, entry_id or "")
             else:
-                outcome = self.c.reviews.approve(answer_id, reviewer, edited_text=edited_text)
+                outcome = reviews.approve(answer_id, reviewer, edited_text=edited_text)
         except NotAuthorized:
             log.warning("refused %s of answer %s by non-admin %s", action, answer_id, reviewer)
             return REFUSAL
+        except AlreadyReviewed as exc:
+            log.info(
+                "%s of answer %s by %s: already reviewed by %s", action, answer_id, reviewer, exc.reviewer
+            )
+            return f"Not done: {exc}."
         except ReviewError as exc:
             return f"Not done: {exc}."
-        question, text = self.c.reviews.describe(answer_id)
-        note = ""
-        if outcome.learned_entry:
-            note = f"The question now finds `{outcome.learned_entry}`."
-        elif outcome.curated_entry:
-            note = f"Added to the FAQ as `{outcome.curated_entry}`."
+        question, text = reviews.describe(answer_id)
+        note = _taught(outcome)
         if channel and ts:
             done = blocks.review_done(question, edited_text or text, outcome.action, reviewer, note)
             try:
@@ -91,6 +95,13 @@ class Admin:
             except SlackApiError as exc:  # the decision is recorded; only the post stays as it was
                 log.warning("review post %s not updated: %s", ts, exc.response.get("error"))
         return f"Done: {outcome.action}. {note}".strip()
+
+    def entry_options(self, user: str, query: str, answer_id: int | None) -> list[dict] | None:
+        """The entry picker's options; None for anyone but an admin (refused and logged)."""
+        if not self.c.reviews.is_admin(user):
+            log.warning("refused the FAQ entry picker to non-admin %s (answer %s)", user, answer_id)
+            return None
+        return blocks.entry_options(self.c.reviews.entry_choices(query, answer_id))
 
     def open_edit(
         self, answer_id: int, reviewer: str, trigger_id: str, channel: str | None, ts: str | None
@@ -113,7 +124,7 @@ class Admin:
         stats, pending, model = None, [], None
         if admin:
             stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
-            pending = [(a.id, q, a.text) for a, q in self.c.reviews.pending(limit=10)]
+            pending = [(a.id, q, a.text, a.abstained) for a, q in self.c.reviews.pending(limit=10)]
             served = self.c.models.in_service(self.c.started_engine())
             if served:
                 name = served.name
@@ -135,3 +146,15 @@ class Admin:
                 members = set(resp.get("users") or [])
                 self._group = (time.monotonic(), members)
             return members
+
+
+def _taught(outcome) -> str:
+    """What a decision taught, in a sentence or two."""
+    parts = []
+    if outcome.learned_entry:
+        parts.append(f"The question now finds `{outcome.learned_entry}`.")
+    elif outcome.curated_entry:
+        parts.append(f"Added to the FAQ as `{outcome.curated_entry}`.")
+    if outcome.wrong_entry:
+        parts.append(f"`{outcome.wrong_entry}` is recorded as not answering it.")
+    return " ".join(parts)

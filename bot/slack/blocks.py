@@ -34,6 +34,10 @@ Blocks = list[dict[str, Any]]
 # action_ids, shared with the listeners
 HELPFUL, NOT_HELPFUL, HANDOFF = "feedback_helpful", "feedback_not_helpful", "handoff_request"
 APPROVE, EDIT, REJECT = "review_approve", "review_edit", "review_reject"
+# Entry pickers (external_select, options served by the bot): the answer cited the wrong entry;
+# the bot abstained and an existing entry answers it.
+CORRECT, ATTACH = "review_correct", "review_attach"
+OPTION_LIMIT = 75  # characters of an option's text and description
 EDIT_MODAL, EDIT_INPUT_BLOCK, EDIT_INPUT = "review_edit_modal", "edited_answer", "edited_answer_input"
 
 
@@ -296,8 +300,62 @@ def relayed(author: str, text: str, *, from_support: bool) -> Post:
     return Post(mrkdwn("*{}* ({}):\n{}", user(author), label, text))
 
 
+def entry_picker(action_id: str, placeholder: str) -> dict:
+    """A menu of FAQ entries with type-ahead; the bot serves its options (listeners/options.py)."""
+    return {
+        "type": "external_select",
+        "action_id": action_id,
+        "placeholder": plain_text(placeholder, 150),
+        "min_query_length": 0,  # opened with nothing typed: the nearest entries
+    }
+
+
+def entry_options(choices: list[tuple[str, str]]) -> list[dict]:
+    """(entry id, question) as the picker's options: the question, the id beneath it."""
+    return [
+        {
+            "text": plain_text(clip_plain(question or entry_id), OPTION_LIMIT),
+            "value": entry_id[:150],
+            "description": plain_text(clip_plain(entry_id), OPTION_LIMIT),
+        }
+        for entry_id, question in choices
+    ]
+
+
+def clip_plain(text: str, limit: int = OPTION_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def review_actions(answer_id: int, block_id: str, *, abstained: bool) -> dict:
+    """The review buttons. An answer: approve, edit & approve, the right entry instead, reject.
+    An abstention: attach it to an existing entry, write a new one, reject."""
+    value = str(answer_id)
+    if abstained:
+        elements = [
+            entry_picker(ATTACH, "Attach to an FAQ entry…"),
+            button("Write a new entry", EDIT, value, "primary"),
+            button("Reject", REJECT, value, "danger"),
+        ]
+    else:
+        elements = [
+            button("Approve", APPROVE, value, "primary"),
+            button("Edit & approve", EDIT, value),
+            entry_picker(CORRECT, "Wrong entry? Pick the right one…"),
+            button("Reject", REJECT, value, "danger"),
+        ]
+    return {"type": "actions", "block_id": block_id, "elements": elements}
+
+
 def review_request(
-    answer_id: int, question: str, text: str, sources: list[dict], reason: str, asker: str | None
+    answer_id: int,
+    question: str,
+    text: str,
+    sources: list[dict],
+    reason: str,
+    asker: str | None,
+    *,
+    abstained: bool = False,
 ) -> Post:
     head = (
         mrkdwn("*Review* ({}) — question from {}:", reason, user(asker))
@@ -307,22 +365,18 @@ def review_request(
     blocks = [section(mrkdwn("{}\n>{}", head, question)), section(mrkdwn("*Answer:*\n{}", text))]
     if sources:
         blocks.append(context(source_line(sources)))
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"review-{answer_id}",
-            "elements": [
-                button("Approve", APPROVE, str(answer_id), "primary"),
-                button("Edit & approve", EDIT, str(answer_id)),
-                button("Reject", REJECT, str(answer_id), "danger"),
-            ],
-        }
-    )
+    blocks.append(review_actions(answer_id, f"review-{answer_id}", abstained=abstained))
     return Post(mrkdwn("Review: {}", clip(question, 200)), blocks)
 
 
 def review_done(question: str, text: str, action: str, reviewer: str, note: str = "") -> Post:
-    verb = {"approve": "Approved", "edit": "Edited and approved", "reject": "Rejected"}[action]
+    verb = {
+        "approve": "Approved",
+        "edit": "Edited and approved",
+        "reject": "Rejected",
+        "correct": "Corrected",
+        "attach": "Attached",
+    }[action]
     blocks = [
         section(mrkdwn(">{}\n*Answer:* {}", question, text)),
         context(mrkdwn("{} by {}.", verb, user(reviewer)) + (Mrkdwn(" ") + note if note else Mrkdwn(""))),
@@ -415,8 +469,13 @@ def home_unavailable() -> dict:
 
 
 def home(
-    *, is_admin: bool, stats: SupportStats | None, pending: list[tuple[int, str, str]], model: dict | None
+    *,
+    is_admin: bool,
+    stats: SupportStats | None,
+    pending: list[tuple[int, str, str, bool]],
+    model: dict | None,
 ) -> dict:
+    """``pending``: (answer id, question, answer text, abstained) of answers waiting for review."""
     blocks: Blocks = [
         {"type": "header", "text": plain_text("Support bot", 150)},
         section(
@@ -443,17 +502,7 @@ def home(
         blocks.append(
             section(mrkdwn("*Pending reviews:* {}{}", len(pending), "" if pending else " — all caught up"))
         )
-        for answer_id, question, text in pending[:10]:
+        for answer_id, question, text, abstained in pending[:10]:
             blocks.append(section(mrkdwn(">{}\n{}", clip(question, 300), clip(text, 300))))
-            blocks.append(
-                {
-                    "type": "actions",
-                    "block_id": f"home-review-{answer_id}",
-                    "elements": [
-                        button("Approve", APPROVE, str(answer_id), "primary"),
-                        button("Edit & approve", EDIT, str(answer_id)),
-                        button("Reject", REJECT, str(answer_id), "danger"),
-                    ],
-                }
-            )
+            blocks.append(review_actions(answer_id, f"home-review-{answer_id}", abstained=abstained))
     return {"type": "home", "blocks": blocks}

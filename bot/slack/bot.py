@@ -37,6 +37,7 @@ class SlackBot:
         self.maybe_review = self.admin.maybe_review
         self.review = self.admin.review
         self.open_edit = self.admin.open_edit
+        self.entry_options = self.admin.entry_options
         self.publish_home = self.admin.publish_home
 
     @property

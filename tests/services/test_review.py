@@ -26,13 +26,13 @@ def test_non_admin_cannot_approve_and_nothing_is_learned(container, reviews):
 
 
 def test_approval_makes_the_next_similar_question_find_the_entry(container, reviews):
-    odd = "the tunnel thing for working from home rejects my secret word"
+    odd = "the VPN rejects my secret word when I work from home"
     first = container.answers.ask(odd, user_id="U1")
-    assert not first.abstained  # weakly related: answered from the VPN entry, as an admin would see it
+    assert not first.abstained  # loosely phrased: answered from the VPN entry, as an admin would see it
     entry = first.sources[0]["id"]
     outcome = reviews.approve(first.answer_id, "UADMIN")
     assert outcome.learned_entry == entry and outcome.action == "approve"
-    again = container.index.retrieve("the tunnel thing for working from home rejects my secret word!", 1)
+    again = container.index.retrieve(odd + "!", 1)
     assert again.top.id == entry and again.top.matched_kind == "learned" and not again.abstain
     assert again.confidence > first.sources[0]["score"]
 
@@ -57,3 +57,89 @@ def test_reject_is_recorded_and_unknown_answers_are_errors(container, reviews):
     assert reviews.pending() == []
     with pytest.raises(ReviewError, match="no answer 9999"):
         reviews.approve(9999, "UADMIN")
+
+
+# ---- wrong entry -> the right one; an abstention -> an existing entry; hard negatives -------------
+WORLD_CUP = "Who won the football world cup in 1954?"
+# The sample FAQ answers this from laptop-broken; the admin says the asker wants laptop-replacement.
+CRACKED = "my laptop screen cracked, can I get a new laptop?"
+# The bot abstains on this one; parental-leave, among its nearest entries, answers it.
+CHILD = "I want to take time off when my child is born"
+
+
+def _wrong(container, question: str) -> tuple[int, str]:
+    """Ask; the answer and the entry it cited."""
+    r = container.answers.ask(question, user_id="U1")
+    assert not r.abstained
+    return r.answer_id, r.sources[0]["id"]
+
+
+def test_correct_teaches_the_right_entry_and_records_the_wrong_one(container, reviews):
+    from bot.db.models import Transcript
+    from retrieval.negatives import hard_negatives, negatives_by_entry
+
+    odd, right = CRACKED, "laptop-replacement"
+    answer_id, cited = _wrong(container, odd)
+    assert cited == "laptop-broken"
+    with pytest.raises(NotAuthorized):
+        reviews.correct(answer_id, "UMALLORY", right)
+    with pytest.raises(ReviewError, match="no FAQ entry 'no-such-entry'"):
+        reviews.correct(answer_id, "UADMIN", "no-such-entry")
+    with pytest.raises(ReviewError, match=f"already cites {cited}"):
+        reviews.correct(answer_id, "UADMIN", cited)
+
+    outcome = reviews.correct(answer_id, "UADMIN", right)
+    assert (outcome.action, outcome.learned_entry, outcome.wrong_entry) == ("correct", right, cited)
+    assert container.index.retrieve(odd).top.id == right
+    (negative,) = hard_negatives(container.sessions)
+    assert (negative.question, negative.entry_id, negative.action) == (odd, cited, "correct")
+    assert negatives_by_entry(container.sessions) == {cited: [odd]}
+    with container.sessions() as s:
+        (review,) = s.scalars(select(Review)).all()
+        assert (review.action, review.entry_id, review.reviewer_id) == ("correct", right, "UADMIN")
+        (t,) = s.scalars(select(Transcript)).all()
+        entry_answer = next(e.answer for e in container.index.search(right, 37) if e.id == right)
+        assert (t.question, t.answer, t.faq_ids) == (odd, entry_answer, [right])
+
+    # A second reviewer is told who reviewed it, and how.
+    with pytest.raises(ReviewError, match=f"already reviewed \\(correct to {right}\\) by UADMIN"):
+        reviews.reject(answer_id, "UADMIN")
+
+
+def test_attach_an_abstention_to_an_existing_entry(container, reviews):
+    from retrieval.negatives import hard_negatives
+
+    r = container.answers.ask(CHILD, user_id="U2")
+    assert r.abstained
+    nearest = reviews.entry_choices("", r.answer_id)
+    assert len(nearest) == 3 and "parental-leave" in [i for i, _ in nearest]
+    entries = container.index.count_entries()
+    outcome = reviews.correct(r.answer_id, "UADMIN", "parental-leave")
+    assert (outcome.action, outcome.learned_entry, outcome.wrong_entry) == ("attach", "parental-leave", None)
+    found = container.index.retrieve(CHILD)
+    assert found.top.id == "parental-leave" and not found.abstain
+    assert container.index.count_entries() == entries  # no curated duplicate
+    assert hard_negatives(container.sessions) == []  # nothing was cited wrongly
+
+
+def test_reject_records_the_cited_entry_as_a_hard_negative(container, reviews):
+    from retrieval.negatives import hard_negatives
+
+    answer_id, cited = _wrong(container, "where do I download my salary slip")
+    outcome = reviews.reject(answer_id, "UADMIN")
+    assert outcome.wrong_entry == cited
+    assert [(n.entry_id, n.action, n.reviewer_id) for n in hard_negatives(container.sessions)] == [
+        (cited, "reject", "UADMIN")
+    ]
+    # An abstention rejected: nothing was cited, nothing recorded.
+    abstained = container.answers.ask(WORLD_CUP, user_id="U2")
+    assert reviews.reject(abstained.answer_id, "UADMIN").wrong_entry is None
+    assert len(hard_negatives(container.sessions)) == 1
+
+
+def test_entry_choices_match_typed_text_by_id_question_and_search(container, reviews):
+    typed = reviews.entry_choices("vpn")
+    ids = [i for i, _ in typed]
+    assert "vpn-password-reset" in ids[:3] and len(ids) <= 100 and len(ids) == len(set(ids))
+    assert all("vpn" in i.lower() or "vpn" in q.lower() for i, q in typed[:2])
+    assert reviews.entry_choices("") == []  # nothing typed and no answer: nothing to be near

@@ -27,6 +27,7 @@ def test_manifest_matches_the_listeners():
     urls = {
         m["settings"]["event_subscriptions"]["request_url"],
         m["settings"]["interactivity"]["request_url"],
+        m["settings"]["interactivity"]["message_menu_options_url"],  # the entry picker's options
         m["features"]["slash_commands"][0]["url"],
     }
     assert {u.rsplit("/", 2)[-2:] == ["slack", "events"] for u in urls} == {True}

@@ -3,9 +3,17 @@
 from slack_bolt import App
 
 from bot.slack.bot import SlackBot
-from bot.slack.listeners import actions, commands, events, fallback, home, views
+from bot.slack.listeners import actions, commands, events, fallback, home, options, views
 
 
 def register(app: App, bot: SlackBot) -> None:
-    for module in (events, commands, actions, views, home, fallback):  # fallback last: it takes anything
+    for module in (
+        events,
+        commands,
+        actions,
+        options,
+        views,
+        home,
+        fallback,
+    ):  # fallback last: it takes anything
         module.register(app, bot)

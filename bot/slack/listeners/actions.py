@@ -1,10 +1,20 @@
-"""Buttons: feedback and hand-off under answers; approve / edit / reject in the review channel."""
+"""Buttons: feedback and hand-off under answers; approve / edit / reject and the entry pickers
+(wrong entry -> the right one; an abstention -> an existing entry) in the review channel and App Home."""
 
 from slack_bolt import Ack, App
 
 from bot.slack import blocks
 from bot.slack.bot import NotDone, SlackBot
-from bot.slack.listeners.guard import answer_id, guarded, in_home, message_of, obj, presser
+from bot.slack.listeners.guard import (
+    answer_id,
+    block_answer_id,
+    guarded,
+    in_home,
+    message_of,
+    obj,
+    picked,
+    presser,
+)
 
 
 def register(app: App, bot: SlackBot) -> None:
@@ -41,6 +51,22 @@ def register(app: App, bot: SlackBot) -> None:
 
     app.action(blocks.APPROVE)(review("approve"))
     app.action(blocks.REJECT)(review("reject"))
+
+    def pick(kind: str):
+        @guarded(bot, f"review {kind}")
+        def handler(ack: Ack, body: dict, action: dict) -> None:
+            ack()
+            user, (channel, ts) = presser(body), message_of(body)
+            target, entry = block_answer_id(obj(action).get("block_id")), picked(action)
+            reply = bot.review(kind, target, user, channel=channel, ts=ts, entry_id=entry)
+            bot.tell(user, channel, reply)
+            if in_home(body):
+                bot.publish_home(user)
+
+        return handler
+
+    app.action(blocks.CORRECT)(pick("correct"))
+    app.action(blocks.ATTACH)(pick("attach"))
 
     @app.action(blocks.EDIT)
     @guarded(bot, "review edit")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
@@ -40,6 +41,25 @@ def answer_id(value: object) -> int:
     if len(text) > 10 or int(text) > MAX_ID:
         raise NotDone(f"no answer {shown}")  # (as the services say it of a number they don't know)
     return int(text)
+
+
+_REVIEW_BLOCK = re.compile(r"(?:home-)?review-(.*)")
+
+
+def block_answer_id(block_id: object) -> int:
+    """The answer a review post's (or App Home's) actions block is for: ``review-<id>``."""
+    match = _REVIEW_BLOCK.fullmatch(block_id) if isinstance(block_id, str) else None
+    if match is None:
+        raise NotDone("this menu names no answer")
+    return answer_id(match.group(1))
+
+
+def picked(action: dict) -> str:
+    """The value of the option chosen in a menu."""
+    value = obj(obj(action).get("selected_option")).get("value")
+    if not isinstance(value, str) or not value.strip():
+        raise NotDone("no FAQ entry was chosen")
+    return value.strip()
 
 
 def presser(body: dict) -> str:
