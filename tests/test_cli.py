@@ -125,19 +125,39 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
     queries = SAMPLE_FAQ.with_name("queries.jsonl")
+    per_query = data_dir.parent / "per-query.jsonl"
     code, stdout, stderr = invoke(
-        "eval", "retrieval", "--faq", str(SAMPLE_FAQ), "--queries", str(queries), "--json"
+        "eval",
+        "retrieval",
+        "--faq",
+        str(SAMPLE_FAQ),
+        "--queries",
+        str(queries),
+        "--json",
+        "--out",
+        str(per_query),
     )
     assert code == 0, stderr
     data = json.loads(stdout.strip().splitlines()[-1])
     assert set(data) >= {"hit@1", "hit@5", "mrr", "oos_abstain", "in_scope_answered", "p50_ms", "p95_ms"}
     assert data["n_in_scope"] == 52 and data["n_out_of_scope"] == 20
     assert data["hit@1"] >= 0.9 and data["hit@5"] >= 0.98 and data["oos_abstain"] >= 0.9
+    # Selective answering: of the answers given, how many cite the right entry; of the in-scope
+    # questions, how many got it. Overall and per language.
+    assert data["answer_precision"] >= 0.9 and data["coverage"] >= 0.6
+    assert data["wrong_answers"] == pytest.approx(1 - data["answer_precision"], abs=1e-4)
+    assert data["by_language"]["en"]["n_in_scope"] >= 50
+    assert "answer_precision" in stdout and "coverage" in stdout  # the table
     assert "Retrieval now uses an embedder tuned to this FAQ" in stdout
-    # the tuned default for the sample FAQ's own phrasings per entry
+    # Calibrated on the sample FAQ itself, never below the floor for its phrasings per entry.
     items = load_faq(SAMPLE_FAQ)
     per_entry = sum(len({i.question, *i.alt_questions}) for i in items) / len(items)
-    assert data["threshold"] == round(default_threshold(per_entry, tuned=True), 4)
+    assert data["threshold"] >= round(default_threshold(per_entry, tuned=True), 4)
+    lines = [json.loads(line) for line in per_query.read_text().splitlines()]
+    assert len(lines) == 72 and set(lines[0]) == {"query", "expected_id", "top", "abstained", "language"}
+    wrong = [q for q in lines if not q["abstained"] and q["top"][0]["id"] != q["expected_id"]]
+    answered = [q for q in lines if not q["abstained"]]
+    assert len(wrong) / len(answered) == pytest.approx(data["wrong_answers"], abs=1e-4)
     assert list(data_dir.iterdir()) == []  # a throwaway store: the user's data dir is untouched
 
 

@@ -15,7 +15,7 @@ def reviews(container, sample_index):
 
 
 def test_non_admin_cannot_approve_and_nothing_is_learned(container, reviews):
-    odd = "the tunnel thing for working from home rejects my secret word"
+    odd = "the VPN rejects my secret word when I work from home"
     r = container.answers.ask(odd, user_id="U1")
     before = container.index.search(odd, 1)[0]
     with pytest.raises(NotAuthorized):

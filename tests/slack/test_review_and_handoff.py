@@ -15,7 +15,7 @@ from bot.slack.webhook import sign as webhook_sign
 from tests.slack.conftest import ADMIN, AGENT, ASKER, MALLORY, REVIEW, SUPPORT
 from tests.slack.slack_peer import button_click, dm
 
-ODD = "the tunnel thing for working from home rejects my secret word"
+ODD = "the VPN rejects my secret word when I work from home"  # loosely phrased, still answered
 OUT_OF_SCOPE = "Who won the football world cup in 1954?"
 
 
