@@ -38,7 +38,7 @@ from bot.settings import Settings  # noqa: E402
 from retrieval.calibration import default_threshold  # noqa: E402
 from retrieval.evaluate import EvalQuery, evaluate  # noqa: E402
 from retrieval.faq import FaqItem, load_faq  # noqa: E402
-from retrieval.index import LEXICAL_WEIGHT, FaqIndex  # noqa: E402
+from retrieval.index import LEXICAL_WEIGHT, TUNED_LEXICAL_WEIGHT, FaqIndex  # noqa: E402
 from retrieval.scoring import ScoringWeights  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -83,15 +83,19 @@ def load_set(name: str, clinc_sample: int) -> tuple[list[FaqItem], list[EvalQuer
 
 def configure(index: FaqIndex, variant: str) -> None:
     """Point the one imported index at a variant's ranking and abstention; the next query rebuilds
-    its in-memory snapshot."""
+    its in-memory snapshot. "now@W": the product with lexical weight W."""
     snap = index._fresh()
     tuned = snap.embedder_path is not None
-    if variant == "now":
-        index.weights, index.lexical_weight, index.embedder_languages = NOW, LEXICAL_WEIGHT, frozenset({"en"})
+    if variant.startswith("now"):
+        weight = float(variant.split("@")[1]) if "@" in variant else LEXICAL_WEIGHT
+        index.weights, index.embedder_languages = NOW, frozenset({"en"})
+        index.lexical_weight = weight
+        index.tuned_lexical_weight = weight if "@" in variant else TUNED_LEXICAL_WEIGHT
         index.abstain_threshold = index.tuned_abstain_threshold = None
     else:
         index.weights = PLAIN_DENSE if variant == "plain dense" else BEFORE
-        index.lexical_weight, index.embedder_languages = 0.0, None
+        index.lexical_weight = index.tuned_lexical_weight = 0.0
+        index.embedder_languages = None
         floor = default_threshold(snap.phrasings_per_entry, tuned)
         index.abstain_threshold = index.tuned_abstain_threshold = floor
     index._snapshot = None
@@ -103,8 +107,13 @@ def main() -> None:
     ap.add_argument("--no-tune", action="store_true", help="Leave the embedder untuned.")
     ap.add_argument("--clinc-sample", type=int, default=1500, help="In-scope CLINC150 test queries (0: all).")
     ap.add_argument("--json", type=Path, help="Also write every figure here.")
+    ap.add_argument(
+        "--lexical-weights", default="", help="Also run the product at these lexical weights, e.g. 0,0.1"
+    )
     args = ap.parse_args()
-    variants = ("plain dense", "before", "now")
+    variants = ("plain dense", "before", "now") + tuple(
+        f"now@{w}" for w in args.lexical_weights.split(",") if w.strip()
+    )
     keys = ("hit@1", "hit@5", "answer_precision", "coverage", "oos_abstain", "n_answers")
     everything: dict = {}
     for name in args.sets.split(","):
@@ -151,7 +160,7 @@ def main() -> None:
                 )
                 print(f"  {variant:12s} {cells}   {thresholds}  {data['p50_ms']:.1f}", flush=True)
                 langs = data.get("by_language") or {}
-                if len(langs) > 1 or variant == "now":
+                if len(langs) > 1 or variant.startswith("now"):
                     for lang, fig in sorted(langs.items(), key=lambda kv: -kv[1]["n_in_scope"]):
                         if fig["n_in_scope"] + fig["n_out_of_scope"] < 5:
                             continue

@@ -30,7 +30,12 @@ from tests.slack.slack_peer import Call, button_click, dm
 OUT_OF_SCOPE = "who won the football world cup in 1954?"
 IN_SCOPE = "my vpn password stopped working, what now?"
 # Links the bot composes itself: permalinks (from the peer) and the FAQ's own source URLs.
-OWN_LINKS = ("https://acme.slack.com/archives/", "https://intranet.brightwater.example/")
+# Links the bot means: Slack permalinks, and the sample FAQ's entry URLs (its Sources line).
+OWN_LINKS = (
+    "https://acme.slack.com/archives/",
+    "https://intranet.brightwater.example/",
+    "https://it.brightwater.example",
+)
 CONTROL = re.compile(r"<([^<>]*)>")
 SHOWN = ("chat.postMessage", "chat.postEphemeral", "chat.update", "views.publish", "views.open")
 HOSTILE_FAQ = FaqItem(
@@ -227,13 +232,14 @@ def test_model_text_is_never_shown_before_the_guard_and_is_escaped_after(slack, 
         assert (a.mode, a.grounded) == ("faq", True)  # the guard refused it: the FAQ's answer instead
     assert "single sign-on" in final.args["text"] and "555" not in json.dumps(final.args)
 
-    # A faithful answer that echoes a control passes the guard: it is shown, escaped.
-    model.reply = lambda prompt: faq_answer(prompt) + " <!channel>"
+    # A faithful answer that repeats its entry's controls passes the guard: it is shown, escaped.
+    slack.container.index.import_items([HOSTILE_FAQ])
+    model.reply = faq_answer
     model.pause_s = 0.0
-    answer_id, final = _ask(slack, IN_SCOPE, "3100.0002", "D0ESC3")
+    answer_id, final = _ask(slack, HOSTILE_FAQ.question, "3100.0002", "D0ESC3")
     with slack.container.sessions() as s:
         assert s.get(Answer, answer_id).mode == "generated"
-    assert final.args["text"].endswith("&lt;!channel&gt;")
+    assert "start with &lt;!channel&gt; &amp; add the agenda" in final.args["text"]
     assert live_controls(slack.peer.calls, {ASKER}) == []
 
 
