@@ -575,12 +575,21 @@ class FaqIndex:
             entries = list(session.scalars(select(FaqEntry).order_by(FaqEntry.id)))
             learned = self._learned(session)
         groups = [[e.question, *e.alt_questions, *learned.get(e.id, [])] for e in entries]
+        from retrieval.negatives import negatives_by_entry
+
+        wrong_for = negatives_by_entry(self.sessions)  # what admins said each entry does not answer
+        negatives = [wrong_for.get(e.id, []) for e in entries]
         base = self.base_embedder
         from retrieval.embedder import bundled_model_path
 
         stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-r{revision}"
         out_dir = tune_embedder(
-            base or bundled_model_path(), groups, out_root / f"embedder-{stamp}", params, progress
+            base or bundled_model_path(),
+            groups,
+            out_root / f"embedder-{stamp}",
+            params,
+            progress,
+            negatives=negatives,
         )
         collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
         store = self.store(collection)
