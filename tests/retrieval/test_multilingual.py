@@ -8,7 +8,7 @@ import pytest
 from bot.container import Container
 from bot.settings import Settings
 from retrieval.faq import load_faq
-from retrieval.index import LEXICAL, SEMANTIC
+from retrieval.index import HYBRID, LEXICAL, SEMANTIC
 
 FAQS = Path(__file__).parent / "faqs"
 
@@ -63,5 +63,17 @@ def test_a_multilingual_embedder_ranks_every_question_itself(data_dir):
     c = _index(data_dir, "faq_de.csv", embedding_languages="multilingual")
     try:
         assert c.index.retrieve("Ich möchte mein VPN Passwort zurücksetzen").mode == SEMANTIC
+    finally:
+        c.close()
+
+
+def test_an_index_tuned_on_the_faqs_own_german_phrasings_fuses_its_embedder_with_the_words(data_dir):
+    c = _index(data_dir, "faq_de.csv")
+    try:
+        c.tune_embedder(steps=10)
+        result = c.index.retrieve("Ich möchte mein VPN Passwort zurücksetzen")
+        assert result.mode == HYBRID and result.top.id == "vpn-passwort" and not result.abstain
+        assert c.index.retrieve("Wo kann ich mein Fahrrad parken?").abstain
+        assert c.index.retrieve("How do I reset my VPN password?").mode == SEMANTIC
     finally:
         c.close()
