@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -17,6 +18,7 @@ from rich.text import Text
 
 from bot.settings import DB_INTEGER_MAX, Settings, env_name
 
+STARTED = time.perf_counter()  # `ask` reports the one-off start-up apart from the answer's own time
 MIB = 1024 * 1024
 # Columns these options end up in (bot/db/models.py): PostgreSQL refuses longer values, SQLite would not.
 MAX_USER_ID_CHARS = 64
@@ -226,13 +228,102 @@ def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.
             }
             for v in list_versions(session)
         ]
+    for r in rows:  # whether each version earns generating (SUPPORTBOT_GENERATION, _FAITHFUL_BAR)
+        r["generation"] = c.generation_gate.judge(r["name"]).to_json()
     if as_json:
         print(json.dumps(rows))
         return
-    table = Table("name", "status", "created", "path")
+    table = Table("name", "status", "created", "faithful", "generates", "path")
     for r in rows:
-        table.add_row(r["name"], r["status"], r["created_at"][:19], r["path"])
+        g = r["generation"]
+        faithful = (
+            f"{g['faithful_share']:.0%} of {g['n']}" if g["faithful_share"] is not None else "not measured"
+        )
+        table.add_row(
+            r["name"],
+            r["status"],
+            r["created_at"][:19],
+            faithful,
+            "yes" if g["generates"] else "no",
+            r["path"],
+        )
     out.print(table)
+    if served := c.models.in_service():
+        out.print(
+            Text(f"In service: {served.name}; {c.generation_gate.judge(served.name).why}.", style="dim")
+        )
+
+
+@model_app.command("check")
+def model_check(
+    questions: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=2000, help="FAQ questions to answer (default: SUPPORTBOT_MODEL_CHECK_QUESTIONS, 40)."
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Measure the model in service: the share of its answers to FAQ questions that the faithfulness
+    check accepts. Below SUPPORTBOT_FAITHFUL_BAR it does not generate: answers are the FAQ text."""
+    from bot.llm.base import GenerationError
+    from bot.llm.registry import NoModelError
+    from bot.services.model_check import evaluate_runtime, record_check
+    from finetune.data import faq_examples
+
+    c = _container()
+    c.ensure_schema()
+    s = c.settings
+    examples = faq_examples(c.sessions, limit=questions or s.model_check_questions)
+    if not examples:
+        fail("The FAQ is empty: import one first (supportbot faq import FILE).")
+    try:
+        loaded = c.models.load_active()
+    except NoModelError as exc:
+        fail(str(exc))
+    started = time.perf_counter()
+    try:
+        with _progress() as bar:
+            task = bar.add_task(f"Answering with {loaded.version_name}", total=len(examples))
+            scores = evaluate_runtime(
+                loaded.runtime,
+                {"faq": examples},
+                max_new_tokens=s.max_new_tokens,
+                on_item=lambda: bar.advance(task),
+            )
+    except GenerationError as exc:
+        fail(f"the model failed while being measured: {exc}")
+    finally:
+        loaded.runtime.close()
+    with c.sessions() as session:
+        check = record_check(
+            session, loaded.version_name, s.model_backend, scores, seconds=time.perf_counter() - started
+        )
+        session.commit()
+        share, n, details = check.faithful_share, check.n, dict(check.details)
+    verdict = c.generation_gate.judge(loaded.version_name)
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "model": loaded.version_name,
+                    "faithful_share": share,
+                    "n": n,
+                    **details,
+                    "rougeL": scores["faq"]["rougeL"],
+                    "generates": verdict.generates,
+                    "why": verdict.why,
+                }
+            )
+        )
+        return
+    out.print(Text.assemble("Model ", bold(loaded.version_name), f": faithful in {share:.0%} of {n} answers"))
+    if details.get("reasons"):
+        failed = ", ".join(f"{k} {v}" for k, v in sorted(details["reasons"].items(), key=lambda kv: -kv[1]))
+        out.print(f"  checks failed: {failed}", highlight=False)
+    out.print(
+        ("Generates: " if verdict.generates else "Does not generate: ") + verdict.why + ".", highlight=False
+    )
 
 
 @model_app.command("promote")
@@ -741,11 +832,17 @@ def ask(
     c = _container()
     c.ensure_schema()
     try:
+        # One-off costs, paid by every command and by no answer in a running bot: loading the
+        # embedder, the index's first use (calibration) and, if it will generate, the model.
+        c.index.retrieve("warm-up", k=1)
+        if c.generation_gate.verdict().generates:
+            c.engine.start()
+        startup_ms = (time.perf_counter() - STARTED) * 1000
         result = c.answers.ask(question, user_id=user)
     except (QuestionError, NoModelError, GenerationError) as exc:
         fail(str(exc))
     if as_json:
-        print(json.dumps(result.to_json(), ensure_ascii=False))
+        print(json.dumps(result.to_json() | {"startup_ms": round(startup_ms)}, ensure_ascii=False))
         return
     out.print(result.answer, highlight=False)
     if result.sources and not result.abstained:
@@ -759,12 +856,17 @@ def ask(
     if result.abstained:
         note = "abstained"
     elif result.mode == "generated":
-        note = f"model {result.model_version}, {result.tokens} tokens, grounded in its source"
+        note = f"phrased by model {result.model_version} ({result.tokens} tokens)"
     else:
-        note = "FAQ answer as written" + (
-            f" (the model's answer was {result.fallback})" if result.fallback else ""
-        )
-    out.print(Text(f"\n{note}, {result.latency_ms:.0f} ms", style="dim"))
+        note = "FAQ answer as written"
+    out.print(
+        Text(
+            f"\n{note}: {result.why}. Answered in {result.latency_ms:.0f} ms "
+            f"(start-up before it: {startup_ms / 1000:.1f} s)",
+            style="dim",
+        ),
+        highlight=False,
+    )
 
 
 class LogFormatChoice(StrEnum):

@@ -17,6 +17,7 @@ from bot.observability.metrics import BotMetrics
 from bot.services.answer import AnswerService
 from bot.services.feedback import FeedbackService
 from bot.services.handoff import HandoffService
+from bot.services.model_check import GenerationGate
 from bot.services.review import ReviewService
 from bot.services.stats import StatsService
 from bot.settings import Settings
@@ -265,7 +266,10 @@ class Container:
     def model_labels(self) -> dict | None:
         """The model in service as metric labels (``version``, ``backend``); reading it loads nothing."""
         served = self.models.in_service(self.started_engine())
-        return served.labels() if served else None
+        if served is None:
+            return None
+        verdict = self.generation_gate.verdict()
+        return served.labels() | {"generates": str(verdict.generates).lower()}
 
     def close(self) -> None:
         """Stop the model worker and free the loaded model (an embedding process, a test)."""
@@ -297,5 +301,30 @@ class Container:
         return StatsService(self.sessions)
 
     @cached_property
+    def generation_gate(self) -> GenerationGate:
+        """Whether the model in service earns generating (its measured faithful share)."""
+        s = self.settings
+
+        def serving() -> str | None:
+            served = self.models.in_service(self.started_engine())
+            return served.name if served else None
+
+        return GenerationGate(
+            s.generation,
+            s.faithful_bar,
+            s.model_check_min_answers,
+            self.sessions,
+            serving,
+            ttl_s=s.model_poll_seconds,
+        )
+
+    @cached_property
     def answers(self) -> AnswerService:
-        return AnswerService(self.settings, self.sessions, self.index, self.engine, metrics=self.metrics)
+        return AnswerService(
+            self.settings,
+            self.sessions,
+            self.index,
+            self.engine,
+            metrics=self.metrics,
+            gate=self.generation_gate,
+        )

@@ -219,6 +219,25 @@ class Settings(BaseSettings):
     grounding_threshold: float = Field(
         0.8, ge=0, le=1, description="Share of an answer's content words that must come from its sources"
     )
+    generation: Literal["earned", "always", "never"] = Field(
+        "earned",
+        description="Whether the model phrases answers: 'earned' (only a model whose measured faithful "
+        "share reaches SUPPORTBOT_FAITHFUL_BAR; others answer with the FAQ text in retrieval time), "
+        "'always', or 'never'",
+    )
+    faithful_bar: float = Field(
+        0.9,
+        ge=0,
+        le=1,
+        description="Share of held-out answers the faithfulness check must accept before a model "
+        "generates (SUPPORTBOT_GENERATION=earned)",
+    )
+    model_check_questions: int = Field(
+        40, ge=1, le=2000, description="FAQ questions `supportbot model check` answers to measure a model"
+    )
+    model_check_min_answers: int = Field(
+        20, ge=1, le=2000, description="A faithful share measured on fewer answers does not count"
+    )
 
     # Slack (used by `supportbot serve`)
     slack_bot_token: Annotated[SecretStr, _token("xoxb-", "a bot token")] | None = None

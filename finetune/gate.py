@@ -3,7 +3,8 @@
 Both GGUFs are loaded with the serving runtime and answer the same prompts (greedy, the serving
 stop sequences), so the gate measures what users would get. Metrics per set: ROUGE-L against the
 approved answer, the share of answers the grounding guard accepts, and the mean support (share of
-content words found in the source). Abstention is retrieval's decision and does not depend on the
+content words found in the source); the faithful share also decides whether a version generates at all
+(bot.services.model_check). Abstention is retrieval's decision and does not depend on the
 model, so it is not re-measured here.
 """
 
@@ -13,10 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.llm.base import GenerationParams, ModelRuntime
-from bot.prompts import STOP_SEQUENCES
-from bot.services import grounding
-from bot.services.evaluation import rouge_l
+from bot.llm.base import ModelRuntime
+from bot.services.model_check import evaluate_runtime
 from finetune.data import Example
 
 
@@ -30,29 +29,10 @@ def evaluate_model(
 ) -> dict[str, dict]:
     """Metrics per set for the GGUF at ``gguf``, loaded with ``load`` (the serving runtime)."""
     runtime = load(gguf)
-    params = GenerationParams(max_new_tokens=max_new_tokens, stop=STOP_SEQUENCES)
-    out = {}
     try:
-        for name, examples in sets.items():
-            scores, grounded, support = [], [], []
-            for e in examples:
-                text = "".join(runtime.stream(e.prompt, params)).strip()
-                scores.append(rouge_l(text, e.output))
-                check = grounding.check(text, e.source_text, e.instruction)
-                grounded.append(check.grounded)
-                support.append(check.support)
-                if on_item:
-                    on_item()
-            n = len(examples)
-            out[name] = {
-                "n": n,
-                "rougeL": round(sum(scores) / n, 4) if n else None,
-                "grounded": round(sum(grounded) / n, 4) if n else None,
-                "support": round(sum(support) / n, 4) if n else None,
-            }
+        return evaluate_runtime(runtime, sets, max_new_tokens=max_new_tokens, on_item=on_item)
     finally:
         runtime.close()
-    return out
 
 
 @dataclass(frozen=True)

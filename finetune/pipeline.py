@@ -21,6 +21,7 @@ from bot.db.models import FinetuneRun, ModelVersion, Transcript, utcnow
 from bot.llm.provider import file_backend, load_runtime
 from bot.llm.registry import active_version, promote, sha256_file
 from bot.llm.verify import verify_model
+from bot.services.model_check import faithful_share, record_check
 from finetune import data
 from finetune.gate import decide, evaluate_model
 from finetune.lock import single_flight
@@ -208,6 +209,17 @@ class FinetunePipeline:
             candidate_path.unlink(missing_ok=True)
             raise
         decision = decide(candidate, served, s.finetune_margin, s.finetune_drop_tolerance)
+        share, n, _ = faithful_share(candidate)
+        if share is not None:
+            earns = share >= s.faithful_bar and n >= s.model_check_min_answers
+            decision.reasons.append(
+                f"candidate faithful in {share:.0%} of {n} answers: "
+                + (
+                    "earns generating"
+                    if earns
+                    else f"below the bar of {s.faithful_bar:.0%}, serves the FAQ text"
+                )
+            )
         report.metrics |= {"served": served, "candidate": candidate, "reasons": decision.reasons}
 
         with self.c.sessions() as session:
@@ -232,6 +244,10 @@ class FinetunePipeline:
                     "held_out_grounded": served["held_out"]["grounded"],
                     "regression_rougeL": served["regression"]["rougeL"],
                 }
+            # The same answers measured both versions' faithful share: whether each earns generating.
+            backend = file_backend(s)
+            record_check(session, name, backend, candidate)
+            record_check(session, base.name, backend, served)
             run = session.get(FinetuneRun, run_id)
             run.candidate_version_id = version.id
             # Promote only if the served model is still the one this run was measured against.

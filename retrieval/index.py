@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, select, text, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
@@ -69,6 +70,9 @@ TUNED_LEXICAL_WEIGHT = 0.0
 # entry's question is asked with that entry left out, a question of the FAQ's domain that the FAQ
 # does not answer, and so is each sentence of its answer. Up to this many (seeded sample).
 CALIBRATION_QUERIES = 600
+# Bump when calibration itself changes (what is held out, how it is scored): thresholds stored in
+# SQL by an older version are then recalibrated instead of reused.
+CALIBRATION_VERSION = 1
 MIN_UNIT_TOKENS = 3  # shorter answer sentences ("Yes.", "See below.") say nothing of a question
 # A question is taken to be in a language other than the FAQ's and the embedder's only when the
 # language detector gives it at least this probability.
@@ -917,11 +921,39 @@ class FaqIndex:
         if mode not in snap.thresholds:
             with self._lock:
                 if mode not in snap.thresholds:
-                    snap.thresholds[mode] = self._calibrate(snap, mode)
+                    snap.thresholds[mode] = self._stored_threshold(snap, mode)
         calibrated = snap.thresholds[mode]
         if mode != SEMANTIC:
             return calibrated
         return max(calibrated, default_threshold(snap.phrasings_per_entry, tuned))
+
+    def _calibration_key(self, snap: _Snapshot) -> str:
+        """What a calibrated threshold depends on besides the mode: the index's content (its
+        revision), its vectors (collection, embedder) and how questions are routed and ranked."""
+        languages = "*" if self.embedder_languages is None else ",".join(sorted(self.embedder_languages))
+        return f"v{CALIBRATION_VERSION}:{snap.revision}:{snap.collection}:{snap.embedder_path}:{languages}"
+
+    def _stored_threshold(self, snap: _Snapshot, mode: str) -> float:
+        """The threshold another process (or an earlier run) calibrated on this very index, else
+        calibrate it now and store it for the others."""
+        key = self._calibration_key(snap)
+        with self.sessions() as session:
+            state = session.get(IndexState, 1)
+            stored = (state.calibration or {}) if state is not None else {}
+            if stored.get("key") == key and mode in stored.get("values", {}):
+                return float(stored["values"][mode])
+        value = self._calibrate(snap, mode)
+        try:
+            with self.sessions() as session:
+                state = session.get(IndexState, 1)
+                if state is not None and state.revision == snap.revision:  # not changed meanwhile
+                    stored = dict(state.calibration or {})
+                    values = dict(stored.get("values", {})) if stored.get("key") == key else {}
+                    state.calibration = {"key": key, "values": {**values, mode: value}}
+                    session.commit()
+        except SQLAlchemyError as exc:  # a busy or read-only database: this process still has it
+            log.warning("could not store the calibrated threshold: %s", exc)
+        return value
 
     def _held_out_units(self, snap: _Snapshot) -> list[tuple[int, str, int | None]]:
         """(entry row, text, its stored phrasing vector's row or None) of the questions calibration

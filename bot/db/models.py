@@ -138,6 +138,10 @@ class IndexState(Base):
     # The revision the tuning itself produced: anything later (a learned phrasing, a curated entry,
     # an import without tuning) is unknown to the tuned embedder, and the nightly job re-tunes.
     tuned_revision: Mapped[int | None] = mapped_column(Integer)
+    # Abstention thresholds calibrated on this revision of the index, per ranking mode, with what
+    # they were calibrated for ({"key": "...", "values": {"semantic": 0.41}}): calibrating embeds
+    # hundreds of held-out sentences, which no process should repeat for an index that did not change.
+    calibration: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     collection: Mapped[str | None] = mapped_column(String(128))  # None: the configured collection
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -159,6 +163,23 @@ class ModelVersion(Base):
     promoted_at: Mapped[datetime | None]
 
 
+class ModelCheck(Base):
+    """How faithful a model's answers were on held-out questions, judged by the sentence-level
+    guard: whether it earns generating (``SUPPORTBOT_FAITHFUL_BAR``) or serves the FAQ text."""
+
+    __tablename__ = "model_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # A registry version's name, a SUPPORTBOT_MODEL_PATH file's stem, or a server's model name.
+    model_name: Mapped[str] = mapped_column(String(256), unique=True)
+    backend: Mapped[str] = mapped_column(String(32))
+    faithful_share: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+    # {"on": "faq" | "held_out+regression", "reasons": {"negation": 3, ...}, "seconds": 41.2}
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    measured_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class Answer(Base):
     """What the bot said for one question, with what it was based on."""
 
@@ -174,6 +195,9 @@ class Answer(Base):
     abstained: Mapped[bool] = mapped_column(Boolean, default=False)
     grounded: Mapped[bool | None] = mapped_column(Boolean)
     mode: Mapped[str] = mapped_column(String(16), default="generated")  # generated | faq | abstain
+    # Why this mode: "near-exact match", "model below the faithfulness bar (0.31 < 0.90)", "the
+    # model's answer dropped a negation", ... (logs, metrics and the review post say the same).
+    why: Mapped[str | None] = mapped_column(String(300))
     model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id"))
     latency_ms: Mapped[float] = mapped_column(Float)
     tokens: Mapped[int] = mapped_column(Integer, default=0)

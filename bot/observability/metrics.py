@@ -27,7 +27,8 @@ ANSWER_MODES = ("generated", "faq", "abstain", "human")
 REVIEW_ACTIONS = ("approve", "edit", "reject", "correct", "attach")
 ESCALATION_REASONS = ("abstain", "requested")
 FEEDBACK_KINDS = ("helpful", "not_helpful")  # "Talk to a human" counts as an escalation
-FALLBACK_REASONS = ("ungrounded", "busy", "timeout", "error")
+# not_earned: the model in service did not reach the faithfulness bar, so it was not asked at all
+FALLBACK_REASONS = ("not_earned", "ungrounded", "busy", "timeout", "error")
 
 
 class ScrapeTime(Collector):

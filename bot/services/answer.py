@@ -5,7 +5,10 @@ Transport-agnostic: the CLI and the Slack listeners both call ``AnswerService.as
 How an answer is chosen (measured in docs/benchmarks.md, not guessed):
 1. retrieval picks the FAQ entry, or abstains when nothing in the FAQ is close enough;
 2. a near-exact match is answered with the curated FAQ answer as written (mode "faq");
-3. otherwise the model phrases an answer from that entry (mode "generated") and the grounding
+3. so is every question while the model in service has not earned generating: its measured faithful
+   share is below the bar, or it was never measured (bot.services.model_check; fallback
+   "not_earned"). Such answers take retrieval time only;
+4. otherwise the model phrases an answer from that entry (mode "generated") and the grounding
    guard checks it against the entry; an unsupported answer is replaced by the FAQ answer with its
    citation (mode "faq", fallback "ungrounded"). A busy queue, a timeout or a runtime failure
    falls back the same way: the asker always gets the curated text, never an error.
@@ -29,8 +32,9 @@ from bot.llm.engine import Busy, ModelEngine
 from bot.observability.metrics import BotMetrics
 from bot.prompts import STOP_SEQUENCES, ContextEntry, Turn, build_prompt
 from bot.services import grounding
+from bot.services.model_check import GenerationGate
 from bot.settings import Settings
-from retrieval.index import FaqIndex, RetrievedEntry
+from retrieval.index import FaqIndex, Retrieval, RetrievedEntry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +83,9 @@ class AnswerResult:
     abstained: bool = False
     mode: str = "abstain"  # "generated" | "faq" | "abstain"
     grounded: bool = False
-    fallback: str | None = None  # why the model's text was not used: ungrounded | busy | timeout | error
+    # why the model's text was not used: not_earned | ungrounded | busy | timeout | error
+    fallback: str | None = None
+    why: str = ""  # the mode's reason in words (stored with the answer, shown to admins and in `ask`)
     model_version: str | None = None
     latency_ms: float = 0.0
     tokens: int = 0
@@ -95,6 +101,7 @@ class AnswerResult:
             "grounded": self.grounded,
             "mode": self.mode,
             "fallback": self.fallback,
+            "why": self.why,
             "model_version": self.model_version,
             "latency_ms": round(self.latency_ms, 1),
             "tokens": self.tokens,
@@ -112,12 +119,14 @@ class AnswerService:
         engine: ModelEngine,
         *,
         metrics: BotMetrics | None = None,
+        gate: GenerationGate | None = None,
     ):
         self.settings = settings
         self.sessions = sessions
         self.index = index
         self.engine = engine
         self.metrics = metrics or BotMetrics()
+        self.gate = gate  # None: every model generates (each answer still guarded)
 
     def validate(self, question: str) -> str:
         question = "".join(ch for ch in question if ch in "\n\t" or ch.isprintable()).strip()
@@ -318,12 +327,19 @@ class AnswerService:
             {"id": h.id, "score": round(h.score, 4), "url": h.url, "question": h.question} for h in found.hits
         ]
         result = AnswerResult(answer=ABSTAIN_TEXT, sources=sources, abstained=True)
+        result.why = _abstain_why(found)
         version_id = None
         if not found.abstain:
             top = found.top
             result.abstained = False
             if top.score >= self.settings.direct_answer_score and not history:
                 result.answer, result.mode, result.grounded = top.answer, "faq", True
+                result.why = (
+                    f"near-exact match (score {top.score:.2f} >= {self.settings.direct_answer_score:.2f})"
+                )
+            elif self.gate is not None and not (verdict := self.gate.verdict()).generates:
+                result.answer, result.mode, result.grounded = top.answer, "faq", True
+                result.fallback, result.why = "not_earned", verdict.why
             else:
                 version_id = self._generate(result, question, top, history, on_text, on_queued)
         if on_text and result.mode != "generated":
@@ -348,6 +364,7 @@ class AnswerService:
                 model_version_id=version_id,
                 latency_ms=result.latency_ms,
                 tokens=result.tokens,
+                why=result.why[:300] or None,
             )
             # Only the lease holder records an answer: if another process claimed this question
             # meanwhile (this one stalled past its lease), that one answers it, not both.
@@ -440,6 +457,7 @@ class AnswerService:
             )
             if check.grounded:
                 result.answer, result.mode, result.grounded = answer, "generated", True
+                result.why = "the model's answer passed the faithfulness check"
                 return version_id
             log.info(
                 "answer not grounded (%s: %s; support %.2f, unsupported %s); sending the FAQ answer",
@@ -449,13 +467,15 @@ class AnswerService:
                 list(check.unsupported[:5]),
             )
             result.fallback = "ungrounded"
+            result.why = f"the model's answer failed the faithfulness check ({check.reason}: {check.why})"
         except Busy:
-            result.fallback = "busy"
+            result.fallback, result.why = "busy", "the model was busy with other questions"
         except GenerationError as exc:
             self.metrics.generation_latency.observe(
                 time.perf_counter() - generating
             )  # model time, failed or not
             result.fallback = "timeout" if isinstance(exc, GenerationTimeout) else "error"
+            result.why = f"the model failed: {exc}"
             log.warning("generation failed (%s); sending the FAQ answer", exc)
         result.answer, result.mode, result.grounded = top.answer, "faq", True
         return version_id
@@ -496,6 +516,14 @@ class AnswerService:
                 return found
             raise
         return convo
+
+
+def _abstain_why(found: Retrieval) -> str:
+    if not found.hits:
+        return "the FAQ is empty"
+    if found.threshold is None:
+        return f"no FAQ entry is close enough (confidence {found.confidence:.2f})"
+    return f"no FAQ entry is close enough (confidence {found.confidence:.2f} < {found.threshold:.2f})"
 
 
 def _preview(text: str, limit: int = 500) -> str:

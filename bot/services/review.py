@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -54,6 +55,16 @@ class ReviewOutcome:
     learned_entry: str | None  # entry id that now knows the asker's phrasing
     curated_entry: str | None  # new entry created from the admin's text
     wrong_entry: str | None = None  # entry recorded as not answering the question (hard negative)
+
+
+class ReviewContext(NamedTuple):
+    question: str
+    text: str
+    sources: list[dict]
+    asker: str | None
+    abstained: bool
+    mode: str  # generated | faq | abstain
+    why: str  # why that mode (the guard's verdict, the model's faithfulness bar, ...)
 
 
 class ReviewService:
@@ -255,15 +266,22 @@ class ReviewService:
             session.get(ReviewPost, post_id).ts = ts
             session.commit()
 
-    def context(self, answer_id: int) -> tuple[str, str, list[dict], str | None, bool]:
-        """(question, answer text, sources, asker, abstained) for a review post."""
+    def context(self, answer_id: int) -> ReviewContext:
+        """What a review post shows of an answer."""
         with self.sessions() as session:
             answer = session.get(Answer, answer_id)
             if answer is None:
                 raise ReviewError(f"no answer {answer_id}")
             question = session.get(Message, answer.question_message_id)
-            sources = list(answer.sources or [])
-            return question.text, answer.text, sources, question.user_id, answer.abstained
+            return ReviewContext(
+                question.text,
+                answer.text,
+                list(answer.sources or []),
+                question.user_id,
+                answer.abstained,
+                answer.mode,
+                answer.why or "",
+            )
 
 
 def _cited(answer: Answer) -> str | None:

@@ -50,8 +50,17 @@ class Admin:
         post_id = self.c.reviews.claim_post(answer_id, reason, s.review_channel)
         if post_id is None:  # already posted (by this process or another)
             return
-        question, text, sources, asker, abstained = self.c.reviews.context(answer_id)
-        post = blocks.review_request(answer_id, question, text, sources, reason, asker, abstained=abstained)
+        ctx = self.c.reviews.context(answer_id)
+        post = blocks.review_request(
+            answer_id,
+            ctx.question,
+            ctx.text,
+            ctx.sources,
+            reason,
+            ctx.asker,
+            abstained=ctx.abstained,
+            how=blocks.how_answered(ctx.mode, ctx.why),
+        )
         sent = self.client.chat_postMessage(channel=s.review_channel, **post.args())
         self.c.reviews.post_sent(post_id, sent["ts"])
 

@@ -165,14 +165,17 @@ class Answering:
         result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
         self.c.answers.delivered(result.answer_id, placeholder_ts)
         stream.finish(
-            blocks.answer(result.answer, result.answer_id, result.sources, abstained=result.abstained)
+            blocks.answer(
+                result.answer, result.answer_id, result.sources, abstained=result.abstained, mode=result.mode
+            )
         )
         log.info(
-            "answered question %s as answer %s: %s%s, %.0f ms",
+            "answered question %s as answer %s: %s%s (%s), %.0f ms",
             received.message_id,
             result.answer_id,
             result.mode,
             f" ({result.fallback})" if result.fallback else "",
+            result.why,
             result.latency_ms,
         )
         if result.abstained:

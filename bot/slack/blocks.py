@@ -241,10 +241,26 @@ def queued(ahead: int) -> Post:
     return Post(note_, [section(note_)])
 
 
-def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool) -> Post:
+ANSWER_MODES = {
+    "generated": "Phrased by the assistant from the FAQ",
+    "faq": "From the FAQ, as written",
+    "abstain": "Not in the FAQ",
+}
+
+
+def how_answered(mode: str, why: str = "") -> str:
+    """How an answer was made, in words (the answer's footer, the review post)."""
+    said = ANSWER_MODES.get(mode, mode)
+    return f"{said}: {why}" if why else said
+
+
+def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool, mode: str = "") -> Post:
     blocks = [section(text)]
     if not abstained and sources:
-        blocks.append(context(source_line(sources[:1])))
+        line = source_line(sources[:1])
+        if mode in ANSWER_MODES:  # askers see whether the assistant phrased it or the FAQ says it
+            line = mrkdwn("{} · ", ANSWER_MODES[mode]) + line
+        blocks.append(context(line))
     value = str(answer_id)
     buttons = [button("Talk to a human", HANDOFF, value)]
     if not abstained:
@@ -356,6 +372,7 @@ def review_request(
     asker: str | None,
     *,
     abstained: bool = False,
+    how: str = "",
 ) -> Post:
     head = (
         mrkdwn("*Review* ({}) — question from {}:", reason, user(asker))
@@ -365,6 +382,8 @@ def review_request(
     blocks = [section(mrkdwn("{}\n>{}", head, question)), section(mrkdwn("*Answer:*\n{}", text))]
     if sources:
         blocks.append(context(source_line(sources)))
+    if how:
+        blocks.append(context(mrkdwn("_{}_", how)))
     blocks.append(review_actions(answer_id, f"review-{answer_id}", abstained=abstained))
     return Post(mrkdwn("Review: {}", clip(question, 200)), blocks)
 

@@ -25,6 +25,7 @@ TABLES = {
     "finetune_runs",
     "faq_entries",
     "hard_negatives",
+    "model_checks",
 }
 
 

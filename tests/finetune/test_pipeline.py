@@ -18,8 +18,9 @@ import pytest
 from sqlalchemy import select
 
 from bot.container import Container
-from bot.db.models import FinetuneRun, ModelVersion, utcnow
+from bot.db.models import FinetuneRun, ModelCheck, ModelVersion, utcnow
 from bot.llm.registry import active_version, sha256_file
+from bot.services.model_check import faithful_share
 from bot.services.transcripts import load_jsonl
 from bot.settings import Settings
 from finetune import pipeline as pipeline_module
@@ -128,7 +129,7 @@ def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
     for model in ("served", "candidate"):  # every number of both models is recorded on the run
         for split in ("held_out", "regression"):
             m = second.metrics[model][split]
-            assert set(m) == {"n", "rougeL", "grounded", "support"} and 0 <= m["rougeL"] <= 1
+            assert set(m) == {"n", "rougeL", "grounded", "support", "reasons"} and 0 <= m["rougeL"] <= 1
 
     with c.sessions() as s:
         candidate = s.scalar(select(ModelVersion).where(ModelVersion.name == report["candidate_version"]))
@@ -146,7 +147,15 @@ def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
             assert served.name == candidate.name and candidate.parent_id is not None
         else:
             assert served.name == "base" and candidate.status == "rejected"
-        assert report["message"] == "; ".join(decision.reasons)
+        share, n, _ = faithful_share(second.metrics["candidate"])
+        earns = share >= c.settings.faithful_bar and n >= c.settings.model_check_min_answers
+        said = "earns generating" if earns else "serves the FAQ text"
+        assert report["message"].startswith("; ".join(decision.reasons)) and said in report["message"]
+        # Both versions' faithful share, measured on the same answers, decides whether each generates.
+        checks = {row.model_name: row for row in s.scalars(select(ModelCheck))}
+        assert set(checks) == {candidate.name, "base"}
+        assert (checks[candidate.name].faithful_share, checks[candidate.name].n) == (share, n)
+        assert checks["base"].faithful_share == faithful_share(second.metrics["served"])[0]
 
 
 def test_a_corrupt_export_is_caught_before_promotion(ft, monkeypatch):

@@ -38,7 +38,8 @@ def test_in_service_names_the_active_version_until_the_engine_has_loaded_one(dat
         "ctransformers",
         {"held_out": {"rougeL": 0.4}},
     )
-    assert c.model_labels() == {"version": "v1", "backend": "ctransformers"}
+    # (the tests run with SUPPORTBOT_GENERATION=always: tests/conftest.py)
+    assert c.model_labels() == {"version": "v1", "backend": "ctransformers", "generates": "true"}
 
     c.engine.start()
     assert c.engine.model.version_name == "v1"

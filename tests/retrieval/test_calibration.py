@@ -78,3 +78,37 @@ def test_a_configured_threshold_is_used_as_is(data_dir):
     c.index.import_items(_items(3))
     assert c.index.threshold() == 0.99
     assert c.index.retrieve("How do I handle vpn password?").abstain  # exact phrasing, still below 0.99
+
+
+def test_a_calibrated_threshold_is_stored_and_reused_by_other_processes_until_the_index_changes(
+    data_dir, monkeypatch
+):
+    c = Container(Settings(data_dir=data_dir))
+    c.ensure_schema()
+    c.index.import_items(_items(3))
+    first = c.index.retrieve("vpn password").threshold
+
+    # Another process (a fresh container: nothing in memory) on the same, unchanged index.
+    from retrieval.index import FaqIndex
+
+    def no_calibration(self, snap, mode):
+        raise AssertionError("calibrated again an index that did not change")
+
+    monkeypatch.setattr(FaqIndex, "_calibrate", no_calibration)
+    other = Container(Settings(data_dir=data_dir))
+    assert other.index.retrieve("vpn password").threshold == first
+
+    # A changed index (a new entry: a new revision) is calibrated afresh, and that is stored too.
+    monkeypatch.undo()
+    other.index.import_items(
+        [*_items(3), FaqItem(id="e9", question="How do I book a meeting room?", answer="Use the calendar.")]
+    )
+    calls = []
+    real = FaqIndex._calibrate
+    monkeypatch.setattr(
+        FaqIndex, "_calibrate", lambda self, snap, mode: calls.append(mode) or real(self, snap, mode)
+    )
+    changed = other.index.retrieve("vpn password").threshold
+    third = Container(Settings(data_dir=data_dir))
+    assert third.index.retrieve("vpn password").threshold == changed
+    assert len(calls) == 1  # the second process reused what the first stored

@@ -50,6 +50,9 @@ def test_dm_is_answered_in_its_thread_with_sources_and_recorded(slack):
         assert roles == [("user", ASKER), ("bot", None)]
         answer = s.scalar(select(Answer))
         assert answer.sources[0]["id"] == "vpn-password-reset"
+        # the asker sees whether the assistant phrased it or the FAQ says it as written
+        said = {"generated": "Phrased by the assistant from the FAQ", "faq": "From the FAQ, as written"}
+        assert said[answer.mode] in shown
         assert convo.messages[1].slack_ts == placeholder.ts  # where it was delivered
 
 

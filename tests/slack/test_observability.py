@@ -101,6 +101,7 @@ def test_metrics_move_with_questions_answers_abstentions_escalations_and_approva
     assert eventually(lambda: Scrape(ops + "/metrics").value("supportbot_answers_in_progress") == 0)
     (model,) = m.labels("supportbot_model_info")
     assert model["version"].startswith("base-") and model["backend"] == "ctransformers"
+    assert model["generates"] == "true"  # SUPPORTBOT_GENERATION=always in the tests
 
 
 def test_health_endpoints(slack, ops):

@@ -53,6 +53,10 @@ def test_not_helpful_sends_the_answer_to_review_and_only_an_admin_can_approve_it
     slack.send.interaction(button_click(blocks.NOT_HELPFUL, str(answer_id), ASKER, "D0USER1", msg_ts))
     slack.send.interaction(button_click(blocks.NOT_HELPFUL, str(answer_id), ASKER, "D0USER1", msg_ts))
     post = _review_post(slack, answer_id)
+    with slack.container.sessions() as s:  # the reviewer sees how the answer was made, and why
+        stored = s.get(Answer, answer_id)
+        footers = [e["text"] for b in post.args["blocks"] if b["type"] == "context" for e in b["elements"]]
+        assert stored.why and blocks.mrkdwn("_{}_", blocks.how_answered(stored.mode, stored.why)) in footers
 
     # Mallory is no admin: refused, told so privately, nothing recorded or learned.
     r = slack.send.interaction(button_click(blocks.APPROVE, str(answer_id), MALLORY, REVIEW, post.ts))
