@@ -845,6 +845,9 @@ def ask(
         print(json.dumps(result.to_json() | {"startup_ms": round(startup_ms)}, ensure_ascii=False))
         return
     out.print(result.answer, highlight=False)
+    if result.shortened and (entry := c.answers.cited_entry(result.answer_id)) is not None:
+        out.print(Text("\nThe whole entry (the answer above is its lead):", style="dim"))
+        out.print(Text(entry.answer, style="dim"), highlight=False)
     if result.sources and not result.abstained:
         out.print(Text("\nSources", style="bold"))
         for s in result.sources[:3]:

@@ -219,6 +219,13 @@ class Settings(BaseSettings):
     grounding_threshold: float = Field(
         0.8, ge=0, le=1, description="Share of an answer's content words that must come from its sources"
     )
+    long_answer_chars: int = Field(
+        500,
+        ge=0,
+        le=100_000,
+        description="An FAQ answer longer than this is sent as its lead (the sentences closest to the "
+        "question) with the whole entry a click away; 0 sends every entry whole",
+    )
     generation: Literal["earned", "always", "never"] = Field(
         "earned",
         description="Whether the model phrases answers: 'earned' (only a model whose measured faithful "

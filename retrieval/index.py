@@ -39,6 +39,7 @@ from retrieval.calibration import default_threshold, self_calibrated_threshold
 from retrieval.chunking import chunk_text, split_sentences
 from retrieval.embedder import Embedder
 from retrieval.faq import FaqItem
+from retrieval.language import analyzer as language_analyzer
 from retrieval.language import detect_language, dominant_language
 from retrieval.scoring import LexicalScorer, PhrasingScorer, ScoringWeights
 from retrieval.store import VectorDoc, VectorStore
@@ -760,6 +761,23 @@ class FaqIndex:
         ``answer_weight`` times its cosine) fused with BM25 over their whole text; by BM25 alone
         when the question's language is not one the embedder reads."""
         return self.retrieve(question, k).hits
+
+    def passage_scores(self, question: str, passages: Sequence[str]) -> np.ndarray:
+        """How close each passage (a sentence of an entry's answer) is to ``question``: cosine on the
+        index's embedder when it reads the question's language, else the share of the question's
+        words (analysed for its language: stems, Chinese words) that the passage holds."""
+        if not passages:
+            return np.zeros(0, np.float32)
+        snap = self._fresh()
+        language = self._language(snap, question)
+        if self._reads(language):
+            vectors = self.embedder.encode([question, *passages])
+            return vectors[1:] @ vectors[0]
+        words = language_analyzer(language or snap.language)
+        asked = set(words.tokens(question))
+        if not asked:
+            return np.zeros(len(passages), np.float32)
+        return np.array([len(asked & set(words.tokens(p))) / len(asked) for p in passages], np.float32)
 
     def _reads(self, language: str | None) -> bool:
         return self.embedder_languages is None or language is None or language in self.embedder_languages

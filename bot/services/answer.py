@@ -26,12 +26,12 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Conversation, Message, utcnow
+from bot.db.models import Answer, Conversation, FaqEntry, Message, utcnow
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout
 from bot.llm.engine import Busy, ModelEngine
 from bot.observability.metrics import BotMetrics
 from bot.prompts import STOP_SEQUENCES, ContextEntry, Turn, build_prompt
-from bot.services import grounding
+from bot.services import concise, grounding
 from bot.services.model_check import GenerationGate
 from bot.settings import Settings
 from retrieval.index import FaqIndex, Retrieval, RetrievedEntry
@@ -86,6 +86,7 @@ class AnswerResult:
     # why the model's text was not used: not_earned | ungrounded | busy | timeout | error
     fallback: str | None = None
     why: str = ""  # the mode's reason in words (stored with the answer, shown to admins and in `ask`)
+    shortened: bool = False  # the answer is the lead of a longer entry (bot.services.concise)
     model_version: str | None = None
     latency_ms: float = 0.0
     tokens: int = 0
@@ -102,6 +103,7 @@ class AnswerResult:
             "mode": self.mode,
             "fallback": self.fallback,
             "why": self.why,
+            "shortened": self.shortened,
             "model_version": self.model_version,
             "latency_ms": round(self.latency_ms, 1),
             "tokens": self.tokens,
@@ -333,12 +335,12 @@ class AnswerService:
             top = found.top
             result.abstained = False
             if top.score >= self.settings.direct_answer_score and not history:
-                result.answer, result.mode, result.grounded = top.answer, "faq", True
+                self._faq_reply(result, question, top)
                 result.why = (
                     f"near-exact match (score {top.score:.2f} >= {self.settings.direct_answer_score:.2f})"
                 )
             elif self.gate is not None and not (verdict := self.gate.verdict()).generates:
-                result.answer, result.mode, result.grounded = top.answer, "faq", True
+                self._faq_reply(result, question, top)
                 result.fallback, result.why = "not_earned", verdict.why
             else:
                 version_id = self._generate(result, question, top, history, on_text, on_queued)
@@ -406,6 +408,18 @@ class AnswerService:
                 )
                 is not None
             )
+
+    def cited_entry(self, answer_id: int) -> FaqEntry | None:
+        """The FAQ entry an answer cited (None for an abstention or an unknown answer)."""
+        with self.sessions() as session:
+            answer = session.get(Answer, answer_id)
+            if answer is None or answer.abstained or not answer.sources:
+                return None
+            first = answer.sources[0]
+            entry = session.get(FaqEntry, first.get("id")) if isinstance(first, dict) else None
+            if entry is not None:
+                session.expunge(entry)
+            return entry
 
     def delivered(self, answer_id: int, slack_ts: str) -> None:
         """Remember where the answer was posted in Slack."""
@@ -477,8 +491,23 @@ class AnswerService:
             result.fallback = "timeout" if isinstance(exc, GenerationTimeout) else "error"
             result.why = f"the model failed: {exc}"
             log.warning("generation failed (%s); sending the FAQ answer", exc)
-        result.answer, result.mode, result.grounded = top.answer, "faq", True
+        self._faq_reply(result, question, top)
         return version_id
+
+    def _faq_reply(self, result: AnswerResult, question: str, top: RetrievedEntry) -> None:
+        """The entry as written, or its lead when it is long (bot.services.concise)."""
+        result.answer, result.mode, result.grounded = top.answer, "faq", True
+        if not self.settings.long_answer_chars:
+            return
+        try:
+            found = concise.lead(
+                question, top.answer, self.index.passage_scores, long_chars=self.settings.long_answer_chars
+            )
+        except Exception as exc:  # an embedder hiccup costs the shortening, never the answer
+            log.warning("could not find the lead of entry %s (%s); sending it whole", top.id, exc)
+            return
+        if found is not None:
+            result.answer, result.shortened = found.text, True
 
     @staticmethod
     def _history(session: Session, convo: Conversation, before: int | None = None) -> list[Turn]:

@@ -166,7 +166,12 @@ class Answering:
         self.c.answers.delivered(result.answer_id, placeholder_ts)
         stream.finish(
             blocks.answer(
-                result.answer, result.answer_id, result.sources, abstained=result.abstained, mode=result.mode
+                result.answer,
+                result.answer_id,
+                result.sources,
+                abstained=result.abstained,
+                mode=result.mode,
+                shortened=result.shortened,
             )
         )
         log.info(
@@ -181,6 +186,19 @@ class Answering:
         if result.abstained:
             self.hand_off(result.answer_id, received.user_id, "abstain")
         self.review(result.answer_id, "abstain" if result.abstained else None)
+
+    def whole_entry(self, answer_id: int, user: str, channel: str | None) -> None:
+        """The whole FAQ entry a shortened answer was led from, for whoever pressed (only they see
+        it: the thread stays short for everyone else)."""
+        entry = self.c.answers.cited_entry(answer_id)
+        if entry is None:
+            raise NotDone(f"no FAQ entry behind answer {answer_id}")
+        tell(
+            self.client,
+            user,
+            channel,
+            f"{entry.question}\n\n{entry.answer}" + (f"\n{entry.url}" if entry.url else ""),
+        )
 
     # ---------------------------------------------------------------- feedback and hand-off
     def feedback(self, answer_id: int, user: str, kind: str, channel: str | None) -> None:

@@ -33,6 +33,7 @@ Blocks = list[dict[str, Any]]
 
 # action_ids, shared with the listeners
 HELPFUL, NOT_HELPFUL, HANDOFF = "feedback_helpful", "feedback_not_helpful", "handoff_request"
+WHOLE_ENTRY = "whole_entry"  # under an answer that is the lead of a long entry: show the whole entry
 APPROVE, EDIT, REJECT = "review_approve", "review_edit", "review_reject"
 # Entry pickers (external_select, options served by the bot): the answer cited the wrong entry;
 # the bot abstained and an existing entry answers it.
@@ -254,7 +255,15 @@ def how_answered(mode: str, why: str = "") -> str:
     return f"{said}: {why}" if why else said
 
 
-def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool, mode: str = "") -> Post:
+def answer(
+    text: str,
+    answer_id: int,
+    sources: list[dict],
+    *,
+    abstained: bool,
+    mode: str = "",
+    shortened: bool = False,
+) -> Post:
     blocks = [section(text)]
     if not abstained and sources:
         line = source_line(sources[:1])
@@ -267,6 +276,7 @@ def answer(text: str, answer_id: int, sources: list[dict], *, abstained: bool, m
         buttons = [
             button(":thumbsup: Helpful", HELPFUL, value),
             button(":thumbsdown: Not helpful", NOT_HELPFUL, value),
+            *([button("Whole entry", WHOLE_ENTRY, value)] if shortened else []),
             *buttons,
         ]
     blocks.append({"type": "actions", "block_id": f"feedback-{answer_id}", "elements": buttons})

@@ -34,6 +34,7 @@ class SlackBot:
         self.answer = self.answering.answer
         self.feedback = self.answering.feedback
         self.hand_off = self.answering.hand_off
+        self.whole_entry = self.answering.whole_entry
         self.maybe_review = self.admin.maybe_review
         self.review = self.admin.review
         self.open_edit = self.admin.open_edit

@@ -30,6 +30,13 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(blocks.HELPFUL)(feedback("helpful"))
     app.action(blocks.NOT_HELPFUL)(feedback("not_helpful"))
 
+    @app.action(blocks.WHOLE_ENTRY)
+    @guarded(bot, "whole entry")
+    def whole_entry(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        channel, _ = message_of(body)
+        bot.whole_entry(answer_id(obj(action).get("value")), presser(body), channel)
+
     @app.action(blocks.HANDOFF)
     @guarded(bot, "hand-off request")
     def handoff(ack: Ack, body: dict, action: dict) -> None:
