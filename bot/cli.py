@@ -268,56 +268,37 @@ def model_check(
     check accepts. Below SUPPORTBOT_FAITHFUL_BAR it does not generate: answers are the FAQ text."""
     from bot.llm.base import GenerationError
     from bot.llm.registry import NoModelError
-    from bot.services.model_check import evaluate_runtime, record_check
-    from finetune.data import faq_examples
+    from finetune.gate import check_in_service
 
     c = _container()
     c.ensure_schema()
-    s = c.settings
-    examples = faq_examples(c.sessions, limit=questions or s.model_check_questions)
-    if not examples:
-        fail("The FAQ is empty: import one first (supportbot faq import FILE).")
-    try:
-        loaded = c.models.load_active()
-    except NoModelError as exc:
-        fail(str(exc))
-    started = time.perf_counter()
+    total = min(questions or c.settings.model_check_questions, c.index.count_entries() or 1)
     try:
         with _progress() as bar:
-            task = bar.add_task(f"Answering with {loaded.version_name}", total=len(examples))
-            scores = evaluate_runtime(
-                loaded.runtime,
-                {"faq": examples},
-                max_new_tokens=s.max_new_tokens,
-                on_item=lambda: bar.advance(task),
-            )
+            task = bar.add_task("Answering the FAQ's questions", total=total)
+            check = check_in_service(c, questions, on_item=lambda: bar.advance(task))
+    except (ValueError, NoModelError) as exc:
+        fail(str(exc))
     except GenerationError as exc:
         fail(f"the model failed while being measured: {exc}")
-    finally:
-        loaded.runtime.close()
-    with c.sessions() as session:
-        check = record_check(
-            session, loaded.version_name, s.model_backend, scores, seconds=time.perf_counter() - started
-        )
-        session.commit()
-        share, n, details = check.faithful_share, check.n, dict(check.details)
-    verdict = c.generation_gate.judge(loaded.version_name)
+    share, n, details = check.faithful_share, check.n, check.details
+    verdict = c.generation_gate.judge(check.model)
     if as_json:
         print(
             json.dumps(
                 {
-                    "model": loaded.version_name,
+                    "model": check.model,
                     "faithful_share": share,
                     "n": n,
                     **details,
-                    "rougeL": scores["faq"]["rougeL"],
+                    "rougeL": check.rouge_l,
                     "generates": verdict.generates,
                     "why": verdict.why,
                 }
             )
         )
         return
-    out.print(Text.assemble("Model ", bold(loaded.version_name), f": faithful in {share:.0%} of {n} answers"))
+    out.print(Text.assemble("Model ", bold(check.model), f": faithful in {share:.0%} of {n} answers"))
     if details.get("reasons"):
         failed = ", ".join(f"{k} {v}" for k, v in sorted(details["reasons"].items(), key=lambda kv: -kv[1]))
         out.print(f"  checks failed: {failed}", highlight=False)
@@ -761,13 +742,33 @@ def eval_answers(
     as_json: Annotated[
         bool, typer.Option("--json", help="End with one JSON object on the last line.")
     ] = False,
+    out_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Write one JSON line per question of the product's run (question, expected_id, "
+            "source_id, source_text, answer, mode, why, faithful, reason): which answers go wrong.",
+            dir_okay=False,
+            writable=True,
+        ),
+    ] = None,
 ) -> None:
     """Score answers against references: ROUGE-L, faithfulness to the cited FAQ text, abstention, latency."""
     import tempfile
 
+    from sqlalchemy import select
+
     from bot.container import Container
+    from bot.db.models import ModelCheck
     from bot.llm.registry import NoModelError
-    from bot.services.evaluation import QAFileError, load_qa, run_guarded, run_naive, summarize
+    from bot.services.evaluation import (
+        QAFileError,
+        load_qa,
+        run_guarded,
+        run_naive,
+        summarize,
+        write_outcomes,
+    )
     from retrieval.faq import FaqFormatError, load_faq
 
     base = _settings()
@@ -784,7 +785,12 @@ def eval_answers(
         fail(str(exc))
     model_path = Path(loaded.runtime.path)
     loaded.runtime.close()
-    results = {}
+    with user.sessions() as session:  # whether it earns generating, as measured for this deployment
+        check = session.scalar(select(ModelCheck).where(ModelCheck.model_name == loaded.version_name))
+        measured = (
+            {k: getattr(check, k) for k in ("backend", "faithful_share", "n", "details")} if check else None
+        )
+    results, outcomes = {}, None
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
         c = Container(
             base.model_copy(
@@ -798,16 +804,25 @@ def eval_answers(
             )
         )
         c.ensure_schema()
+        if measured is not None:
+            with c.sessions() as session:
+                session.add(ModelCheck(model_name=model_path.stem, **measured))
+                session.commit()
         with _progress() as bar:
             task = bar.add_task("Importing FAQ", total=len(items))
             c.index.import_items(items, progress=lambda n: bar.advance(task, n))
             runs = [("guarded", run_guarded)] + ([("naive", run_naive)] if naive else [])
             for name, run in runs:
                 task = bar.add_task(f"Answering ({name})", total=len(questions))
-                results[name] = summarize(
-                    questions, run(c, questions, progress=lambda n: bar.advance(task, n))
-                )
+                done = run(c, questions, progress=lambda n: bar.advance(task, n))
+                results[name] = summarize(questions, done)
+                outcomes = done if name == "guarded" else outcomes
         c.engine.stop()
+    if out_file is not None:
+        try:
+            write_outcomes(questions, outcomes, out_file)
+        except OSError as exc:
+            fail(f"{out_file}: cannot write ({exc.strerror or exc})")
     table = Table("metric", *results, title=f"Answers on {faq.name} with model {loaded.version_name}")
     for key in results["guarded"]:
         table.add_row(key, *["-" if r[key] is None else str(r[key]) for r in results.values()])

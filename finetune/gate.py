@@ -10,13 +10,14 @@ model, so it is not re-measured here.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from bot.llm.base import ModelRuntime
-from bot.services.model_check import evaluate_runtime
-from finetune.data import Example
+from bot.services.model_check import evaluate_runtime, record_check
+from finetune.data import Example, faq_examples
 
 
 def evaluate_model(
@@ -62,3 +63,44 @@ def decide(
                 ok = False
                 reasons.append(f"{name} {metric} dropped {s:.3f} -> {c:.3f}")
     return Decision(ok, reasons)
+
+
+@dataclass(frozen=True)
+class ModelCheckResult:
+    model: str
+    faithful_share: float
+    n: int
+    details: dict
+    rouge_l: float | None
+
+
+def check_in_service(
+    container, questions: int | None = None, *, on_item: Callable[[], None] | None = None
+) -> ModelCheckResult:
+    """Measure the model ``container`` serves on the FAQ's own questions (each entry's question,
+    given the entry, answered by the model and judged by the serving guard) and record its faithful
+    share: whether it earns generating (bot.services.model_check). Day 0 has no approved
+    transcripts to hold out, so the FAQ is the held-out set; the nightly gate adds its held-out
+    transcripts. Raises ValueError on an empty FAQ; NoModelError and GenerationError as serving does."""
+    s = container.settings
+    examples = faq_examples(container.sessions, limit=questions or s.model_check_questions)
+    if not examples:
+        raise ValueError("The FAQ is empty: import one first (supportbot faq import FILE).")
+    loaded = container.models.load_active()
+    started = time.perf_counter()
+    try:
+        scores = evaluate_runtime(
+            loaded.runtime, {"faq": examples}, max_new_tokens=s.max_new_tokens, on_item=on_item
+        )
+    finally:
+        loaded.runtime.close()
+    with container.sessions() as session:
+        check = record_check(
+            session, loaded.version_name, s.model_backend, scores, seconds=time.perf_counter() - started
+        )
+        session.commit()
+        result = ModelCheckResult(
+            loaded.version_name, check.faithful_share, check.n, dict(check.details), scores["faq"]["rougeL"]
+        )
+    container.generation_gate.forget()
+    return result

@@ -228,10 +228,37 @@ def test_eval_answers_compares_guarded_and_naive(env, tmp_path, monkeypatch):
         )
         + "\n"
     )
-    code, stdout, stderr = invoke("eval", "answers", "--faq", str(SAMPLE_FAQ), "--qa", str(qa), "--json")
+    lines = tmp_path / "answers.jsonl"
+    code, stdout, stderr = invoke(
+        "eval", "answers", "--faq", str(SAMPLE_FAQ), "--qa", str(qa), "--json", "--out", str(lines)
+    )
     assert code == 0, stderr
     data = json.loads(stdout.strip().splitlines()[-1])
     guarded, naive = data["guarded"], data["naive"]
+    # --out: one line per question, with what was served and the guard's verdict on it
+    per_question = [json.loads(line) for line in lines.read_text().splitlines()]
+    assert [p["question"] for p in per_question] == [
+        json.loads(x)["question"] for x in qa.read_text().splitlines()
+    ]
+    vpn, _, peru = per_question
+    assert set(vpn) >= {
+        "question",
+        "expected_id",
+        "source_id",
+        "source_text",
+        "answer",
+        "mode",
+        "faithful",
+        "reason",
+    }
+    assert vpn["source_id"] == "vpn-password-reset" and "Forgot password" in vpn["source_text"]
+    assert (
+        vpn["mode"] in ("generated", "faq")
+        and vpn["faithful"] is True
+        and vpn["reason"] is None
+        and vpn["why"]
+    )
+    assert (peru["mode"], peru["source_id"], peru["faithful"]) == ("abstain", None, None)
     assert data["model_version"].startswith("base-")
     assert guarded["n_in_scope"] == naive["n_in_scope"] == 2
     assert guarded["grounded"] == 1.0 and guarded["invented_specifics"] == 0.0  # the guard's promise

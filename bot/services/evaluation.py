@@ -60,6 +60,7 @@ class Outcome:
     abstained: bool
     latency_ms: float
     mode: str = "generated"
+    why: str = ""  # why that mode (the product's own words: AnswerResult.why)
 
 
 def rouge_l(prediction: str, reference: str) -> float:
@@ -97,6 +98,30 @@ def summarize(items: Sequence[QAItem], outcomes: Sequence[Outcome]) -> dict:
     }
 
 
+def write_outcomes(items: Sequence[QAItem], outcomes: Sequence[Outcome], path: str | Path) -> None:
+    """``eval answers --out FILE.jsonl``: one line per question, with what was served, the cited
+    entry as the guard saw it, and the guard's verdict on the served text (``faithful``, ``reason``:
+    None for an abstention)."""
+    import json
+
+    with open(path, "w", encoding="utf-8") as fh:
+        for q, o in zip(items, outcomes):
+            check = None if o.abstained else grounding.check(o.text, o.source_text, q.question)
+            line = {
+                "question": q.question,
+                "expected_id": q.expected_id,
+                "source_id": o.source_id,
+                "source_text": o.source_text,
+                "answer": o.text,
+                "mode": "abstain" if o.abstained else o.mode,
+                "why": o.why,
+                "faithful": None if check is None else check.grounded,
+                "reason": None if check is None or check.grounded else f"{check.reason}: {check.why}",
+                "latency_ms": round(o.latency_ms, 1),
+            }
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
 def run_guarded(
     container, items: Sequence[QAItem], progress: Callable[[int], None] | None = None
 ) -> list[Outcome]:
@@ -110,7 +135,7 @@ def run_guarded(
         with container.sessions() as session:
             entry = session.get(FaqEntry, top) if top else None
             source = f"{entry.question}\n{entry.answer}" if entry else ""
-        out.append(Outcome(r.answer, top, source, r.abstained, latency, r.mode))
+        out.append(Outcome(r.answer, top, source, r.abstained, latency, r.mode, r.why))
         if progress:
             progress(1)
     return out
