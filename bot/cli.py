@@ -849,7 +849,7 @@ def ask(
     try:
         # One-off costs, paid by every command and by no answer in a running bot: loading the
         # embedder, the index's first use (calibration) and, if it will generate, the model.
-        c.index.retrieve("warm-up", k=1)
+        c.index.warm_up()
         if c.generation_gate.verdict().generates:
             c.engine.start()
         startup_ms = (time.perf_counter() - STARTED) * 1000
@@ -948,7 +948,7 @@ def serve(
         fail(str(exc))
     c = _container()
     c.ensure_schema()
-    c.index.retrieve("warm-up", k=1)  # load the embedder (and heal the index) before the first question
+    c.index.warm_up()  # load the embedders (and heal the index) before the first question
     port = port or c.settings.http_port
     api = c.settings.slack_api_url
     try:

@@ -1051,6 +1051,15 @@ class FaqIndex:
             threshold=threshold,
         )
 
+    def warm_up(self) -> None:
+        """Pay the one-off costs of the first question now (loading the embedders and the language
+        detector, building the scorer, calibrating, the first inference): one of the FAQ's own
+        questions goes the way a real one goes; a made-up word would skip language detection."""
+        with self.sessions() as session:
+            question = session.scalar(select(FaqEntry.question).order_by(FaqEntry.id).limit(1))
+        for _ in range(2):  # the second inference is still slower than the rest
+            self.retrieve(question or "How do I reset my password?", k=1)
+
     def count_entries(self) -> int:
         with self.sessions() as session:
             return len(session.scalars(select(FaqEntry.id)).all())
