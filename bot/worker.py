@@ -69,6 +69,47 @@ def retune_embedder(container) -> str | None:
     return str(path)
 
 
+MODEL_CHECK_POLL_S = 600.0  # how often the worker looks for a model in service nobody has measured
+
+
+def measure_if_unmeasured(container):
+    """``supportbot model check`` without an admin: measure the model in service once, when nothing
+    has yet (day 0's bundled model once a FAQ is imported; a version promoted by hand), so that
+    whether it generates is decided by its measured faithful share within minutes, not never.
+    Returns the check (finetune.gate.ModelCheckResult), or None when there was nothing to do."""
+    from bot.db.models import ModelCheck
+    from finetune.gate import check_in_service
+
+    if container.settings.generation != "earned":
+        return None
+    served = container.models.in_service()
+    if served is None or not container.index.count_entries():
+        return None
+    with container.sessions() as session:
+        if session.scalar(select(ModelCheck.id).where(ModelCheck.model_name == served.name)) is not None:
+            return None
+    log.info("measuring model %s on the FAQ's questions (it has not been measured)", served.name)
+    result = check_in_service(container)
+    log.info(
+        "model %s: faithful in %.0f%% of %d answers (%s)",
+        result.model,
+        100 * result.faithful_share,
+        result.n,
+        container.generation_gate.judge(result.model).why,
+    )
+    return result
+
+
+def _measure_unmeasured_models(container, stop: threading.Event) -> None:
+    while True:
+        try:
+            measure_if_unmeasured(container)
+        except Exception as exc:  # no model file, a database hiccup: try again next time
+            log.warning("model check failed: %s", exc)
+        if stop.wait(MODEL_CHECK_POLL_S):
+            return
+
+
 def build_scheduler(settings: Settings, *, func: str = JOB_FUNC) -> BackgroundScheduler:
     """A started, paused scheduler holding the nightly job; ``resume()`` lets it run.
 
@@ -186,6 +227,10 @@ def run_worker(settings: Settings, stop: threading.Event | None = None) -> None:
     job = scheduler.get_job(JOB_ID)
     log.info("worker started; next fine-tune at %s", job.next_run_time if job else None)
     scheduler.resume()
+    checker = threading.Thread(
+        target=_measure_unmeasured_models, args=(container, stop), name="model-check", daemon=True
+    )
+    checker.start()
     try:
         stop.wait()
     finally:

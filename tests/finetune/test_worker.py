@@ -184,3 +184,22 @@ def test_the_stored_job_reference_resolves_to_the_nightly_job():
     from bot.worker import JOB_FUNC, nightly_finetune
 
     assert ref_to_obj(JOB_FUNC) is nightly_finetune
+
+
+def test_the_worker_measures_an_unmeasured_model_in_service_once(container):
+    """Day 0 without an admin running `model check`: the worker measures the bundled model once a
+    FAQ is there, and the measurement decides whether it generates."""
+    from bot.worker import measure_if_unmeasured
+    from retrieval.faq import load_faq
+
+    from ..conftest import SAMPLE_FAQ
+
+    container.settings.generation = "earned"
+    container.settings.model_check_questions = 20
+    assert measure_if_unmeasured(container) is None  # no FAQ yet: nothing to measure on
+    container.index.import_items(load_faq(SAMPLE_FAQ))
+    first = measure_if_unmeasured(container)
+    assert first is not None and first.n == 20 and first.model == container.models.in_service().name
+    verdict = container.generation_gate.judge(first.model)
+    assert (verdict.share, verdict.generates) == (first.faithful_share, first.faithful_share >= 0.9)
+    assert measure_if_unmeasured(container) is None  # measured once: not again
