@@ -40,17 +40,27 @@ def nightly_trigger(settings: Settings) -> CronTrigger:
 def nightly_finetune() -> dict:
     """The scheduled job. Builds its own container: it may run in any worker process."""
     from bot.container import Container
-    from finetune.pipeline import FinetunePipeline
 
     container = Container(Settings())
     try:
+        return run_nightly(container)
+    finally:
+        container.close()
+
+
+def run_nightly(container, *, finetune: bool = True) -> dict:
+    """What the night does to ``container``'s store: the fine-tune (unless ``finetune`` is False),
+    then the embedder re-tuned on the day's learned phrasings. The fine-tune's report, with
+    ``embedder_retuned`` (the new embedder's path or None). `eval learning` runs it between days."""
+    from finetune.pipeline import FinetunePipeline
+
+    result = {}
+    if finetune:
         report = FinetunePipeline(container).run()
         log.info("nightly fine-tune: %s", report.to_json())
         result = report.to_json()
-        result["embedder_retuned"] = retune_embedder(container)
-        return result
-    finally:
-        container.close()
+    result["embedder_retuned"] = retune_embedder(container)
+    return result
 
 
 def retune_embedder(container) -> str | None:

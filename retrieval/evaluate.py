@@ -126,6 +126,17 @@ def load_queries(path: str | Path) -> list[EvalQuery]:
 Searcher = Callable[[str], tuple]
 
 
+def index_searcher(index, k: int = 5) -> Searcher:
+    """``index`` (a retrieval.index.FaqIndex) as ``evaluate`` asks it: its top ``k`` entries, whether
+    it abstains, the language it took the question for."""
+
+    def search(question: str) -> tuple:
+        found = index.retrieve(question, k)
+        return found.hits, found.abstain, found.language
+
+    return search
+
+
 def _share(values: list[bool]) -> float | None:
     return round(float(np.mean(values)), 4) if values else None
 
