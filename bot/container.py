@@ -26,6 +26,7 @@ from retrieval.embedder import (
     ChromaEmbeddingFunction,
     EmbedderChanged,
     EmbedderConfig,
+    EmbedderUnavailable,
     TextEmbedder,
     built_with,
     get_embedder,
@@ -120,7 +121,13 @@ class Container:
         """The index asks for None (the base embedder) or a folder tuned from it."""
         if path is None or path == self._base_embedder:
             return self.embedder_config.build()
-        return get_embedder(path)
+        try:
+            return get_embedder(path)
+        except EmbedderUnavailable as exc:
+            raise EmbedderUnavailable(
+                f"{exc}: the index was built with this tuned embedder. Tune it again with "
+                "`supportbot faq tune` (or re-import the FAQ)"
+            ) from exc
 
     def _open_store(self, collection: str) -> ChromaStore:
         return ChromaStore(

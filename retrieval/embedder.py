@@ -130,6 +130,9 @@ class Embedder:
         from sentence_transformers import SentenceTransformer
 
         self.path = Path(path) if path else bundled_model_path()
+        if not (self.path / "config.json").is_file() and not (self.path / "modules.json").is_file():
+            # sentence-transformers would take a missing folder for a hub id and fail with a traceback
+            raise EmbedderUnavailable(f"the embedder folder {self.path} is missing or holds no model")
         self.name = _st_identity(path)
         # The bundled MiniLM reads English (its card says so too); another folder: its card, else
         # English is assumed (EmbedderConfig.language_source says so).

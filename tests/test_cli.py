@@ -265,3 +265,19 @@ def test_eval_answers_compares_guarded_and_naive(env, tmp_path, monkeypatch):
     assert guarded["oos_abstain"] == 1.0 and naive["oos_abstain"] == 0.0
     assert guarded["correct_source"] == 1.0
     assert 0 <= naive["rougeL"] <= 1 and 0 < guarded["rougeL"] <= 1
+
+
+def test_a_deleted_tuned_embedder_folder_is_a_clear_error_not_a_traceback(env, tmp_path, capsys):
+    from bot.cli import main
+
+    invoke("faq", "import", str(SAMPLE_FAQ))
+    engine = sa.create_engine(f"sqlite:///{env / 'supportbot.db'}")
+    gone = tmp_path / "embedders" / "embedder-deleted"
+    with engine.begin() as conn:  # as if the tuned folder the index was built with had been removed
+        conn.execute(sa.text("UPDATE index_state SET embedder_path = :p"), {"p": str(gone)})
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:  # the console script, as a user runs it
+        main(["ask", "How do I reset my VPN password?"])
+    stderr = capsys.readouterr().err
+    assert exited.value.code == 1 and "Traceback" not in stderr
+    assert str(gone) in stderr and "supportbot faq tune" in stderr
