@@ -229,7 +229,11 @@ class Review(Base):
     __tablename__ = "reviews"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"), index=True)
+    # One review per answer, enforced here: two admins pressing at once in two processes both pass
+    # the service's "already reviewed?" read; only one insert can win.
+    answer_id: Mapped[int] = mapped_column(
+        ForeignKey("answers.id", ondelete="CASCADE"), index=True, unique=True
+    )
     reviewer_id: Mapped[str] = mapped_column(String(64))
     # "approve" | "edit" | "reject" | "correct" (cited the wrong entry) | "attach" (an abstention)
     action: Mapped[str] = mapped_column(String(16))

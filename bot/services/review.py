@@ -123,8 +123,7 @@ class ReviewService:
                 action="edit" if edited_text else "approve",
                 edited_text=edited_text,
             )
-            session.add(review)
-            session.commit()
+            self._record(session, review)
             self.metrics.reviews.labels(review.action).inc()
             review_id, sources, abstained = review.id, answer.sources, answer.abstained
             final_text = edited_text or answer.text
@@ -151,8 +150,7 @@ class ReviewService:
             question = session.get(Message, answer.question_message_id).text
             wrong = _cited(answer)
             review = Review(answer_id=answer_id, reviewer_id=reviewer, action="reject")
-            session.add(review)
-            session.commit()
+            self._record(session, review)
             self.metrics.reviews.labels("reject").inc()
             review_id = review.id
         if wrong:
@@ -185,8 +183,7 @@ class ReviewService:
             question = session.get(Message, answer.question_message_id).text
             entry_answer = entry.answer
             review = Review(answer_id=answer_id, reviewer_id=reviewer, action=action, entry_id=entry_id)
-            session.add(review)
-            session.commit()
+            self._record(session, review)
             self.metrics.reviews.labels(action).inc()
             review_id = review.id
         self.index.learn_phrasing(entry_id, question, answer_id=answer_id, approved_by=reviewer)
@@ -216,6 +213,17 @@ class ReviewService:
         ids += [h.id for h in self.index.search(query, 10)]
         chosen = list(dict.fromkeys(i for i in ids if i in questions))[:MAX_CHOICES]
         return [(i, questions[i]) for i in chosen]
+
+    def _record(self, session: Session, review: Review) -> None:
+        """Commit ``review``; if another reviewer's review of the same answer committed first (the
+        unique answer_id), say so as ``_not_yet_reviewed`` would have."""
+        session.add(review)
+        try:
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            self._not_yet_reviewed(session, review.answer_id)
+            raise
 
     @staticmethod
     def _not_yet_reviewed(session: Session, answer_id: int) -> None:

@@ -143,3 +143,34 @@ def test_entry_choices_match_typed_text_by_id_question_and_search(container, rev
     assert "vpn-password-reset" in ids[:3] and len(ids) <= 100 and len(ids) == len(set(ids))
     assert all("vpn" in i.lower() or "vpn" in q.lower() for i, q in typed[:2])
     assert reviews.entry_choices("") == []  # nothing typed and no answer: nothing to be near
+
+
+def test_two_reviews_racing_past_the_check_record_one_and_teach_once(container, reviews, monkeypatch):
+    """Two admins in two processes both read "not reviewed yet" before either commits: the unique
+    answer_id lets one review in; the other is told who reviewed it, and teaches nothing."""
+    from bot.db.models import HardNegative, LearnedPhrasing
+    from bot.services.review import AlreadyReviewed, ReviewService
+
+    container.settings.generation = "never"
+    r = container.answers.ask("the VPN rejects my secret word when I work from home", user_id="U1")
+    reviews.approve(r.answer_id, "UADMIN")
+    real = ReviewService._not_yet_reviewed
+    monkeypatch.setattr(ReviewService, "_not_yet_reviewed", staticmethod(_passes_once(real)))
+    with pytest.raises(AlreadyReviewed, match="UADMIN"):
+        reviews.reject(r.answer_id, "UADMIN")
+    with container.sessions() as s:
+        assert [x.action for x in s.scalars(select(Review))] == ["approve"]
+        assert len(s.scalars(select(LearnedPhrasing)).all()) == 1
+        assert s.scalars(select(HardNegative)).all() == []  # the losing reject taught nothing
+
+
+def _passes_once(check):
+    """The race: the first "already reviewed?" read sees nothing (the other commit is not in yet)."""
+    calls = []
+
+    def racing(session, answer_id):
+        calls.append(answer_id)
+        if len(calls) > 1:
+            check(session, answer_id)
+
+    return racing
