@@ -16,6 +16,7 @@ from bot.llm.provider import ModelProvider
 from bot.observability.metrics import BotMetrics
 from bot.services.answer import AnswerService
 from bot.services.feedback import FeedbackService
+from bot.services.gaps import GapService
 from bot.services.handoff import HandoffService
 from bot.services.model_check import GenerationGate
 from bot.services.review import ReviewService
@@ -294,6 +295,10 @@ class Container:
     @cached_property
     def reviews(self) -> ReviewService:
         return ReviewService(self.sessions, self.index, self.settings.admin_users, metrics=self.metrics)
+
+    @cached_property
+    def gaps(self) -> GapService:
+        return GapService(self.sessions, self.index)
 
     @cached_property
     def handoffs(self) -> HandoffService:

@@ -323,6 +323,22 @@ class Transcript(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class GapDecision(Base):
+    """What an admin decided about a question in a knowledge gap (bot.services.gaps): its topic was
+    published as an FAQ entry, or dismissed. Decided questions leave the gaps."""
+
+    __tablename__ = "gap_decisions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question_message_id: Mapped[int] = mapped_column(
+        ForeignKey("messages.id", ondelete="CASCADE"), unique=True
+    )
+    decision: Mapped[str] = mapped_column(String(16))  # "published" | "dismissed"
+    entry_id: Mapped[str | None] = mapped_column(String(128))  # the entry a published topic became
+    decided_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class HardNegative(Base):
     """A question and an entry an admin said does not answer it (a rejected answer, or the entry a
     corrected answer cited): what the next embedder tuning should push apart."""

@@ -26,6 +26,7 @@ TABLES = {
     "faq_entries",
     "hard_negatives",
     "model_checks",
+    "gap_decisions",
 }
 
 
