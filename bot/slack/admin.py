@@ -12,6 +12,7 @@ import time
 from slack_sdk.errors import SlackApiError
 
 from bot.container import Container
+from bot.services.gaps import GapError
 from bot.services.review import AlreadyReviewed, NotAuthorized, ReviewError
 from bot.slack import blocks
 from bot.slack.client import SafeWebClient
@@ -21,6 +22,7 @@ __all__ = ["REFUSAL", "Admin"]
 log = logging.getLogger(__name__)
 GROUP_CACHE_S = 300.0
 REFUSAL = "Only support admins can review answers. This attempt was logged."
+GAP_REFUSAL = "Only support admins can publish or dismiss knowledge gaps. This attempt was logged."
 HOME_STATS_DAYS = 7
 
 
@@ -130,8 +132,9 @@ class Admin:
 
     def publish_home(self, user: str) -> None:
         admin = self.c.reviews.is_admin(user)
-        stats, pending, model = None, [], None
+        stats, pending, model, gaps = None, [], None, None
         if admin:
+            gaps = [g.to_json() for g in self.c.gaps.topics()[: blocks.HOME_GAPS]]
             stats = self.c.stats.summary(days=HOME_STATS_DAYS, top=3)
             pending = [(a.id, q, a.text, a.abstained) for a, q in self.c.reviews.pending(limit=10)]
             served = self.c.models.in_service(self.c.started_engine())
@@ -142,10 +145,25 @@ class Admin:
                 model = {"name": name, "eval_scores": served.eval_scores}
         try:
             self.client.views_publish(
-                user_id=user, view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model)
+                user_id=user,
+                view=blocks.home(is_admin=admin, stats=stats, pending=pending, model=model, gaps=gaps),
             )
         except SlackApiError as exc:  # e.g. the user never opened the app: nothing to show it in
             log.warning("App Home of %s not published: %s", user, exc.response.get("error"))
+
+    def gap(self, action: str, gap_id: int, user: str) -> str:
+        """Publish or dismiss a knowledge gap from App Home; returns what to tell the presser."""
+        if not self.c.reviews.is_admin(user):
+            log.warning("refused %s of knowledge gap %s by non-admin %s", action, gap_id, user)
+            return GAP_REFUSAL
+        try:
+            if action == "publish":
+                entry = self.c.gaps.publish(gap_id, user)
+                return f"Published as FAQ entry `{entry}`: its questions find it from now on."
+            n = self.c.gaps.dismiss(gap_id, user)
+            return f"Dismissed ({n} questions)."
+        except GapError as exc:
+            return f"Not done: {exc}."
 
     def _admin_group_members(self) -> set[str]:
         with self._group_lock:

@@ -35,6 +35,7 @@ Blocks = list[dict[str, Any]]
 HELPFUL, NOT_HELPFUL, HANDOFF = "feedback_helpful", "feedback_not_helpful", "handoff_request"
 WHOLE_ENTRY = "whole_entry"  # under an answer that is the lead of a long entry: show the whole entry
 APPROVE, EDIT, REJECT = "review_approve", "review_edit", "review_reject"
+GAP_PUBLISH, GAP_DISMISS = "gap_publish", "gap_dismiss"  # App Home: a knowledge gap's draft entry
 # Entry pickers (external_select, options served by the bot): the answer cited the wrong entry;
 # the bot abstained and an existing entry answers it.
 CORRECT, ATTACH = "review_correct", "review_attach"
@@ -503,8 +504,10 @@ def home(
     stats: SupportStats | None,
     pending: list[tuple[int, str, str, bool]],
     model: dict | None,
+    gaps: list[dict] | None = None,
 ) -> dict:
-    """``pending``: (answer id, question, answer text, abstained) of answers waiting for review."""
+    """``pending``: (answer id, question, answer text, abstained) of answers waiting for review;
+    ``gaps``: knowledge-gap topics (bot.services.gaps.Gap.to_json), most askers first."""
     blocks: Blocks = [
         {"type": "header", "text": plain_text("Support bot", 150)},
         section(
@@ -534,4 +537,37 @@ def home(
         for answer_id, question, text, abstained in pending[:10]:
             blocks.append(section(mrkdwn(">{}\n{}", clip(question, 300), clip(text, 300))))
             blocks.append(review_actions(answer_id, f"home-review-{answer_id}", abstained=abstained))
+        if gaps is not None:
+            blocks += gap_blocks(gaps[:HOME_GAPS])
     return {"type": "home", "blocks": blocks}
+
+
+HOME_GAPS = 5  # knowledge-gap topics shown in App Home (`supportbot gaps list` has them all)
+
+
+def gap_blocks(gaps: list[dict]) -> Blocks:
+    """Knowledge gaps: what people asked that the FAQ does not answer, each with its draft entry and
+    publish (when the draft has an answer) / dismiss buttons."""
+    blocks: Blocks = [section(mrkdwn("*Knowledge gaps:* {}{}", len(gaps), "" if gaps else " — none open"))]
+    for g in gaps:
+        asked = "\n".join(f"• {clip(q, 150)}" for q in g["questions"][:3])
+        more = f"\n… and {len(g['questions']) - 3} more" if len(g["questions"]) > 3 else ""
+        draft = g["draft_answer"] or "no answer yet: publish with `supportbot gaps publish` and --answer"
+        blocks.append(
+            section(
+                mrkdwn(
+                    "*{}* ({} people)\n{}{}\n_Draft answer:_ {}",
+                    clip(g["draft_question"], 200),
+                    g["askers"],
+                    asked,
+                    more,
+                    clip(draft, 500),
+                )
+            )
+        )
+        value = str(g["id"])
+        buttons = [button("Dismiss", GAP_DISMISS, value, "danger")]
+        if g["draft_answer"]:
+            buttons.insert(0, button("Publish as FAQ entry", GAP_PUBLISH, value, "primary"))
+        blocks.append({"type": "actions", "block_id": f"gap-{value}", "elements": buttons})
+    return blocks

@@ -40,6 +40,7 @@ class SlackBot:
         self.open_edit = self.admin.open_edit
         self.entry_options = self.admin.entry_options
         self.publish_home = self.admin.publish_home
+        self.gap = self.admin.gap
 
     @property
     def pool(self):

@@ -75,6 +75,19 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(blocks.CORRECT)(pick("correct"))
     app.action(blocks.ATTACH)(pick("attach"))
 
+    def gap(kind: str):
+        @guarded(bot, f"knowledge gap {kind}")
+        def handler(ack: Ack, body: dict, action: dict) -> None:
+            ack()
+            user, (channel, _) = presser(body), message_of(body)
+            bot.tell(user, channel, bot.gap(kind, answer_id(obj(action).get("value")), user))
+            bot.publish_home(user)
+
+        return handler
+
+    app.action(blocks.GAP_PUBLISH)(gap("publish"))
+    app.action(blocks.GAP_DISMISS)(gap("dismiss"))
+
     @app.action(blocks.EDIT)
     @guarded(bot, "review edit")
     def edit(ack: Ack, body: dict, action: dict) -> None:
