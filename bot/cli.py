@@ -1110,7 +1110,11 @@ def ask(
         # embedder, the index's first use (calibration) and, if it will generate, the model.
         c.index.warm_up()
         if c.generation_gate.verdict().generates:
-            c.engine.start()
+            try:
+                c.engine.start()
+            except NoModelError:
+                pass  # a FAQ answer as written needs no model; one that does says how to install it
+
         startup_ms = (time.perf_counter() - STARTED) * 1000
         result = c.answers.ask(question, user_id=user)
     except (QuestionError, NoModelError, GenerationError) as exc:
