@@ -10,6 +10,10 @@ asked. Each carries a draft entry: its most central question, and the human repl
 got. Publishing a topic makes the draft a curated entry and every question of the topic one of its
 phrasings (searchable at once, like an approval); dismissing it takes its questions out of the
 gaps. A topic's id is its oldest question's message id, stable while its questions stay.
+
+Embedding and clustering every gap question is the costly part, and App Home runs it for each admin
+view: a service keeps its last topics and computes them again only when what they are made of has
+moved (``_inputs``).
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import Answer, Feedback, GapDecision, Handoff, Message, Review
+from bot.db.models import Answer, Feedback, GapDecision, Handoff, IndexState, Message, Review
 from retrieval.index import FaqIndex
 
 __all__ = ["GAP_DISTANCE", "Gap", "GapError", "GapQuestion", "GapService"]
@@ -79,6 +83,7 @@ class GapService:
         self.sessions = sessions
         self.index = index
         self.distance = distance
+        self._topics: tuple[tuple, list[Gap]] | None = None  # (the _inputs they were made of, topics)
 
     # ---- reading ------------------------------------------------------------------------------
     def open_questions(self) -> list[GapQuestion]:
@@ -133,8 +138,36 @@ class GapService:
                     found[mid].human_replies.append(text)
         return [found[m] for m in sorted(found)]
 
+    def _inputs(self) -> tuple:
+        """What the topics are made of, in one query: the index's revision and embedder (the vectors),
+        and the newest id and row count of each table open_questions reads. Those rows are only ever
+        added, or deleted with their conversation, so an unchanged tuple means unchanged topics
+        (message texts never change)."""
+        newest = [
+            q.scalar_subquery()
+            for table in (Answer, Review, Feedback, Handoff, GapDecision)
+            for q in (select(func.max(table.id)), select(func.count(table.id)))
+        ]
+        index = [
+            select(col).where(IndexState.id == 1).scalar_subquery()
+            for col in (IndexState.revision, IndexState.embedder_path)
+        ]
+        with self.sessions() as session:
+            return tuple(session.execute(select(*index, *newest)).one())
+
     def topics(self) -> list[Gap]:
         """The gap questions grouped into topics, most askers first (then most questions, oldest)."""
+        # Read before computing: a signal that lands meanwhile leaves a stale key, so the next call
+        # computes again rather than keeping topics that miss it.
+        inputs = self._inputs()
+        cached = self._topics
+        if cached is not None and cached[0] == inputs:
+            return list(cached[1])
+        gaps = self._compute()
+        self._topics = (inputs, gaps)
+        return list(gaps)
+
+    def _compute(self) -> list[Gap]:
         questions = self.open_questions()
         if not questions:
             return []

@@ -42,6 +42,33 @@ def test_gap_questions_are_grouped_into_topics_ranked_by_askers_with_a_draft(con
     assert container.gaps.get(dogs.id).to_json()["questions"] == [q.text for q in dogs.questions]
 
 
+def test_topics_are_computed_once_until_a_new_signal(container, asked, monkeypatch):
+    """App Home asks for the topics on every admin view: with nothing new they are not embedded and
+    clustered again, and a new abstained question still shows up at once."""
+    embedder = container.index.embedder  # the real bundled one, wrapped to count what it embeds
+    encoded: list[list[str]] = []
+    real_encode = embedder.encode
+
+    def counting_encode(texts, *args, **kwargs):
+        encoded.append(list(texts))
+        return real_encode(texts, *args, **kwargs)
+
+    monkeypatch.setattr(embedder, "encode", counting_encode)
+    first = container.gaps.topics()
+    assert len(encoded) == 1
+    assert container.gaps.topics() == first and container.gaps.get(first[0].id) == first[0]
+    assert len(encoded) == 1  # nothing new: nothing embedded again
+
+    late = "when is the summer party this year"
+    assert container.answers.ask(late, user_id="U7").abstained
+    encoded.clear()
+    assert late in {q.text for t in container.gaps.topics() for q in t.questions}
+    assert encoded and late in encoded[-1]
+    topic = next(t for t in container.gaps.topics() if late in {q.text for q in t.questions})
+    container.gaps.dismiss(topic.id, "UADMIN")
+    assert late not in {q.text for t in container.gaps.topics() for q in t.questions}  # a decision counts
+
+
 def test_publishing_a_topic_makes_an_entry_its_questions_find(container, asked):
     dogs = container.gaps.topics()[0]
     entry = container.gaps.publish(dogs.id, "UADMIN")
