@@ -132,6 +132,10 @@ AnswerId = Annotated[
         show_default=False,
     ),
 ]
+# What --json prints, one text per kind of output, so the commands that print alike say so alike.
+JsonOutput = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+JsonList = Annotated[bool, typer.Option("--json", help="Print one JSON array.")]
+JsonLastLine = Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")]
 # Not exists=True: the readers name a missing file themselves, and a path inside a container (compose's
 # `faq import /faq`) must still resolve where the command line is checked.
 ExistingPath = dict(readable=True)
@@ -216,7 +220,7 @@ def model_install(
 
 
 @model_app.command("list")
-def model_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+def model_list(as_json: JsonList = False) -> None:
     """List model versions."""
     from bot.llm.registry import list_versions
 
@@ -268,7 +272,7 @@ def model_check(
             min=1, max=2000, help="FAQ questions to answer (default: SUPPORTBOT_MODEL_CHECK_QUESTIONS, 40)."
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Measure the model in service: the share of its answers to FAQ questions that the faithfulness
     check accepts. Below SUPPORTBOT_FAITHFUL_BAR it does not generate: answers are the FAQ text."""
@@ -382,7 +386,7 @@ def finetune_run(
     now: Annotated[
         bool, typer.Option("--now", help="Run even if fewer new approved transcripts than the minimum.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """The nightly pipeline, on demand: train, export, gate against the served model, promote if better."""
     from finetune.pipeline import FinetunePipeline
@@ -628,7 +632,7 @@ GapId = Annotated[
 @gaps_app.command("list")
 def gaps_list(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="How many topics.")] = 20,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: JsonList = False,
 ) -> None:
     """Topics of questions the bot could not answer (abstained, rejected, not helpful, handed off),
     most askers first, each with a draft entry."""
@@ -650,9 +654,7 @@ def gaps_list(
 
 
 @gaps_app.command("show")
-def gaps_show(
-    gap_id: GapId, as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False
-) -> None:
+def gaps_show(gap_id: GapId, as_json: JsonOutput = False) -> None:
     """A topic's questions, why each is a gap, and the human replies its hand-offs got."""
     from bot.services.gaps import GapError
 
@@ -792,9 +794,7 @@ def eval_retrieval(
             "Default: SUPPORTBOT_TUNE_ON_IMPORT (on).",
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="End with one JSON object on the last line.")
-    ] = False,
+    as_json: JsonLastLine = False,
     out_file: Annotated[
         Path | None,
         typer.Option(
@@ -864,9 +864,7 @@ def eval_learning(
             "hours a night on a CPU; retrieval figures do not depend on it).",
         ),
     ] = False,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="End with one JSON object on the last line.")
-    ] = False,
+    as_json: JsonLastLine = False,
 ) -> None:
     """Replay STREAM day by day as employees asking, with an admin who reviews every answer as its
     label says (approve a right one, correct a wrong one, attach an abstention, reject an answer to an
@@ -998,9 +996,7 @@ def eval_answers(
     naive: Annotated[
         bool, typer.Option(help="Also run the naive prompt-and-print baseline, same model.")
     ] = True,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="End with one JSON object on the last line.")
-    ] = False,
+    as_json: JsonLastLine = False,
     out_file: Annotated[
         Path | None,
         typer.Option(
@@ -1093,7 +1089,7 @@ def eval_answers(
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOutput = False,
     user: Annotated[str, typer.Option(help="Who is asking (stored with the conversation).")] = "cli",
 ) -> None:
     """Answer a question from the FAQ with the local model, and record the exchange."""
@@ -1257,7 +1253,7 @@ def worker(log_format: LogFormat = None) -> None:
 def stats(
     days: Annotated[int, typer.Option(min=1, max=366, help="How many days, today included (UTC).")] = 7,
     top: Annotated[int, typer.Option(min=0, max=100, help="How many unanswered topics to list.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOutput = False,
 ) -> None:
     """Questions per day, share answered without a human, top unanswered topics, approval rate."""
     c = _container()
