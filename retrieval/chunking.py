@@ -16,7 +16,10 @@ def split_sentences(text: str) -> list[str]:
     """Sentences of ``text``, in any script: a cut after sentence-final punctuation followed by
     white space and a character that does not continue the sentence in lower case ("e.g. the",
     "3.5 GB" stay whole), or after a CJK full stop even with no space. Joining the pieces with
-    single spaces gives back every word in order."""
+    single spaces gives back every word in order. Not bot.services.faithfulness.sentences (nor may
+    retrieval import bot): its pieces are NFKC-normalised, not the text's own characters, and its
+    other cuts (line breaks, abbreviations) would move the tuning pairs, calibration units and
+    concise answers measured with these."""
     out: list[str] = []
     start = 0
     for m in _END.finditer(text):
