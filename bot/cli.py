@@ -1207,7 +1207,6 @@ def serve(
         fail(str(exc))
     c = _container()
     c.ensure_schema()
-    c.index.warm_up()  # load the embedders (and heal the index) before the first question
     port = port or c.settings.http_port
     api = c.settings.slack_api_url
     try:

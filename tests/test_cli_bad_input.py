@@ -17,6 +17,8 @@ import pytest
 from bot.cli import main
 from tests.slack.slack_peer import SlackPeer
 
+SAMPLE_FAQ = Path(__file__).resolve().parents[1] / "examples" / "faq.csv"
+
 
 @pytest.fixture
 def cli(capsys, monkeypatch, data_dir):
@@ -188,6 +190,27 @@ def test_serve_with_slack_unreachable_says_so_in_one_line(cli, transport):
     )
     (line,) = error_lines(stderr)
     assert code == 1 and f"cannot reach the Slack API at {api}" in line and "SUPPORTBOT_SLACK_API_URL" in line
+
+
+def test_serve_checks_slack_before_loading_the_embedder(cli):
+    # An imported FAQ whose embedder now sits behind a server that does not answer: had the embedders
+    # been loaded first, start-up would spend its retries there and report that instead.
+    assert cli("faq", "import", str(SAMPLE_FAQ), "--no-tune")[0] == 0
+    api = f"http://127.0.0.1:{_closed_port()}/api/"
+    code, _, stderr = cli(
+        "serve",
+        "--socket",
+        SUPPORTBOT_SLACK_BOT_TOKEN="xoxb-test",
+        SUPPORTBOT_SLACK_APP_TOKEN="xapp-test",
+        SUPPORTBOT_SLACK_API_URL=api,
+        SUPPORTBOT_METRICS_PORT=str(_closed_port()),
+        SUPPORTBOT_EMBEDDING_BACKEND="openai",
+        SUPPORTBOT_EMBEDDING_URL=f"http://127.0.0.1:{_closed_port()}/v1",
+        SUPPORTBOT_EMBEDDING_MODEL="unreachable",
+        SUPPORTBOT_EMBEDDING_TIMEOUT_S="30",
+    )
+    (line,) = error_lines(stderr)
+    assert code == 1 and f"cannot reach the Slack API at {api}" in line
 
 
 def test_serve_on_a_port_in_use_says_which(cli):

@@ -81,6 +81,13 @@ def build(container: Container, *, http: bool) -> tuple[App, SlackBot]:
     return app, bot
 
 
+def warm_up(container: Container) -> None:
+    """Load the embedders (and heal the index) before the first question, once ``build`` has had
+    Slack accept the bot token (Bolt's auth.test): a wrong token or an unreachable Slack API then
+    fails start-up at once, not after the seconds spent loading models."""
+    container.index.warm_up()
+
+
 def checked_payload(req: BoltRequest, next: Callable[[], None]) -> BoltResponse | None:
     try:
         payload.check(req.body)
@@ -172,6 +179,7 @@ def serve_http(
     finished; when the signals stop it and something did not, the process exits with status 1
     rather than wait (what is left is answered again once its lease runs out)."""
     app, bot = build(container, http=True)
+    warm_up(container)
     timeout = drain_timeout_s if drain_timeout_s is not None else drain_timeout(container.settings)
     own_process = stop is None
     stop = stop or _stop_on_signals()
@@ -284,6 +292,7 @@ def serve_socket(container: Container, stop: threading.Event | None = None) -> N
     from slack_bolt.adapter.socket_mode import SocketModeHandler
 
     app, bot = build(container, http=False)
+    warm_up(container)
     handler = SocketModeHandler(app, container.settings.slack_app_token.get_secret_value())
 
     def slack_connected() -> None:
