@@ -19,7 +19,6 @@ mistaken for one that died.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import shutil
 import threading
@@ -34,7 +33,7 @@ from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, utcnow
+from bot.db.models import FaqEntry, IndexState, LearnedPhrasing, text_key, utcnow
 from retrieval.calibration import default_threshold, self_calibrated_threshold
 from retrieval.chunking import chunk_text, split_sentences
 from retrieval.embedder import Embedder
@@ -207,10 +206,6 @@ class ImportReport:
 Progress = Callable[[int], None]
 
 
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 @dataclass
 class _Snapshot:
     revision: int
@@ -327,7 +322,7 @@ class FaqIndex:
     ) -> list[tuple[str, str, str]]:
         """(doc id, kind, text) for everything that should find this entry."""
         docs = [(f"{entry_id}#q{i}", "question", t) for i, t in enumerate([question, *alts])]
-        docs += [(f"{entry_id}#l{_sha(t)[:16]}", "learned", t) for t in learned]
+        docs += [(f"{entry_id}#l{text_key(t)[:16]}", "learned", t) for t in learned]
         docs += [
             (f"{entry_id}#a{i}", "answer", t) for i, t in enumerate(chunk_text(answer, self.chunk_chars))
         ]
@@ -506,7 +501,7 @@ class FaqIndex:
             known = {entry.question, *entry.alt_questions}
             if text in known or session.scalar(
                 select(LearnedPhrasing).where(
-                    LearnedPhrasing.entry_id == entry_id, LearnedPhrasing.text_sha256 == _sha(text)
+                    LearnedPhrasing.entry_id == entry_id, LearnedPhrasing.text_sha256 == text_key(text)
                 )
             ):
                 return False
@@ -514,12 +509,12 @@ class FaqIndex:
                 LearnedPhrasing(
                     entry_id=entry_id,
                     text=text,
-                    text_sha256=_sha(text),
+                    text_sha256=text_key(text),
                     answer_id=answer_id,
                     approved_by=approved_by,
                 )
             )
-            doc = (entry_id, (f"{entry_id}#l{_sha(text)[:16]}", "learned", text))
+            doc = (entry_id, (f"{entry_id}#l{text_key(text)[:16]}", "learned", text))
             _, embedder_path, collection = self._current()
             self.store(collection).upsert(self._vector_docs([doc], embedder_path, "learned"))
             self._bump(session)
@@ -533,7 +528,7 @@ class FaqIndex:
         question, answer = " ".join(question.split()), answer.strip()
         if not question or not answer:
             raise ValueError("a curated entry needs a question and an answer")
-        entry_id = f"curated-{_sha(question.lower())[:12]}"
+        entry_id = f"curated-{text_key(question.lower())[:12]}"
         item = FaqItem(id=entry_id, question=question, answer=answer, url=url, source=CURATED_SOURCE)
         _, embedder_path, collection = self._current()
         store = self.store(collection)

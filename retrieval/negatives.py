@@ -7,7 +7,6 @@ question's right one. Kept in SQL (``hard_negatives``), one row per (entry, ques
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.models import FaqEntry, HardNegative
+from bot.db.models import FaqEntry, HardNegative, text_key
 
 ACTIONS = ("reject", "correct")
 
@@ -32,10 +31,6 @@ class Negative:
 
 def _normal(text: str) -> str:
     return " ".join(text.split())  # as learned phrasings are stored (FaqIndex.learn_phrasing)
-
-
-def _sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def record_hard_negative(
@@ -59,7 +54,7 @@ def record_hard_negative(
             return False
         known = session.scalar(
             select(HardNegative.id).where(
-                HardNegative.entry_id == entry_id, HardNegative.text_sha256 == _sha(text)
+                HardNegative.entry_id == entry_id, HardNegative.text_sha256 == text_key(text)
             )
         )
         if known is not None:
@@ -68,7 +63,7 @@ def record_hard_negative(
             HardNegative(
                 entry_id=entry_id,
                 text=text,
-                text_sha256=_sha(text),
+                text_sha256=text_key(text),
                 answer_id=answer_id,
                 reviewer_id=reviewer_id,
                 action=action,

@@ -5,6 +5,7 @@ Changes to this file need an Alembic revision in ``migrations/versions``; a test
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
@@ -101,6 +102,13 @@ class FaqEntry(Base):
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+def text_key(text: str) -> str:
+    """The ``text_sha256`` of a question as the tables unique on (entry, question) store it: those
+    unique constraints are on a hash because PostgreSQL cannot index arbitrarily long text in a btree,
+    so every writer and reader must hash the same way."""
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 class LearnedPhrasing(Base):
