@@ -17,6 +17,9 @@ from bot.container import Container, quiet_libraries
 from bot.db import migrate
 from bot.settings import Settings
 
+# Shared fixtures that live in their own module (a test module may not import from a conftest).
+pytest_plugins = ["tests.cli_runner"]
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_FAQ = ROOT / "examples" / "faq.csv"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -5,7 +5,6 @@ status: 2 for an invalid command line or setting, 1 for a command that cannot be
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -14,31 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from tests.slack.slack_peer import SlackPeer
 
 SAMPLE_FAQ = Path(__file__).resolve().parents[1] / "examples" / "faq.csv"
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch, data_dir):
-    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
-    # `serve` configures logging onto this test's captured stderr; later tests must not log into it.
-    handlers, level = logging.root.handlers[:], logging.root.level
-
-    def run(*args: str, **env: str) -> tuple[int, str, str]:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        for key in env:
-            monkeypatch.delenv(key)
-        return exited.value.code, captured.out, captured.err
-
-    yield run
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 def error_lines(stderr: str) -> list[str]:

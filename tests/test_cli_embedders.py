@@ -4,39 +4,17 @@ real MiniLM), one-line errors when it is unreachable or the settings are wrong, 
 
 from __future__ import annotations
 
-import logging
 import shutil
 from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from retrieval.embedder import bundled_model_path
 
 from .conftest import SAMPLE_FAQ
 from .retrieval.embeddings_peer import EmbeddingsPeer, closed_port_url
 
 FAQS = Path(__file__).parent / "retrieval" / "faqs"
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch, data_dir):
-    monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
-    handlers, level = logging.root.handlers[:], logging.root.level
-
-    def run(*args: str, **env: str) -> tuple[int, str, str]:
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        with pytest.raises(SystemExit) as exited:
-            main(list(args))
-        captured = capsys.readouterr()
-        for key in env:
-            monkeypatch.delenv(key)
-        return exited.value.code, captured.out, captured.err
-
-    yield run
-    logging.root.handlers[:] = handlers
-    logging.root.setLevel(level)
 
 
 @pytest.fixture
