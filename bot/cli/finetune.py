@@ -1,0 +1,66 @@
+"""``supportbot finetune``: the nightly fine-tune of the model on approved transcripts."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from bot.cli._common import JsonOutput, _container, _progress, out
+
+__all__ = ["finetune_app"]
+
+finetune_app = typer.Typer(
+    help="Nightly learning: fine-tune the model on approved transcripts.", no_args_is_help=True
+)
+
+
+@finetune_app.command("run")
+def finetune_run(
+    now: Annotated[
+        bool, typer.Option("--now", help="Run even if fewer new approved transcripts than the minimum.")
+    ] = False,
+    as_json: JsonOutput = False,
+) -> None:
+    """The nightly pipeline, on demand: train, export, gate against the served model, promote if better."""
+    from finetune.pipeline import FinetunePipeline
+
+    c = _container()
+    c.ensure_schema()
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+        labels = {
+            "load": "Loading trainable weights",
+            "train": "Training (LoRA)",
+            "export": "Exporting GGUF",
+            "evaluate": "Evaluating served vs candidate",
+        }
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = FinetunePipeline(c, progress=None if as_json else progress).run(force=now)
+    if as_json:
+        print(json.dumps(report.to_json(), ensure_ascii=False))
+    else:
+        out.print(
+            f"Run {report.run_id or '-'}: [bold]{report.status}[/] in {report.duration_s:.0f}s. {report.message}",
+            highlight=False,
+        )
+        for name in ("held_out", "regression"):
+            if name in report.metrics.get("served", {}):
+                sv, cd = report.metrics["served"][name], report.metrics["candidate"][name]
+                out.print(
+                    f"  {name:<10} ROUGE-L {sv['rougeL']:.3f} -> {cd['rougeL']:.3f}   grounded "
+                    f"{sv['grounded']:.2f} -> {cd['grounded']:.2f}   (n={sv['n']})"
+                )
+        if report.promoted:
+            out.print(
+                f"  Promoted [bold]{report.candidate_version}[/]; serving processes switch within "
+                f"{c.settings.model_poll_seconds:.0f}s."
+            )
+    if report.status == "failed":
+        raise typer.Exit(1)
