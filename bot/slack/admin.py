@@ -151,14 +151,30 @@ class Admin:
         except SlackApiError as exc:  # e.g. the user never opened the app: nothing to show it in
             log.warning("App Home of %s not published: %s", user, exc.response.get("error"))
 
-    def gap(self, action: str, gap_id: int, user: str) -> str:
-        """Publish or dismiss a knowledge gap from App Home; returns what to tell the presser."""
+    def open_gap_edit(self, gap_id: int, user: str, trigger_id: str) -> str | None:
+        """Open the editor of a knowledge gap's draft entry; returns a refusal to tell, or None."""
+        if not self.c.reviews.is_admin(user):
+            log.warning("refused editing knowledge gap %s by non-admin %s", gap_id, user)
+            return GAP_REFUSAL
+        try:
+            gap = self.c.gaps.get(gap_id)
+        except GapError as exc:
+            return f"Not done: {exc}."
+        metadata = json.dumps({"gap_id": gap_id})
+        self.client.views_open(trigger_id=trigger_id, view=blocks.gap_modal(gap.to_json(), metadata))
+        return None
+
+    def gap(
+        self, action: str, gap_id: int, user: str, *, question: str | None = None, answer: str | None = None
+    ) -> str:
+        """Publish (the draft, or the admin's edit of it) or dismiss a knowledge gap from App Home;
+        returns what to tell the presser."""
         if not self.c.reviews.is_admin(user):
             log.warning("refused %s of knowledge gap %s by non-admin %s", action, gap_id, user)
             return GAP_REFUSAL
         try:
             if action == "publish":
-                entry = self.c.gaps.publish(gap_id, user)
+                entry = self.c.gaps.publish(gap_id, user, question=question, answer=answer)
                 return f"Published as FAQ entry `{entry}`: its questions find it from now on."
             n = self.c.gaps.dismiss(gap_id, user)
             return f"Dismissed ({n} questions)."

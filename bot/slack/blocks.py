@@ -36,6 +36,10 @@ HELPFUL, NOT_HELPFUL, HANDOFF = "feedback_helpful", "feedback_not_helpful", "han
 WHOLE_ENTRY = "whole_entry"  # under an answer that is the lead of a long entry: show the whole entry
 APPROVE, EDIT, REJECT = "review_approve", "review_edit", "review_reject"
 GAP_PUBLISH, GAP_DISMISS = "gap_publish", "gap_dismiss"  # App Home: a knowledge gap's draft entry
+# ... and its editor: the draft's question and answer, published as written on submit
+GAP_EDIT, GAP_MODAL = "gap_edit", "gap_edit_modal"
+GAP_QUESTION_BLOCK, GAP_QUESTION_INPUT = "gap_question", "gap_question_input"
+GAP_ANSWER_BLOCK, GAP_ANSWER_INPUT = "gap_answer", "gap_answer_input"
 # Entry pickers (external_select, options served by the bot): the answer cited the wrong entry;
 # the bot abstained and an existing entry answers it.
 CORRECT, ATTACH = "review_correct", "review_attach"
@@ -550,7 +554,8 @@ def gap_blocks(gaps: list[dict]) -> Blocks:
     publish (when the draft has an answer) / dismiss buttons."""
     blocks: Blocks = [section(mrkdwn("*Knowledge gaps:* {}{}", len(gaps), "" if gaps else " — none open"))]
     for g in gaps:
-        asked = "\n".join(f"• {clip(q, 150)}" for q in g["questions"][:3])
+        # Mrkdwn all the way: an f-string of escaped text is a plain str, which would be escaped again.
+        asked = Mrkdwn("\n").join(mrkdwn("• {}", clip(q, 150)) for q in g["questions"][:3])
         more = f"\n… and {len(g['questions']) - 3} more" if len(g["questions"]) > 3 else ""
         draft = g["draft_answer"] or "no answer yet: publish with `supportbot gaps publish` and --answer"
         blocks.append(
@@ -566,8 +571,38 @@ def gap_blocks(gaps: list[dict]) -> Blocks:
             )
         )
         value = str(g["id"])
-        buttons = [button("Dismiss", GAP_DISMISS, value, "danger")]
+        buttons = [button("Edit & publish", GAP_EDIT, value), button("Dismiss", GAP_DISMISS, value, "danger")]
         if g["draft_answer"]:
             buttons.insert(0, button("Publish as FAQ entry", GAP_PUBLISH, value, "primary"))
         blocks.append({"type": "actions", "block_id": f"gap-{value}", "elements": buttons})
     return blocks
+
+
+def _text_input(block_id: str, action_id: str, label: str, value: str, limit: int, multiline: bool) -> dict:
+    element = {"type": "plain_text_input", "action_id": action_id, "multiline": multiline}
+    element["max_length"] = limit
+    if value:
+        element["initial_value"] = value[:limit]  # plain text, edited as plain text: not escaped
+    return {"type": "input", "block_id": block_id, "label": plain_text(label), "element": element}
+
+
+def gap_modal(gap: dict, metadata: str) -> dict:
+    """Edit a knowledge gap's draft entry before publishing it: its question and answer, prefilled
+    with the draft (the topic's most central question, a human reply from its hand-offs)."""
+    asked = Mrkdwn("\n").join(mrkdwn("• {}", clip(q, 150)) for q in gap["questions"][:5])
+    return {
+        "type": "modal",
+        "callback_id": GAP_MODAL,
+        "private_metadata": metadata,
+        "title": plain_text("Publish FAQ entry", 24),
+        "submit": plain_text("Publish", 24),
+        "close": plain_text("Cancel", 24),
+        "blocks": [
+            section(mrkdwn("*{} people asked:*\n{}", gap["askers"], asked)),
+            _text_input(
+                GAP_QUESTION_BLOCK, GAP_QUESTION_INPUT, "Question", gap["draft_question"], 300, False
+            ),
+            _text_input(GAP_ANSWER_BLOCK, GAP_ANSWER_INPUT, "Answer", gap["draft_answer"] or "", 3000, True),
+            context(Mrkdwn("_Every question of this topic becomes a phrasing of the new entry._")),
+        ],
+    }

@@ -41,6 +41,7 @@ class SlackBot:
         self.entry_options = self.admin.entry_options
         self.publish_home = self.admin.publish_home
         self.gap = self.admin.gap
+        self.open_gap_edit = self.admin.open_gap_edit
 
     @property
     def pool(self):

@@ -210,6 +210,13 @@ def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words
     )[0]
     assert done.args["text"].startswith("reject: @channel @here")
 
+    # The rejected question is now a knowledge gap: App Home lists it, escaped once like everywhere.
+    slack.send.event({"type": "app_home_opened", "user": ADMIN, "channel": "D0ADMIN", "tab": "home"})
+    home = slack.peer.wait_for(lambda: slack.peer.calls_to("views.publish", user_id=ADMIN), what="App Home")
+    shown = shown_texts(home[0])
+    assert any(t.startswith("*Knowledge gaps:* 1") for t in shown)
+    assert any("\n• @channel @here @everyone AT&amp;T says 1 &lt; 2." in t for t in shown)
+
     assert live_controls(slack.peer.calls, {ASKER, ADMIN}) == []
     assert double_escaped(slack.peer.calls) == []
 

@@ -62,3 +62,73 @@ def test_admins_see_gaps_in_app_home_and_only_they_publish_or_dismiss(slack):
     )
     view = _home(slack, ADMIN, 3)  # re-published after each decision
     assert "Knowledge gaps:* 0" in view and blocks.GAP_PUBLISH not in view  # both topics decided
+
+
+def _gap_submission(view: dict, user: str, question: str, answer: str) -> dict:
+    return {
+        "type": "view_submission",
+        "team": {"id": "T0001"},
+        "user": {"id": user},
+        "api_app_id": "A0001",
+        "trigger_id": "t",
+        "view": {
+            "id": "V2",
+            "type": "modal",
+            "callback_id": view["callback_id"],
+            "private_metadata": view["private_metadata"],
+            "state": {
+                "values": {
+                    blocks.GAP_QUESTION_BLOCK: {blocks.GAP_QUESTION_INPUT: {"value": question}},
+                    blocks.GAP_ANSWER_BLOCK: {blocks.GAP_ANSWER_INPUT: {"value": answer}},
+                }
+            },
+        },
+    }
+
+
+def test_admins_edit_a_gaps_draft_in_app_home_and_publish_what_they_wrote(slack):
+    c = slack.container
+    c.generation_gate.mode = "never"
+    c.generation_gate.forget()
+    assert all(c.answers.ask(q, user_id=f"U{i}").abstained for i, q in enumerate(COFFEE))
+    (coffee,) = c.gaps.topics()
+    assert coffee.draft_answer is None  # nobody replied: only an admin's own answer can publish it
+
+    # Anyone but an admin is refused the editor, and nothing opens.
+    slack.send.interaction(_home_click(blocks.GAP_EDIT, str(coffee.id), MALLORY))
+    refusal = slack.peer.wait_for(
+        lambda: slack.peer.calls_to("chat.postMessage", channel=MALLORY), what="refusal"
+    )
+    assert "Only support admins" in refusal[0].args["text"] and not slack.peer.calls_to("views.open")
+
+    slack.send.interaction(_home_click(blocks.GAP_EDIT, str(coffee.id), ADMIN))
+    (opened,) = slack.peer.wait_for(lambda: slack.peer.calls_to("views.open"), what="the gap editor")
+    view = opened.args["view"]
+    inputs = {b["block_id"]: b["element"] for b in view["blocks"] if b["type"] == "input"}
+    assert inputs[blocks.GAP_QUESTION_BLOCK]["initial_value"] == coffee.draft_question
+    assert "initial_value" not in inputs[blocks.GAP_ANSWER_BLOCK]
+    assert "2 people asked" in json.dumps(view["blocks"])
+
+    answer = "Call facilities on extension 4242 <!channel>; they repair it the same day."
+    # A forged submission of the same form by someone else publishes nothing.
+    slack.send.interaction(_gap_submission(view, MALLORY, "Coffee machine", answer))
+    slack.peer.wait_for(
+        lambda: len(slack.peer.calls_to("chat.postMessage", channel=MALLORY)) >= 2, what="refusal"
+    )
+    assert [g.id for g in c.gaps.topics()] == [coffee.id]
+    # An empty answer is sent back to the form; the question is kept.
+    empty = slack.send.interaction(_gap_submission(view, ADMIN, "Coffee machine", "  "))
+    assert empty.json() == {
+        "response_action": "errors",
+        "errors": {blocks.GAP_ANSWER_BLOCK: "This can't be empty."},
+    }
+
+    question = "Who repairs the coffee machine in the kitchen?"
+    assert slack.send.interaction(_gap_submission(view, ADMIN, question, answer)).status_code == 200
+    told = slack.peer.wait_for(lambda: slack.peer.calls_to("chat.postMessage", channel=ADMIN), what="result")
+    assert "Published as FAQ entry" in told[0].args["text"]
+    assert c.gaps.topics() == []
+    found = c.index.retrieve(COFFEE[0], 1)  # the topic's question finds what the admin wrote, at once
+    assert not found.abstain and found.top.question == question and found.top.answer == answer
+    home = _home(slack, ADMIN, 1)  # App Home re-published after the decision
+    assert "Knowledge gaps:* 0" in home

@@ -4,7 +4,7 @@
 from slack_bolt import Ack, App
 
 from bot.slack import blocks
-from bot.slack.bot import NotDone, SlackBot
+from bot.slack.bot import SlackBot
 from bot.slack.listeners.guard import (
     answer_id,
     block_answer_id,
@@ -14,6 +14,7 @@ from bot.slack.listeners.guard import (
     obj,
     picked,
     presser,
+    trigger,
 )
 
 
@@ -88,14 +89,20 @@ def register(app: App, bot: SlackBot) -> None:
     app.action(blocks.GAP_PUBLISH)(gap("publish"))
     app.action(blocks.GAP_DISMISS)(gap("dismiss"))
 
+    @app.action(blocks.GAP_EDIT)
+    @guarded(bot, "knowledge gap edit")
+    def gap_edit(ack: Ack, body: dict, action: dict) -> None:
+        ack()
+        user, (channel, _) = presser(body), message_of(body)
+        refusal = bot.open_gap_edit(answer_id(obj(action).get("value")), user, trigger(body))
+        if refusal:
+            bot.tell(user, channel, refusal)
+
     @app.action(blocks.EDIT)
     @guarded(bot, "review edit")
     def edit(ack: Ack, body: dict, action: dict) -> None:
         ack()
         user, (channel, ts) = presser(body), message_of(body)
-        trigger = body.get("trigger_id")
-        if not isinstance(trigger, str) or not trigger:
-            raise NotDone("Slack sent no trigger to open the editor with")
-        refusal = bot.open_edit(answer_id(obj(action).get("value")), user, trigger, channel, ts)
+        refusal = bot.open_edit(answer_id(obj(action).get("value")), user, trigger(body), channel, ts)
         if refusal:
             bot.tell(user, channel, refusal)

@@ -84,6 +84,14 @@ def message_of(body: dict) -> tuple[str | None, str | None]:
     return (channel if isinstance(channel, str) else None), (ts if isinstance(ts, str) else None)
 
 
+def trigger(body: dict) -> str:
+    """The trigger a button press gives to open a modal with, or NotDone saying Slack sent none."""
+    value = body.get("trigger_id")
+    if not isinstance(value, str) or not value:
+        raise NotDone("Slack sent no trigger to open the editor with")
+    return value
+
+
 def metadata(view: dict) -> dict:
     """The private metadata the bot gave a modal when it opened it."""
     try:

@@ -1,4 +1,4 @@
-"""The Edit & approve modal's submission."""
+"""Modal submissions: Edit & approve (an answer), Edit & publish (a knowledge gap's draft entry)."""
 
 from slack_bolt import Ack, App
 
@@ -28,3 +28,25 @@ def register(app: App, bot: SlackBot) -> None:
         bot.tell(user, channel, reply)
         if not channel:  # opened from App Home
             bot.publish_home(user)
+
+    @app.view(blocks.GAP_MODAL)
+    @guarded(bot, "edited knowledge gap")
+    def submit_gap(ack: Ack, body: dict, view: dict) -> None:
+        user = presser(body)
+        values = obj(obj(view.get("state")).get("values"))
+        fields = {}
+        for block, action in (
+            (blocks.GAP_QUESTION_BLOCK, blocks.GAP_QUESTION_INPUT),
+            (blocks.GAP_ANSWER_BLOCK, blocks.GAP_ANSWER_INPUT),
+        ):
+            value = obj(obj(values.get(block)).get(action)).get("value")
+            fields[block] = value.strip() if isinstance(value, str) else ""
+        empty = {block: "This can't be empty." for block, text in fields.items() if not text}
+        if empty:
+            ack(response_action="errors", errors=empty)
+            return
+        gap_id = answer_id(metadata(view).get("gap_id"))
+        ack()
+        question, answer = fields[blocks.GAP_QUESTION_BLOCK], fields[blocks.GAP_ANSWER_BLOCK]
+        bot.tell(user, None, bot.gap("publish", gap_id, user, question=question, answer=answer))
+        bot.publish_home(user)
