@@ -23,9 +23,9 @@ __all__ = [
     "JsonLastLine",
     "JsonList",
     "JsonOutput",
-    "_container",
     "_limit",
     "_not_imported",
+    "_prepared_container",
     "_progress",
     "_settings",
     "_text_option",
@@ -53,10 +53,20 @@ def bold(text: object) -> Text:
     return Text(str(text), style="bold")
 
 
-def _container():
+def _prepared_container(settings: Settings | None = None):
+    """The container a command works with (on ``settings``, default: this deployment's), its schema
+    checked: embedded SQLite is created or migrated on first use; a server database behind the code
+    ends the command with "Run: supportbot db upgrade" (SchemaOutOfDate, reported by main()).
+
+    A helper each command calls, not a Typer callback: a callback runs before the command parses
+    its own arguments, so `--help` and a bad option would wait for (or fail on) the database, and
+    the checks commands make first (options, input files, Slack's tokens for `serve`) would come
+    after it. The `db` commands and `healthcheck` use none; `eval` passes its throwaway store's settings."""
     from bot.container import Container
 
-    return Container(_settings())
+    c = Container(_settings() if settings is None else settings)
+    c.ensure_schema()
+    return c
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

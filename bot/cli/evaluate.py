@@ -15,8 +15,8 @@ from rich.text import Text
 from bot.cli._common import (
     ExistingPath,
     JsonLastLine,
-    _container,
     _limit,
+    _prepared_container,
     _progress,
     _settings,
     err,
@@ -56,12 +56,9 @@ def _throwaway_store(base: Settings, **changes) -> Iterator:
     never touches the user's data. ``changes``: settings that differ from the user's."""
     import tempfile
 
-    from bot.container import Container
-
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
         where = {"data_dir": Path(tmp), "database_url": None, "chroma_url": None, "chroma_path": None}
-        c = Container(base.model_copy(update=where | changes))
-        c.ensure_schema()
+        c = _prepared_container(base.model_copy(update=where | changes))
         try:
             yield c
         finally:
@@ -246,8 +243,7 @@ def _served_model(base: Settings) -> tuple[str, Path]:
 
     if base.model_path:
         return base.model_path.stem, base.model_path
-    user = _container()
-    user.ensure_schema()
+    user = _prepared_container()
     with user.sessions() as session:
         version = active_version(session)
     if version is None:
@@ -313,7 +309,6 @@ def eval_answers(
 
     from sqlalchemy import select
 
-    from bot.container import Container
     from bot.db.models import ModelCheck
     from bot.llm.registry import NoModelError
     from bot.services.evaluation import (
@@ -332,8 +327,7 @@ def eval_answers(
         questions = load_qa(qa)
     except (FaqFormatError, QAFileError, OSError) as exc:
         fail(str(exc))
-    user = Container(base)
-    user.ensure_schema()
+    user = _prepared_container(base)
     try:
         loaded = user.models.load_active()  # the model this deployment serves
     except NoModelError as exc:
@@ -347,7 +341,7 @@ def eval_answers(
         )
     results, outcomes = {}, None
     with tempfile.TemporaryDirectory(prefix="supportbot-eval-") as tmp:
-        c = Container(
+        c = _prepared_container(
             base.model_copy(
                 update={
                     "data_dir": Path(tmp),
@@ -358,7 +352,6 @@ def eval_answers(
                 }
             )
         )
-        c.ensure_schema()
         if measured is not None:
             with c.sessions() as session:
                 session.add(ModelCheck(model_name=model_path.stem, **measured))

@@ -10,9 +10,9 @@ from rich.text import Text
 
 from bot.cli._common import (
     ExistingPath,
-    _container,
     _limit,
     _not_imported,
+    _prepared_container,
     _progress,
     _settings,
     err,
@@ -56,8 +56,7 @@ def faq_tune(
     ] = None,
 ) -> None:
     """Fine-tune the embedder on the FAQ's own phrasings and re-index (about 45-80 s on 2 cores)."""
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     _tune(c, steps)
 
 
@@ -86,8 +85,7 @@ def faq_import(
         items = load_faq(file, _limit(s))
     except FaqFormatError as exc:
         fail(_not_imported(file, exc.problems))
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     if warning := c.faq_language_warning(items):
         err.print(Text.assemble(("Warning: ", "yellow"), warning), highlight=False)
     if reembedding := c.reembed_if_embedder_changed():

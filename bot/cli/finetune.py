@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli._common import JsonOutput, _container, _progress, out
+from bot.cli._common import JsonOutput, _prepared_container, _progress, out
 
 __all__ = ["finetune_app"]
 
@@ -26,8 +26,7 @@ def finetune_run(
     """The nightly pipeline, on demand: train, export, gate against the served model, promote if better."""
     from finetune.pipeline import FinetunePipeline
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     with _progress() as bar:
         tasks: dict[str, int] = {}
         labels = {

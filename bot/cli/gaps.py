@@ -14,7 +14,7 @@ from bot.cli._common import (
     MAX_USER_ID_CHARS,
     JsonList,
     JsonOutput,
-    _container,
+    _prepared_container,
     _text_option,
     bold,
     fail,
@@ -44,8 +44,7 @@ def gaps_list(
 ) -> None:
     """Topics of questions the bot could not answer (abstained, rejected, not helpful, handed off),
     most askers first, each with a draft entry."""
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     gaps = c.gaps.topics()[:limit]
     if as_json:
         print(json.dumps([g.to_json() for g in gaps], ensure_ascii=False))
@@ -66,8 +65,7 @@ def gaps_show(gap_id: GapId, as_json: JsonOutput = False) -> None:
     """A topic's questions, why each is a gap, and the human replies its hand-offs got."""
     from bot.services.gaps import GapError
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         gap = c.gaps.get(gap_id)
     except GapError as exc:
@@ -102,8 +100,7 @@ def gaps_publish(
         _text_option("--question", question, MAX_EDIT_CHARS)
     if answer is not None:
         _text_option("--answer", answer, MAX_EDIT_CHARS)
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         entry_id = c.gaps.publish(gap_id, admin, question=question, answer=answer)
     except (GapError, ValueError) as exc:
@@ -119,8 +116,7 @@ def gaps_dismiss(
     from bot.services.gaps import GapError
 
     _text_option("--as", admin, MAX_USER_ID_CHARS)
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         n = c.gaps.dismiss(gap_id, admin)
     except GapError as exc:

@@ -10,7 +10,16 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from bot.cli._common import ExistingPath, JsonList, JsonOutput, _container, _progress, bold, fail, out
+from bot.cli._common import (
+    ExistingPath,
+    JsonList,
+    JsonOutput,
+    _prepared_container,
+    _progress,
+    bold,
+    fail,
+    out,
+)
 
 __all__ = ["model_app"]
 
@@ -32,8 +41,7 @@ def model_install(
     """Install the bundled model (adapted for ctransformers), verify it generates, register it."""
     from bot.llm.registry import ModelInstallError, install_base_model
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         with c.sessions() as session, out.status("Adapting and verifying the model..."):
             result = install_base_model(session, c.settings.models_dir, source)
@@ -55,8 +63,7 @@ def model_list(as_json: JsonList = False) -> None:
     """List model versions."""
     from bot.llm.registry import list_versions
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     with c.sessions() as session:
         rows = [
             {
@@ -111,8 +118,7 @@ def model_check(
     from bot.llm.registry import NoModelError
     from finetune.gate import check_in_service
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     total = min(questions or c.settings.model_check_questions, c.index.count_entries() or 1)
     try:
         with _progress() as bar:
@@ -153,8 +159,7 @@ def model_promote(version: Annotated[str, typer.Argument(help="Version name (see
     """Serve VERSION: every running process switches to it within its poll interval."""
     from bot.llm.registry import PromotionError, promote
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         with c.sessions() as session:
             v = promote(session, version)
@@ -169,8 +174,7 @@ def model_rollback() -> None:
     """Serve the version that was active before the current one."""
     from bot.llm.registry import PromotionError, rollback
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         with c.sessions() as session:
             v = rollback(session)

@@ -11,7 +11,7 @@ from bot.cli._common import (
     MAX_EDIT_CHARS,
     MAX_ENTRY_ID_CHARS,
     MAX_USER_ID_CHARS,
-    _container,
+    _prepared_container,
     _text_option,
     fail,
     out,
@@ -40,8 +40,7 @@ AnswerId = Annotated[
 @review_app.command("list")
 def review_list(limit: Annotated[int, typer.Option(min=1, max=1000, help="How many.")] = 20) -> None:
     """Answers nobody has reviewed yet, newest first."""
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     table = Table("answer", "question", "mode", "source", "answer text")
     for answer, question in c.reviews.pending(limit):
         source = answer.sources[0]["id"] if answer.sources and not answer.abstained else "-"
@@ -68,8 +67,7 @@ def review_approve(
         _text_option("--edit", edit, MAX_EDIT_CHARS)
     _text_option("--as", reviewer, MAX_USER_ID_CHARS)
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         outcome = c.reviews.approve(answer_id, reviewer, edited_text=edit, trusted=True)
     except ReviewError as exc:
@@ -90,8 +88,7 @@ def review_reject(
 
     _text_option("--as", reviewer, MAX_USER_ID_CHARS)
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         outcome = c.reviews.reject(answer_id, reviewer, trusted=True)
     except ReviewError as exc:
@@ -128,8 +125,7 @@ def review_correct(
         )
     _text_option("--as", reviewer, MAX_USER_ID_CHARS)
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         outcome = c.reviews.correct(answer_id, reviewer, entry_id, trusted=True)
     except ReviewError as exc:

@@ -15,7 +15,7 @@ from bot.cli._common import (
     MAX_USER_ID_CHARS,
     STARTED,
     JsonOutput,
-    _container,
+    _prepared_container,
     _settings,
     _text_option,
     fail,
@@ -41,8 +41,7 @@ def ask(
 
     _text_option("--user", user, MAX_USER_ID_CHARS)
 
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     try:
         # One-off costs, paid by every command and by no answer in a running bot: loading the
         # embedder, the index's first use (calibration) and, if it will generate, the model.
@@ -147,8 +146,7 @@ def serve(
         check_config(s, http=http)
     except SlackConfigError as exc:
         fail(str(exc))
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     port = port or c.settings.http_port
     api = c.settings.slack_api_url
     try:
@@ -185,8 +183,7 @@ def worker(log_format: LogFormat = None) -> None:
     from bot.worker import run_worker
 
     _logging(log_format)
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     run_worker(c.settings)
 
 
@@ -197,8 +194,7 @@ def stats(
     as_json: JsonOutput = False,
 ) -> None:
     """Questions per day, share answered without a human, top unanswered topics, approval rate."""
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     report = c.stats.summary(days, top=top)
     if as_json:
         print(json.dumps(report.to_json()))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli._common import ExistingPath, _container, _limit, _not_imported, _settings, fail, out
+from bot.cli._common import ExistingPath, _limit, _not_imported, _prepared_container, _settings, fail, out
 
 __all__ = ["transcripts_app"]
 
@@ -36,8 +36,7 @@ def transcripts_import(
         rows = load_jsonl(file, _limit(s))
     except TranscriptFormatError as exc:
         fail(_not_imported(file, exc.problems))
-    c = _container()
-    c.ensure_schema()
+    c = _prepared_container()
     known = {r for r in c.index.entry_ids()}
     unknown = sorted({i for r in rows for i in r["faq_ids"] if i not in known})
     if unknown:
