@@ -14,9 +14,16 @@ no drift.
 from __future__ import annotations
 
 import random
+import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.db.models import FaqEntry, IndexState
+from retrieval.writes import IndexBusy, Progress
 
 
 @dataclass(frozen=True)
@@ -102,3 +109,99 @@ def tune_embedder(
     model.save(str(tmp), safe_serialization=True)
     tmp.rename(out_dir)  # a crash never leaves a half-written embedder under the final name
     return out_dir
+
+
+class TuneBusy(IndexBusy, TuneError):
+    """IndexBusy raised by tuning: callers that report a tuning that could not run (the CLI, the
+    nightly job) handle it as a TuneError."""
+
+
+class IndexTuning:
+    """FaqIndex's tuning: the embedder tuned on the FAQ's phrasings, and everything re-indexed with
+    it; the configuration these methods use is set by FaqIndex.__init__ (retrieval/index.py)."""
+
+    # ---- tuning the embedder to this FAQ --------------------------------------------------------
+    def tune(
+        self,
+        out_root: Path,
+        params: TuneParams = TuneParams(),
+        progress: Progress | None = None,
+        reembed_progress: Progress | None = None,
+    ) -> Path:
+        """Fine-tune the base embedder on this FAQ's phrasings and re-index everything with it.
+
+        The new vectors go into a new collection; SQL switches to it (and to the new embedder) in one
+        transaction at the end, so a crash at any point leaves the index serving as before. Holds the
+        index lock: an import running meanwhile would write to the collection being replaced.
+        """
+        with self.writer_lock.hold() as got:
+            if not got:
+                raise TuneBusy("another `supportbot faq import` or tuning is writing this FAQ index")
+            return self._tune(out_root, params, progress, reembed_progress)
+
+    def _tune(
+        self,
+        out_root: Path,
+        params: TuneParams,
+        progress: Progress | None,
+        reembed_progress: Progress | None,
+    ) -> Path:
+        revision, old_path, old_collection = self._current()
+        with self.sessions() as session:
+            entries = list(session.scalars(select(FaqEntry).order_by(FaqEntry.id)))
+            learned = self._learned(session)
+        groups = [[e.question, *e.alt_questions, *learned.get(e.id, [])] for e in entries]
+        from retrieval.negatives import negatives_by_entry
+
+        wrong_for = negatives_by_entry(self.sessions)  # what admins said each entry does not answer
+        negatives = [wrong_for.get(e.id, []) for e in entries]
+        base = self.base_embedder
+        from retrieval.embedder import bundled_model_path
+
+        stamp = f"{time.strftime('%Y%m%d-%H%M%S')}-r{revision}"
+        out_dir = tune_embedder(
+            base or bundled_model_path(),
+            groups,
+            out_root / f"embedder-{stamp}",
+            params,
+            progress,
+            negatives=negatives,
+        )
+        collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
+        store = self.store(collection)
+        for start in range(0, len(entries), self.IMPORT_BATCH):
+            batch = entries[start : start + self.IMPORT_BATCH]
+            docs = [
+                (e.id, d)
+                for e in batch
+                for d in self._texts(e.id, e.question, e.alt_questions, e.answer, learned.get(e.id, []))
+            ]
+            store.upsert(self._vector_docs(docs, str(out_dir), "tune"))
+            if reembed_progress:
+                reembed_progress(len(batch))
+        with self.sessions() as session:
+            self._bump(
+                session,
+                embedder_path=str(out_dir),
+                collection=collection,
+                tuned_revision=IndexState.revision + 1,
+            )
+            session.commit()
+        if old_collection != collection and old_collection != self.default_collection:
+            self.store(old_collection).drop()  # the previous tuned copy; the default one is kept
+            self._stores.pop(old_collection, None)
+        # Nightly re-tunes would pile up ~90 MB a night: keep this embedder and the one before it (a
+        # process that read the old path just before the switch may still be loading it).
+        for stale in out_root.glob("embedder-*"):
+            if stale.is_dir() and stale != out_dir and str(stale) != old_path:
+                shutil.rmtree(stale, ignore_errors=True)
+        return out_dir
+
+    def is_tuned(self) -> bool:
+        return self._current()[1] is not None
+
+    def tuning_is_stale(self) -> bool:
+        """Tuned, but the FAQ has changed since (learned phrasings, curated entries, imports)."""
+        with self.sessions() as session:
+            state = session.get(IndexState, 1)
+            return bool(state and state.embedder_path and state.revision != state.tuned_revision)
