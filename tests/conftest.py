@@ -14,17 +14,13 @@ import pytest
 import sqlalchemy as sa
 
 from bot.container import Container, quiet_libraries
-from bot.db import migrate
 from bot.settings import Settings
+from tests.support import POSTGRES_ADMIN_URL, SAMPLE_FAQ, free_port
 
-# Shared fixtures that live in their own module (a test module may not import from a conftest).
-pytest_plugins = ["tests.cli_runner"]
-
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_FAQ = ROOT / "examples" / "faq.csv"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SUPPORTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+# Shared fixtures that live in their own modules (a test module may not import from a conftest):
+# the CLI runner, and the Slack harness (the real Bolt app over HTTP against the local Slack peer),
+# which tests outside tests/slack use too.
+pytest_plugins = ["tests.cli_runner", "tests.slack.harness"]
 
 quiet_libraries()
 
@@ -134,14 +130,6 @@ def embedder():
     return get_embedder(None)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real Chroma server, started from the chromadb package on 127.0.0.1."""
@@ -150,7 +138,7 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     import time
     import urllib.request
 
-    port = _free_port()
+    port = free_port()
     exe = Path(sys.executable).with_name("chroma")
     log = open(tmp_path_factory.mktemp("chroma-log") / "server.log", "w+")
     proc = subprocess.Popen(
@@ -223,7 +211,3 @@ def sample_index(container: Container):
 
     container.index.import_items(load_faq(SAMPLE_FAQ))
     return container.index
-
-
-def head_revision() -> str:
-    return migrate.head_revision("sqlite://")

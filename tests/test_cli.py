@@ -14,8 +14,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from retrieval.calibration import default_threshold
 from retrieval.faq import load_faq
-
-from .conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 runner = CliRunner()
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from retrieval.embedder import bundled_model_path
+from tests.support import SAMPLE_FAQ
 
-from .conftest import SAMPLE_FAQ
 from .retrieval.embeddings_peer import EmbeddingsPeer, closed_port_url
 
 FAQS = Path(__file__).parent / "retrieval" / "faqs"

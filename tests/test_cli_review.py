@@ -12,8 +12,7 @@ from bot.cli import main
 from bot.container import Container
 from bot.settings import Settings
 from retrieval.negatives import hard_negatives
-
-from .conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 CRACKED = "my laptop screen cracked, can I get a new laptop?"  # answered from laptop-broken
 CHILD = "I want to take time off when my child is born"  # abstained on

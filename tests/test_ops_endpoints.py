@@ -21,8 +21,8 @@ from bot.observability.logs import configure_logging, request_scope
 from bot.services.transcripts import TranscriptService
 from bot.settings import Settings
 from bot.worker import JOB_ID, build_scheduler, run_worker, worker_metrics
-from tests.conftest import _free_port
 from tests.metrics_scrape import Scrape
+from tests.support import free_port
 
 
 def _until(predicate, what: str, timeout: float = 60.0):
@@ -41,7 +41,7 @@ def _until(predicate, what: str, timeout: float = 60.0):
 def installed(data_dir, model_store) -> Settings:
     """A data dir whose database has the bundled model registered, and three approved transcripts."""
     shutil.copy(model_store / "supportbot.db", data_dir / "supportbot.db")
-    settings = Settings(data_dir=data_dir, worker_metrics_port=_free_port())
+    settings = Settings(data_dir=data_dir, worker_metrics_port=free_port())
     c = Container(settings)
     c.ensure_schema()
     for i in range(3):

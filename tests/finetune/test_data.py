@@ -97,7 +97,7 @@ def test_cli_import_refuses_unknown_entries_and_imports_the_rest(tmp_path, data_
     from typer.testing import CliRunner
 
     from bot.cli import app
-    from tests.conftest import SAMPLE_FAQ
+    from tests.support import SAMPLE_FAQ
 
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     runner = CliRunner()

@@ -28,7 +28,7 @@ from finetune.gate import decide
 from finetune.lock import single_flight
 from finetune.pipeline import FinetunePipeline
 from finetune.train import TrainStats
-from tests.conftest import ROOT, SAMPLE_FAQ
+from tests.support import ROOT, SAMPLE_FAQ
 
 SMALL_RUN = {
     "finetune_epochs": 1,

@@ -191,8 +191,7 @@ def test_the_worker_measures_an_unmeasured_model_in_service_once(container):
     FAQ is there, and the measurement decides whether it generates."""
     from bot.worker import measure_if_unmeasured
     from retrieval.faq import load_faq
-
-    from ..conftest import SAMPLE_FAQ
+    from tests.support import SAMPLE_FAQ
 
     container.settings.generation = "earned"
     container.settings.model_check_questions = 20

@@ -27,11 +27,9 @@ import sqlalchemy as sa
 
 from bot.slack.blocks import THINKING_TEXT
 from tests.slack.slack_peer import BOT_USER, SlackPeer, SlackSender
+from tests.support import POSTGRES_ADMIN_URL
 
 SECRET = "reliability-signing-secret-0001"
-POSTGRES_ADMIN_URL = os.environ.get(
-    "SUPPORTBOT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 QUESTIONS = [  # how employees of the sample company ask; every one is covered by examples/faq.csv
     "How do I reset my VPN password?",
     "where do I download my payslip",

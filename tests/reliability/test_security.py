@@ -19,7 +19,7 @@ from bot.db.models import Answer, Message
 from bot.llm.ctransformers_runtime import CTransformersRuntime
 from bot.observability.logs import JsonFormatter
 from retrieval.faq import FaqItem
-from tests.slack.conftest import SECRET, slack, slack_peer, slack_settings  # noqa: F401 (fixtures)
+from tests.slack.harness import SECRET
 from tests.slack.slack_peer import BOT_USER, TEAM, dm, sign
 
 pytestmark = pytest.mark.reliability
@@ -170,6 +170,6 @@ def test_secrets_never_reach_the_logs(slack, caplog):
 
 def _sample_items():
     from retrieval.faq import load_faq
-    from tests.conftest import SAMPLE_FAQ
+    from tests.support import SAMPLE_FAQ
 
     return load_faq(SAMPLE_FAQ)

@@ -24,8 +24,8 @@ from retrieval.embedder import (
 )
 from retrieval.faq import load_faq
 from retrieval.tune import TuneError, TuneParams
+from tests.support import SAMPLE_FAQ
 
-from ..conftest import SAMPLE_FAQ
 from .embeddings_peer import EmbeddingsPeer, closed_port_url
 
 FAQS = Path(__file__).parent / "faqs"

@@ -3,8 +3,7 @@
 import pytest
 
 from retrieval.faq import FaqFormatError, load_faq
-
-from ..conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 
 def write(tmp_path, text, name="faq.csv", encoding="utf-8"):

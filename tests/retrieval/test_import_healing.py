@@ -23,8 +23,7 @@ from bot.settings import Settings
 from retrieval.faq import FaqItem, load_faq
 from retrieval.index import REVIEW_ORPHAN_GRACE_S, IndexBusy, IndexLock
 from retrieval.store import VectorDoc
-
-from ..conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 # The real CLI in its own process, reporting each batch of vectors once Chroma has taken it; the test
 # kills it with SIGKILL after a few, long before the import reaches its SQL commit.

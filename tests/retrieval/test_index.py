@@ -10,8 +10,7 @@ from sqlalchemy import select
 from bot.db.models import FaqEntry
 from retrieval.chunking import chunk_text
 from retrieval.faq import FaqItem, load_faq
-
-from ..conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 
 def test_sample_questions_find_their_entry(sample_index):

@@ -5,7 +5,7 @@ from bot.container import Container
 from bot.settings import Settings
 from retrieval.faq import load_faq
 from retrieval.negatives import record_hard_negative
-from tests.conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 QUESTION = "the tunnel thing for working from home rejects my secret word"
 

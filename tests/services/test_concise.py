@@ -47,8 +47,7 @@ def test_lines_are_units_even_without_full_stops():
 def long_faq(container):
     container.settings.generation = "never"  # the FAQ text, as day 0 serves it
     from retrieval.faq import load_faq
-
-    from ..conftest import SAMPLE_FAQ
+    from tests.support import SAMPLE_FAQ
 
     sample = [it for it in load_faq(SAMPLE_FAQ) if it.id != "vpn-password-reset"]
     container.index.import_items(

@@ -14,8 +14,7 @@ from bot.services.learning import SimulatedAdmin, replay
 from bot.settings import Settings
 from bot.worker import run_nightly
 from retrieval.evaluate import EvalQuery
-
-from ..conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 # In the sample FAQ's scope, but worded so that the untuned index does not answer them right: one it
 # abstains on (the admin attaches it to its entry), one it answers from another entry (corrected).

@@ -10,8 +10,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.db.models import Answer, ModelCheck
 from bot.services.model_check import faithful_share, record_check
-
-from ..conftest import SAMPLE_FAQ
+from tests.support import SAMPLE_FAQ
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from bot.container import Container
 from bot.db.models import Feedback, Handoff, Review, ReviewPost
 from bot.slack import blocks
-from tests.slack.conftest import ADMIN, ASKER, MALLORY, REVIEW, SECRET, SlackHarness, serve
+from tests.slack.harness import ADMIN, ASKER, MALLORY, REVIEW, SECRET, SlackHarness, serve
 from tests.slack.slack_peer import TEAM, SlackSender, button_click
 
 BAD_VALUES = [
@@ -44,7 +44,7 @@ BUTTONS = [
 
 @pytest.fixture
 def slack(slack_settings, slack_peer) -> Iterator[SlackHarness]:
-    """The harness of conftest.py without a FAQ: nothing here gets as far as retrieval."""
+    """The harness of tests/slack/harness.py without a FAQ: nothing here gets as far as retrieval."""
     container = Container(slack_settings)
     container.ensure_schema()
     bot, url, server = serve(container)

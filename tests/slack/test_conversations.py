@@ -7,7 +7,7 @@ import time
 from sqlalchemy import select
 
 from bot.db.models import Answer, Conversation, Message
-from tests.slack.conftest import ASKER, SECRET
+from tests.slack.harness import ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, dm, sign
 
 

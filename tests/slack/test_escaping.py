@@ -23,7 +23,7 @@ from sqlalchemy import select
 from bot.db.models import Answer, Message
 from bot.slack.webhook import Webhook
 from retrieval.faq import FaqItem
-from tests.slack.conftest import ADMIN, AGENT, ASKER, REVIEW, SUPPORT
+from tests.slack.harness import ADMIN, AGENT, ASKER, REVIEW, SUPPORT
 from tests.slack.scripted_model import ScriptedModel, faq_answer
 from tests.slack.slack_peer import Call, button_click, dm
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from bot.db.models import Answer, Feedback, Handoff, Message
 from bot.slack import blocks
-from tests.slack.conftest import ADMIN, ASKER, MALLORY, REVIEW, SUPPORT
+from tests.slack.harness import ADMIN, ASKER, MALLORY, REVIEW, SUPPORT
 from tests.slack.slack_peer import BOT_USER, button_click
 
 CHANNEL = "C0GENERAL"

@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from bot.slack import blocks, http_guard
-from tests.slack.conftest import ADMIN, ASKER, SECRET
+from tests.slack.harness import ADMIN, ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, TEAM, sign
 
 REFUSED_LOG_LIMIT = 400  # bytes at INFO and above for one refused request

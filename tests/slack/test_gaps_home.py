@@ -7,7 +7,7 @@ import json
 
 from bot.slack import blocks
 from tests.services.test_gaps import COFFEE, DOGS
-from tests.slack.conftest import ADMIN, ASKER, MALLORY
+from tests.slack.harness import ADMIN, ASKER, MALLORY
 from tests.slack.slack_peer import button_click
 
 

@@ -21,10 +21,10 @@ import pytest
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.server import DRAIN_TIMEOUT_S, DrainingServer
-from tests.conftest import SAMPLE_FAQ, _free_port
 from tests.reliability.cluster import Cluster
-from tests.slack.conftest import ASKER, SECRET
+from tests.slack.harness import ASKER, SECRET
 from tests.slack.slack_peer import SlackPeer, SlackSender, dm
+from tests.support import SAMPLE_FAQ, free_port
 
 
 class SlowPlaceholderPeer(SlackPeer):
@@ -53,7 +53,7 @@ def _serve(
     container.ensure_schema()
     container.index.import_items(load_faq(SAMPLE_FAQ))
     container.close()
-    port, ops_port = _free_port(), _free_port()
+    port, ops_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
     env |= {
         "SUPPORTBOT_DATA_DIR": str(data),

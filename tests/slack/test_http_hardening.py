@@ -25,7 +25,7 @@ from bot.db.models import Feedback, Message, Review
 from bot.slack import blocks, http_guard
 from bot.slack.http_guard import MAX_BODY_BYTES
 from bot.slack.server import build
-from tests.slack.conftest import ADMIN, ASKER, SECRET
+from tests.slack.harness import ADMIN, ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, TEAM, button_click, dm, sign
 
 LOG_LIMIT = 400  # bytes logged for one refused request, at most

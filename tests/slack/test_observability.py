@@ -18,7 +18,7 @@ from bot.observability.http import database_check, ops_app, serve_ops
 from bot.observability.logs import JsonFormatter, RequestIdFilter
 from bot.slack import blocks
 from tests.metrics_scrape import Scrape
-from tests.slack.conftest import ADMIN, ASKER, REVIEW, SUPPORT
+from tests.slack.harness import ADMIN, ASKER, REVIEW, SUPPORT
 from tests.slack.slack_peer import button_click, dm
 
 IN_SCOPE = "How do I reset my VPN password?"
@@ -181,14 +181,14 @@ def test_serve_command_takes_the_transport_from_settings_and_logs_json(data_dir,
     from bot.container import Container
     from bot.settings import Settings
     from retrieval.faq import load_faq
-    from tests.conftest import SAMPLE_FAQ, _free_port
-    from tests.slack.conftest import SECRET
+    from tests.slack.harness import SECRET
     from tests.slack.slack_peer import SlackSender
+    from tests.support import SAMPLE_FAQ, free_port
 
     seeded = Container(Settings(data_dir=data_dir))
     seeded.ensure_schema()
     seeded.index.import_items(load_faq(SAMPLE_FAQ))
-    http_port, ops_port = _free_port(), _free_port()
+    http_port, ops_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
     env |= {
         "SUPPORTBOT_DATA_DIR": str(data_dir),

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot.db.models import Answer, Message
 from bot.settings import Settings
 from bot.slack import blocks
-from tests.slack.conftest import ADMIN, REVIEW, SECRET, SUPPORT
+from tests.slack.harness import ADMIN, REVIEW, SECRET, SUPPORT
 from tests.slack.slack_peer import dm
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from bot.db.models import Answer, Feedback, Handoff, LearnedPhrasing, Message, Review
 from bot.slack import blocks
 from bot.slack.webhook import sign as webhook_sign
-from tests.slack.conftest import ADMIN, AGENT, ASKER, MALLORY, REVIEW, SUPPORT
+from tests.slack.harness import ADMIN, AGENT, ASKER, MALLORY, REVIEW, SUPPORT
 from tests.slack.slack_peer import button_click, dm
 
 ODD = "the VPN rejects my secret word when I work from home"  # loosely phrased, still answered

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.db.models import Answer, Review
 from bot.slack import blocks
 from retrieval.negatives import hard_negatives
-from tests.slack.conftest import ADMIN, MALLORY, REVIEW
+from tests.slack.harness import ADMIN, MALLORY, REVIEW
 from tests.slack.slack_peer import TEAM, button_click
 from tests.slack.test_review_and_handoff import _ask, _review_post
 

@@ -28,9 +28,9 @@ from bot.settings import Settings
 from bot.slack.bot import SlackBot
 from bot.slack.listeners.commands import USAGE
 from bot.slack.server import build
-from tests.conftest import SAMPLE_FAQ
-from tests.slack.conftest import ADMIN, ASKER, REVIEW, SUPPORT
+from tests.slack.harness import ADMIN, ASKER, REVIEW, SUPPORT
 from tests.slack.slack_peer import BOT_USER, TEAM, Call, SlackPeer, dm
+from tests.support import SAMPLE_FAQ
 
 APP_TOKEN = "xapp-1-A0001-test"
 

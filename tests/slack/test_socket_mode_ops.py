@@ -18,8 +18,8 @@ from websockets.sync.server import ServerConnection, serve
 from bot.container import Container
 from bot.settings import Settings
 from bot.slack.server import serve_socket
-from tests.conftest import _free_port
 from tests.slack.slack_peer import SlackPeer
+from tests.support import free_port
 
 
 class SocketSlack:
@@ -83,7 +83,7 @@ def _until(predicate, what: str, timeout: float = 60.0):
 def test_socket_mode_is_ready_only_while_connected_and_stops_cleanly(data_dir):
     slack = SocketSlack()
     peer = ConnectingPeer(slack.url)
-    port = _free_port()
+    port = free_port()
     container = Container(
         Settings(
             data_dir=data_dir,

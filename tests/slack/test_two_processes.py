@@ -16,10 +16,10 @@ from bot.container import Container
 from bot.db import migrate
 from bot.db.models import Answer, Message
 from bot.settings import Settings
-from tests.conftest import SAMPLE_FAQ, _free_port
 from tests.reliability.cluster import Cluster
-from tests.slack.conftest import ASKER, SECRET
+from tests.slack.harness import ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, SlackSender
+from tests.support import SAMPLE_FAQ, free_port
 
 pytestmark = pytest.mark.postgres
 
@@ -68,7 +68,7 @@ def test_two_bot_processes_answer_a_message_once(
     procs, urls = [], []
     try:
         for i in range(2):
-            port = _free_port()
+            port = free_port()
             log = tmp_path / f"bot{i}.log"
             procs.append((_start(env, port, log), log))
             urls.append(f"http://127.0.0.1:{port}")

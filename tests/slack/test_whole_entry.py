@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from bot.slack import blocks
 from retrieval.faq import FaqItem, load_faq
-from tests.conftest import SAMPLE_FAQ
 from tests.services.test_concise import BENEFITS
-from tests.slack.conftest import ASKER
+from tests.slack.harness import ASKER
 from tests.slack.slack_peer import button_click, dm
+from tests.support import SAMPLE_FAQ
 
 
 def test_a_long_entry_is_answered_with_its_lead_and_the_whole_entry_is_a_click_away(slack):

@@ -1,4 +1,5 @@
-"""The real Bolt app over HTTP on 127.0.0.1, against a local Slack Web API peer."""
+"""The real Bolt app over HTTP on 127.0.0.1, against a local Slack Web API peer: the fixtures (loaded
+for every test through `pytest_plugins` in tests/conftest.py) and the ids and secret they use."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ from bot.container import Container
 from bot.settings import Settings
 from bot.slack.bot import SlackBot
 from bot.slack.server import BackgroundServer, build, wsgi
-from tests.conftest import SAMPLE_FAQ
 from tests.slack.slack_peer import SlackPeer, SlackSender
+from tests.support import SAMPLE_FAQ
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 ADMIN, ASKER, AGENT, MALLORY = "UADMIN", "UASKER", "UAGENT", "UMALLORY"
@@ -100,7 +101,7 @@ def _shared_harness(database: str, folder, model_path) -> Iterator[SlackHarness]
 
     from bot.db import migrate
     from retrieval.faq import load_faq
-    from tests.conftest import POSTGRES_ADMIN_URL
+    from tests.support import POSTGRES_ADMIN_URL
 
     peer = SlackPeer()
     url, admin = None, None
