@@ -20,22 +20,12 @@ class VectorDoc:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class VectorHit:
-    id: str
-    entry_id: str
-    text: str
-    score: float  # cosine similarity, higher is closer
-    metadata: dict[str, Any]
-
-
 class VectorStore(Protocol):
     def upsert(self, docs: Sequence[VectorDoc]) -> None: ...
     def delete_entries(self, entry_ids: Sequence[str]) -> None: ...
     def delete_ids(self, ids: Sequence[str]) -> None: ...
     def ids_for_entries(self, entry_ids: Sequence[str]) -> set[str]: ...
     def doc_entries(self) -> list[tuple[str, str, dict[str, Any]]]: ...
-    def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]: ...
     def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]: ...
     def count(self) -> int: ...
     def drop(self) -> None: ...
@@ -140,23 +130,6 @@ class ChromaStore:
             ]
             offset += len(page["ids"])
         return out
-
-    def query(self, embedding: np.ndarray, k: int, kinds: Sequence[str] | None = None) -> list[VectorHit]:
-        n = self.count()
-        if n == 0:
-            return []
-        res = self.collection.query(
-            query_embeddings=[embedding],
-            n_results=min(k, n),
-            where={"kind": {"$in": list(kinds)}} if kinds else None,
-            include=["documents", "metadatas", "distances"],
-        )
-        return [
-            VectorHit(id=i, entry_id=m["entry_id"], text=d, score=1.0 - float(dist), metadata=m)
-            for i, d, m, dist in zip(
-                res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0]
-            )
-        ]
 
     def all_docs(self, kinds: Sequence[str]) -> tuple[list[str], list[str], list[str], np.ndarray]:
         """(entry ids, kinds, texts, embeddings) of every document of these kinds, paged."""
