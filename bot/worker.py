@@ -12,6 +12,7 @@ on ``SUPPORTBOT_WORKER_METRICS_PORT``.
 from __future__ import annotations
 
 import logging
+import pickle
 import signal
 import threading
 from zoneinfo import ZoneInfo
@@ -21,7 +22,8 @@ from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import STATE_RUNNING
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
+from apscheduler.util import ref_to_obj
+from sqlalchemy import create_engine, inspect, select, text
 
 from bot.observability.http import database_check, serve_ops
 from bot.observability.metrics import WorkerMetrics
@@ -120,12 +122,66 @@ def _measure_unmeasured_models(container, stop: threading.Event) -> None:
             return
 
 
+JOBS_TABLE = "apscheduler_jobs"
+
+
+def rehome_stored_job(settings: Settings, func: str = JOB_FUNC) -> str | None:
+    """Make the stored nightly job loadable by this release; what was done ("rehomed", "dropped")
+    or None when nothing needed doing.
+
+    The SQL job store pickles the job's function as the text ``module:name``. A release that moves
+    the function would leave every database that holds the job naming a module that is gone, and
+    APScheduler cannot restore such a job: ``get_job`` raises and the worker does not start. Rather
+    than a migration per move (which a move is easy to ship without), the worker re-points the
+    stored job at today's function before the scheduler reads it, keeping its next run time, so a
+    night missed across the upgrade still runs. A state no release can unpickle is dropped; the
+    scheduler then adds the job afresh."""
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        with engine.begin() as conn:
+            if not inspect(conn).has_table(JOBS_TABLE):
+                return None
+            query = text(f"SELECT job_state FROM {JOBS_TABLE} WHERE id = :id")
+            blob = conn.execute(query, {"id": JOB_ID}).scalar()
+            if blob is None:
+                return None
+            try:
+                # our own database, written by APScheduler, which unpickles it itself anyway
+                state = pickle.loads(blob)  # noqa: S301
+                stored = state["func"]
+            except Exception as exc:
+                conn.execute(text(f"DELETE FROM {JOBS_TABLE} WHERE id = :id"), {"id": JOB_ID})
+                log.warning("the stored nightly job could not be read (%s): dropped, scheduled again", exc)
+                return "dropped"
+            if stored == func or _resolves(stored):
+                return None  # loadable; build_scheduler replaces it if it names another function
+            state["func"] = func
+            conn.execute(
+                text(f"UPDATE {JOBS_TABLE} SET job_state = :s WHERE id = :id"),
+                {"s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": JOB_ID},
+            )
+            log.warning("the stored nightly job named %s, which no longer exists: now %s", stored, func)
+            return "rehomed"
+    finally:
+        engine.dispose()
+
+
+def _resolves(ref: object) -> bool:
+    try:
+        ref_to_obj(ref)
+    except (LookupError, TypeError, ValueError):
+        return False
+    return True
+
+
 def build_scheduler(settings: Settings, *, func: str = JOB_FUNC) -> BackgroundScheduler:
     """A started, paused scheduler holding the nightly job; ``resume()`` lets it run.
 
     An existing job keeps its stored next run time (that is how a missed night is noticed), unless
-    the configured time changed.
+    the configured time changed. A job stored under a function an earlier release kept elsewhere is
+    re-pointed first (rehome_stored_job).
     """
+    rehome_stored_job(settings, func)
     scheduler = BackgroundScheduler(
         jobstores={
             "default": SQLAlchemyJobStore(url=settings.resolved_database_url, tablename="apscheduler_jobs")

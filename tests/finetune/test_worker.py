@@ -176,9 +176,8 @@ def test_single_flight_on_postgres(postgres_url):
 
 
 def test_the_stored_job_reference_resolves_to_the_nightly_job():
-    """The SQL job store pickles the job's function as the text ``module:name``. Moving or renaming
-    ``bot.worker.nightly_finetune`` breaks every database that holds the job: such a move needs a
-    migration that rewrites the stored reference (or drops the job so the worker adds it again)."""
+    """The SQL job store pickles the job's function as the text ``module:name``: JOB_FUNC must name
+    the function itself (a database holding an older name is re-pointed at start, tested below)."""
     from apscheduler.util import ref_to_obj
 
     from bot.worker import JOB_FUNC, nightly_finetune
@@ -202,3 +201,64 @@ def test_the_worker_measures_an_unmeasured_model_in_service_once(container):
     verdict = container.generation_gate.judge(first.model)
     assert (verdict.share, verdict.generates) == (first.faithful_share, first.faithful_share >= 0.9)
     assert measure_if_unmeasured(container) is None  # measured once: not again
+
+
+def _store_job_named(settings: Settings, func_ref: str, when: datetime) -> None:
+    """What a database written by an older release holds: the nightly job under its id, naming its
+    function by ``module:name`` as that release had it, due at ``when``."""
+    build_scheduler(settings, func=FUNC).shutdown()
+    _set_next_run(settings, when)
+    engine = sa.create_engine(settings.resolved_database_url)
+    with engine.begin() as conn:
+        state = pickle.loads(
+            conn.execute(
+                sa.text("SELECT job_state FROM apscheduler_jobs WHERE id = :id"), {"id": JOB_ID}
+            ).scalar()
+        )
+        state["func"] = func_ref
+        conn.execute(
+            sa.text("UPDATE apscheduler_jobs SET job_state = :s WHERE id = :id"),
+            {"s": pickle.dumps(state, pickle.HIGHEST_PROTOCOL), "id": JOB_ID},
+        )
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_a_job_stored_under_a_function_that_moved_is_rehomed_and_keeps_its_missed_night(
+    backend, tmp_path, request
+):
+    """Upgrading onto a release where the nightly job's function lives elsewhere: the stored job
+    names a module that no longer exists. APScheduler cannot restore it (``get_job`` raises), which
+    crashed the worker at start. The worker re-points the stored job at today's function and keeps
+    its next run time, so a night missed during the upgrade still runs."""
+    url = request.getfixturevalue("postgres_url") if backend == "postgres" else None
+    s = Settings(data_dir=tmp_path, database_url=url) if url else _settings(tmp_path)
+    overdue = (datetime.now(UTC) - timedelta(minutes=20)).replace(microsecond=0)
+    _store_job_named(s, "bot.old_worker:nightly_finetune", overdue)
+
+    scheduler = build_scheduler(s, func=FUNC)
+    try:
+        job = scheduler.get_job(JOB_ID)
+        assert job.func_ref == FUNC
+        assert job.next_run_time == overdue  # not recomputed: the missed night is still due
+        scheduler.resume()
+        assert _wait(lambda: len(CALLS) >= 1)
+    finally:
+        scheduler.shutdown()
+
+
+def test_a_stored_job_that_cannot_be_read_at_all_is_dropped_and_added_again(tmp_path):
+    """A job state no release can unpickle (a trigger class gone, a truncated row): the worker
+    drops it and schedules the night afresh rather than failing to start."""
+    s = _settings(tmp_path)
+    build_scheduler(s, func=FUNC).shutdown()
+    engine = sa.create_engine(s.resolved_database_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE apscheduler_jobs SET job_state = :s"), {"s": b"\x80\x05not a pickle"})
+    engine.dispose()
+    scheduler = build_scheduler(s, func=FUNC)
+    try:
+        job = scheduler.get_job(JOB_ID)
+        assert job.func_ref == FUNC and job.next_run_time > datetime.now(UTC)
+    finally:
+        scheduler.shutdown()
