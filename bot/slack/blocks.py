@@ -554,8 +554,7 @@ def gap_blocks(gaps: list[dict]) -> Blocks:
     publish (when the draft has an answer) / dismiss buttons."""
     blocks: Blocks = [section(mrkdwn("*Knowledge gaps:* {}{}", len(gaps), "" if gaps else " — none open"))]
     for g in gaps:
-        # Mrkdwn all the way: an f-string of escaped text is a plain str, which would be escaped again.
-        asked = Mrkdwn("\n").join(mrkdwn("• {}", clip(q, 150)) for q in g["questions"][:3])
+        asked = _bullets(g["questions"], 3)
         more = f"\n… and {len(g['questions']) - 3} more" if len(g["questions"]) > 3 else ""
         draft = g["draft_answer"] or "no answer yet: publish with `supportbot gaps publish` and --answer"
         blocks.append(
@@ -578,9 +577,18 @@ def gap_blocks(gaps: list[dict]) -> Blocks:
     return blocks
 
 
+def _bullets(questions: list[str], shown: int) -> Mrkdwn:
+    # Mrkdwn all the way: an f-string of escaped text is a plain str, which would be escaped again.
+    return Mrkdwn("\n").join(mrkdwn("• {}", clip(q, 150)) for q in questions[:shown])
+
+
 def _text_input(block_id: str, action_id: str, label: str, value: str, limit: int, multiline: bool) -> dict:
-    element = {"type": "plain_text_input", "action_id": action_id, "multiline": multiline}
-    element["max_length"] = limit
+    element = {
+        "type": "plain_text_input",
+        "action_id": action_id,
+        "multiline": multiline,
+        "max_length": limit,
+    }
     if value:
         element["initial_value"] = value[:limit]  # plain text, edited as plain text: not escaped
     return {"type": "input", "block_id": block_id, "label": plain_text(label), "element": element}
@@ -589,7 +597,7 @@ def _text_input(block_id: str, action_id: str, label: str, value: str, limit: in
 def gap_modal(gap: dict, metadata: str) -> dict:
     """Edit a knowledge gap's draft entry before publishing it: its question and answer, prefilled
     with the draft (the topic's most central question, a human reply from its hand-offs)."""
-    asked = Mrkdwn("\n").join(mrkdwn("• {}", clip(q, 150)) for q in gap["questions"][:5])
+    asked = _bullets(gap["questions"], 5)
     return {
         "type": "modal",
         "callback_id": GAP_MODAL,

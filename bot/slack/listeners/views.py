@@ -7,14 +7,19 @@ from bot.slack.bot import SlackBot
 from bot.slack.listeners.guard import answer_id, guarded, metadata, obj, presser
 
 
+def _field(view: dict, block: str, action: str) -> str:
+    """A text input's submitted value, stripped; "" when it is missing or not a string (a forged
+    submission may carry anything)."""
+    value = obj(obj(obj(obj(view.get("state")).get("values")).get(block)).get(action)).get("value")
+    return value.strip() if isinstance(value, str) else ""
+
+
 def register(app: App, bot: SlackBot) -> None:
     @app.view(blocks.EDIT_MODAL)
     @guarded(bot, "edited answer")
     def submit(ack: Ack, body: dict, view: dict) -> None:
         user = presser(body)
-        values = obj(obj(view.get("state")).get("values"))
-        value = obj(obj(values.get(blocks.EDIT_INPUT_BLOCK)).get(blocks.EDIT_INPUT)).get("value")
-        text = value.strip() if isinstance(value, str) else ""
+        text = _field(view, blocks.EDIT_INPUT_BLOCK, blocks.EDIT_INPUT)
         if not text:
             ack(response_action="errors", errors={blocks.EDIT_INPUT_BLOCK: "The answer can't be empty."})
             return
@@ -33,14 +38,13 @@ def register(app: App, bot: SlackBot) -> None:
     @guarded(bot, "edited knowledge gap")
     def submit_gap(ack: Ack, body: dict, view: dict) -> None:
         user = presser(body)
-        values = obj(obj(view.get("state")).get("values"))
-        fields = {}
-        for block, action in (
-            (blocks.GAP_QUESTION_BLOCK, blocks.GAP_QUESTION_INPUT),
-            (blocks.GAP_ANSWER_BLOCK, blocks.GAP_ANSWER_INPUT),
-        ):
-            value = obj(obj(values.get(block)).get(action)).get("value")
-            fields[block] = value.strip() if isinstance(value, str) else ""
+        fields = {
+            block: _field(view, block, action)
+            for block, action in (
+                (blocks.GAP_QUESTION_BLOCK, blocks.GAP_QUESTION_INPUT),
+                (blocks.GAP_ANSWER_BLOCK, blocks.GAP_ANSWER_INPUT),
+            )
+        }
         empty = {block: "This can't be empty." for block, text in fields.items() if not text}
         if empty:
             ack(response_action="errors", errors=empty)
