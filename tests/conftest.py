@@ -18,9 +18,9 @@ from bot.settings import Settings
 from tests.support import POSTGRES_ADMIN_URL, SAMPLE_FAQ, free_port
 
 # Shared fixtures that live in their own modules (a test module may not import from a conftest):
-# the CLI runner, and the Slack harness (the real Bolt app over HTTP against the local Slack peer),
-# which tests outside tests/slack use too.
-pytest_plugins = ["tests.cli_runner", "tests.slack.harness"]
+# the CLI runner, the Slack harness (the real Bolt app over HTTP against the local Slack peer),
+# which tests outside tests/slack use too, and Slack's socket-mode edges.
+pytest_plugins = ["tests.cli_runner", "tests.slack.harness", "tests.slack.socket_peer"]
 
 quiet_libraries()
 

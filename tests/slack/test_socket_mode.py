@@ -1,26 +1,18 @@
 """Socket mode end to end: the real Bolt app and slack_sdk's SocketModeHandler against local peers.
 
-Slack is faked at both of its socket-mode edges. ``SocketModePeer`` is Slack's side of the websocket
-(a ``websockets`` server on 127.0.0.1): it says ``hello``, delivers envelopes and records what the bot
-sends back. ``ConnectingSlackPeer`` is the Web API peer that also answers ``apps.connections.open``
-(only for the app-level ``xapp-`` token, as Slack does) with that server's ``ws://`` URL; slack_sdk's
-built-in client speaks plain websocket to any port but 443.
+Slack is faked at both of its socket-mode edges (tests/slack/socket_peer.py, a shared plugin): the
+websocket server Slack's side of the socket runs, and the Web API peer that hands out its URL.
 """
 
 from __future__ import annotations
 
-import json
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from sqlalchemy import select
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.server import ServerConnection, serve
 
 from bot.container import Container
 from bot.db.models import Message
@@ -29,153 +21,9 @@ from bot.slack.bot import SlackBot
 from bot.slack.listeners.commands import USAGE
 from bot.slack.server import build
 from tests.slack.harness import ADMIN, ASKER, REVIEW, SUPPORT
-from tests.slack.slack_peer import BOT_USER, TEAM, Call, SlackPeer, dm
+from tests.slack.slack_peer import BOT_USER, dm
+from tests.slack.socket_peer import APP_TOKEN, ConnectingSlackPeer, SocketModePeer, events_api, slash_command
 from tests.support import SAMPLE_FAQ
-
-APP_TOKEN = "xapp-1-A0001-test"
-
-
-class SocketModePeer:
-    """Slack's end of the socket: one websocket server, the messages each connection sent back."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[int, dict]] = []  # (connection number, message from the bot)
-        self.sessions = 0
-        self._open: dict[int, ServerConnection] = {}
-        self._cond = threading.Condition()
-        self.server = serve(self._session, "127.0.0.1", 0)
-        port = self.server.socket.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{port}/link/?ticket={uuid.uuid4()}&app_id=A0001"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="socket-mode-peer", daemon=True)
-        self.thread.start()
-
-    def _session(self, ws: ServerConnection) -> None:
-        with self._cond:
-            self.sessions += 1
-            number = self.sessions
-        ws.send(
-            json.dumps(
-                {
-                    "type": "hello",
-                    "num_connections": 1,
-                    "debug_info": {"host": "applink-local", "approximate_connection_time": 18060},
-                    "connection_info": {"app_id": "A0001"},
-                }
-            )
-        )
-        with self._cond:
-            self._open[number] = ws
-            self._cond.notify_all()
-        try:
-            for raw in ws:
-                with self._cond:
-                    self.received.append((number, json.loads(raw)))
-                    self._cond.notify_all()
-        except ConnectionClosed:
-            pass  # the built-in client drops the TCP connection without a close frame
-        finally:
-            with self._cond:
-                self._open.pop(number, None)
-                self._cond.notify_all()
-
-    def wait(self, predicate, timeout: float = 30.0, what: str = "the bot"):
-        with self._cond:
-            if not self._cond.wait_for(predicate, timeout):
-                raise AssertionError(f"timed out waiting for {what}; received: {self.received}")
-            return predicate()
-
-    def wait_connected(self, number: int = 1) -> None:
-        self.wait(lambda: number in self._open, what=f"socket connection #{number}")
-
-    def send(self, message: dict, *, connection: int | None = None) -> None:
-        with self._cond:
-            ws = self._open[connection or max(self._open)]
-        ws.send(json.dumps(message))
-
-    def acks(self, envelope_id: str) -> list[dict]:
-        with self._cond:
-            return [m for _, m in self.received if m.get("envelope_id") == envelope_id]
-
-    def wait_ack(self, envelope_id: str) -> dict:
-        return self.wait(lambda: self.acks(envelope_id), what=f"the ack of {envelope_id}")[0]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.thread.join(timeout=10)
-
-
-class ConnectingSlackPeer(SlackPeer):
-    """The Web API peer, plus ``apps.connections.open``: a socket URL for an app-level token."""
-
-    def __init__(self, socket_url: str) -> None:
-        super().__init__()
-        self.socket_url = socket_url
-
-    def _handle(self, method: str, raw: bytes, ctype: str, auth: str) -> tuple[int, dict, dict]:
-        if method != "apps.connections.open":
-            return super()._handle(method, raw, ctype, auth)
-        with self._lock:
-            self.calls.append(Call(method, {"token_type": auth.removeprefix("Bearer ").split("-", 1)[0]}))
-            self._lock.notify_all()
-        if not auth.startswith("Bearer xapp-"):
-            return 200, {}, {"ok": False, "error": "not_allowed_token_type"}
-        return 200, {}, {"ok": True, "url": self.socket_url}
-
-
-def events_api(
-    event: dict,
-    *,
-    envelope_id: str | None = None,
-    event_id: str | None = None,
-    retry_attempt: int = 0,
-    retry_reason: str = "",
-) -> dict:
-    """An ``events_api`` envelope: the same event callback as over HTTP, inside a socket envelope."""
-    payload = {
-        "token": "legacy",
-        "team_id": TEAM,
-        "api_app_id": "A0001",
-        "type": "event_callback",
-        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
-        "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-        "is_ext_shared_channel": False,
-        "event_context": "4-eyJldCI6Im1lc3NhZ2UifQ",
-        "event": {"event_ts": event.get("ts"), **event},
-    }
-    return {
-        "envelope_id": envelope_id or str(uuid.uuid4()),
-        "type": "events_api",
-        "payload": payload,
-        "accepts_response_payload": False,
-        "retry_attempt": retry_attempt,
-        "retry_reason": retry_reason,
-    }
-
-
-def slash_command(command: str, text: str, user: str, channel: str) -> dict:
-    """A ``slash_commands`` envelope: the command's form fields as a dict."""
-    payload = {
-        "token": "legacy",
-        "team_id": TEAM,
-        "team_domain": "acme",
-        "channel_id": channel,
-        "channel_name": "general",
-        "user_id": user,
-        "user_name": "asker",
-        "command": command,
-        "text": text,
-        "api_app_id": "A0001",
-        "is_enterprise_install": "false",
-        "response_url": "http://127.0.0.1:9/unused",
-        "trigger_id": "trig-" + uuid.uuid4().hex[:8],
-    }
-    return {
-        "envelope_id": str(uuid.uuid4()),
-        "type": "slash_commands",
-        "payload": payload,
-        "accepts_response_payload": True,
-    }
 
 
 @dataclass
@@ -188,21 +36,7 @@ class SocketHarness:
 
 
 @pytest.fixture
-def socket_peer() -> Iterator[SocketModePeer]:
-    peer = SocketModePeer()
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
-def slack_peer(socket_peer) -> Iterator[ConnectingSlackPeer]:
-    peer = ConnectingSlackPeer(socket_peer.url)
-    yield peer
-    peer.close()
-
-
-@pytest.fixture
-def socket_settings(data_dir, model_path, slack_peer) -> Settings:
+def socket_settings(data_dir, model_path, socket_slack_peer) -> Settings:
     # No signing secret: socket mode needs only the bot token and the app-level token. The questions
     # below are FAQ phrasings, sent as written (direct_answer_score): this module tests the transport,
     # test_conversations.py the model's answers over the same listeners.
@@ -211,7 +45,7 @@ def socket_settings(data_dir, model_path, slack_peer) -> Settings:
         model_path=model_path,
         slack_bot_token="xoxb-test-token",
         slack_app_token=APP_TOKEN,
-        slack_api_url=slack_peer.url,
+        slack_api_url=socket_slack_peer.url,
         admin_users=[ADMIN],
         review_channel=REVIEW,
         support_channel=SUPPORT,
@@ -222,7 +56,7 @@ def socket_settings(data_dir, model_path, slack_peer) -> Settings:
 
 
 @pytest.fixture
-def socket_mode(socket_settings, slack_peer, socket_peer) -> Iterator[SocketHarness]:
+def socket_mode(socket_settings, socket_slack_peer, socket_peer) -> Iterator[SocketHarness]:
     from retrieval.faq import load_faq
 
     container = Container(socket_settings)
@@ -232,7 +66,7 @@ def socket_mode(socket_settings, slack_peer, socket_peer) -> Iterator[SocketHarn
     handler = SocketModeHandler(app, socket_settings.slack_app_token.get_secret_value())
     handler.connect()  # returns once connected; listening runs on the client's own threads
     socket_peer.wait_connected()
-    yield SocketHarness(slack_peer, socket_peer, container, bot, handler)
+    yield SocketHarness(socket_slack_peer, socket_peer, container, bot, handler)
     handler.close()
     socket_peer.close()  # before the bot's pool: nothing may arrive once answering stops
     bot.close(wait=True)
