@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
 from bot.db.models import Answer, Conversation, FaqEntry, Message, utcnow
 from bot.llm.base import GenerationError, GenerationParams, GenerationTimeout
@@ -74,6 +74,9 @@ class Received:
     started: float = field(default_factory=time.perf_counter)
     attempt: int = 0  # the lease this process holds (answer_attempts when it took the question)
     placeholder_ts: str | None = None  # the "thinking" reply an earlier attempt already posted
+    # An answer an earlier attempt recorded but never saw delivered (the database or Slack went away
+    # in between): it is delivered as recorded, not made again.
+    answer_id: int | None = None
 
 
 @dataclass
@@ -246,14 +249,21 @@ class AnswerService:
             session.commit()
 
     def claim_overdue(self, limit: int = 10) -> list[Received]:
-        """Slack questions whose lease ran out with no answer recorded, claimed for this process.
+        """Slack questions whose lease ran out with no answer delivered, claimed for this process:
+        never answered, or answered in SQL without the answer reaching Slack (``Received.answer_id``).
 
         The claim is a compare-and-set on ``answer_attempts``, so of several processes sweeping at
         once exactly one gets each question. Questions older than a day or tried three times are
         left alone (and logged): answering those late would confuse more than help.
         """
         now = utcnow()
-        answered = select(Answer.id).where(Answer.question_message_id == Message.id).exists()
+        reply = aliased(Message)
+        delivered = (
+            select(Answer.id)
+            .join(reply, Answer.message_id == reply.id)
+            .where(Answer.question_message_id == Message.id, reply.slack_ts.is_not(None))
+            .exists()
+        )
         with self.sessions() as session:
             overdue = session.execute(
                 select(Message, Conversation)
@@ -264,7 +274,7 @@ class AnswerService:
                     Message.answer_lease_until.is_not(None),
                     Message.answer_lease_until < now,
                     Message.created_at > now - timedelta(days=1),
-                    ~answered,
+                    ~delivered,
                 )
                 .order_by(Message.id)
                 .limit(limit)
@@ -288,6 +298,7 @@ class AnswerService:
                 if took.rowcount != 1:
                     continue  # another process claimed it first
                 history = self._history(session, convo, before=msg.id)
+                recorded = session.scalar(select(Answer.id).where(Answer.question_message_id == msg.id))
                 claimed.append(
                     Received(
                         msg.id,
@@ -300,6 +311,7 @@ class AnswerService:
                         history,
                         attempt=seen + 1,
                         placeholder_ts=msg.placeholder_ts,
+                        answer_id=recorded,
                     )
                 )
             session.commit()
@@ -311,8 +323,12 @@ class AnswerService:
         *,
         on_text: Callable[[str], None] | None = None,
         on_queued: Callable[[int], None] | None = None,
+        deliver_later: bool = False,
     ) -> AnswerResult:
-        """Answer a recorded question and record the answer."""
+        """Answer a recorded question and record the answer. With ``deliver_later`` (Slack) the
+        question's lease is kept until ``delivered``: should the answer not reach the asker (the
+        database or Slack gone in between), the lease runs out and the recorded answer is delivered
+        by whichever process claims it (claim_overdue)."""
         if received.error:
             raise QuestionError(received.error)
         question, history = received.question, received.history
@@ -373,7 +389,7 @@ class AnswerService:
             held = session.execute(
                 update(Message)
                 .where(Message.id == received.message_id, Message.answer_attempts == received.attempt)
-                .values(answer_lease_until=None)
+                .values(answer_lease_until=utcnow() + self._lease if deliver_later else None)
             )
             if held.rowcount != 1:
                 session.rollback()
@@ -422,12 +438,40 @@ class AnswerService:
             return entry
 
     def delivered(self, answer_id: int, slack_ts: str) -> None:
-        """Remember where the answer was posted in Slack."""
+        """Remember where the answer was posted in Slack; its question's lease ends here."""
         with self.sessions() as session:
             answer = session.get(Answer, answer_id)
             if answer and answer.message_id:
                 session.get(Message, answer.message_id).slack_ts = slack_ts
+                session.execute(
+                    update(Message)
+                    .where(Message.id == answer.question_message_id)
+                    .values(answer_lease_until=None)
+                )
                 session.commit()
+
+    def recorded(self, answer_id: int) -> AnswerResult:
+        """An answer as it was recorded, to deliver again. ``shortened`` is read off the cited
+        entry: an FAQ answer shorter than its entry is that entry's lead."""
+        with self.sessions() as session:
+            a = session.get(Answer, answer_id)
+            if a is None:
+                raise LookupError(f"no answer {answer_id}")
+            result = AnswerResult(
+                answer=a.text,
+                sources=list(a.sources or []),
+                abstained=a.abstained,
+                mode=a.mode,
+                grounded=bool(a.grounded),
+                why=a.why or "",
+                latency_ms=a.latency_ms,
+                tokens=a.tokens,
+                answer_id=a.id,
+                conversation_id=a.question.conversation_id,
+            )
+        entry = self.cited_entry(answer_id) if result.mode == "faq" else None
+        result.shortened = entry is not None and entry.answer.strip() != result.answer.strip()
+        return result
 
     def _generate(
         self,

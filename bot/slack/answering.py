@@ -162,8 +162,14 @@ class Answering:
             )["ts"]
             self.c.answers.placeholder_posted(received, placeholder_ts)
         stream = StreamedMessage(self.client, channel, placeholder_ts, self.settings.stream_update_interval_s)
-        result = self.c.answers.respond(received, on_text=stream.draft, on_queued=stream.queued)
-        self.c.answers.delivered(result.answer_id, placeholder_ts)
+        if received.answer_id is not None:  # answered before, but it never reached the asker
+            result = self.c.answers.recorded(received.answer_id)
+        else:
+            result = self.c.answers.respond(
+                received, on_text=stream.draft, on_queued=stream.queued, deliver_later=True
+            )
+        # Shown first, then marked delivered: if the mark fails, the lease runs out and the answer is
+        # shown again in the same message (an update, not a second reply), never lost.
         stream.finish(
             blocks.answer(
                 result.answer,
@@ -174,6 +180,7 @@ class Answering:
                 shortened=result.shortened,
             )
         )
+        self.c.answers.delivered(result.answer_id, placeholder_ts)
         log.info(
             "answered question %s as answer %s: %s%s (%s), %.0f ms",
             received.message_id,

@@ -280,6 +280,7 @@ class LoadReport:
     final_s: list[float] = field(default_factory=list)
     wall_s: float = 0.0
     unanswered: list[str] = field(default_factory=list)
+    reshown: int = 0  # final answers shown again in the message that already showed them
 
     def figures(self) -> dict:
         return {
@@ -288,6 +289,7 @@ class LoadReport:
             "delivered_ratio": round(self.answered / self.asked, 4) if self.asked else None,
             "duplicates": self.duplicates,
             "extra_placeholders": self.extra_placeholders,
+            "reshown": self.reshown,
             "deliveries": self.deliveries,
             "refused_deliveries": self.refused_deliveries,
             "placeholder_p50_s": _r(percentile(self.placeholder_s, 50)),
@@ -451,7 +453,11 @@ class Load:
                 report.final_s.append(finals[0].at - q.sent_at)
             else:
                 report.unanswered.append(f"{q.channel}:{q.ts} {q.text!r}")
-            report.duplicates += max(0, len(finals) - 1)
+            # Answers the asker sees: one per message. A recorded answer shown again in the same
+            # message (its delivery mark was lost with the database) is an update, not a second one.
+            shown_in = {c.args["ts"] for c in finals}
+            report.duplicates += max(0, len(shown_in) - 1)
+            report.reshown += len(finals) - len(shown_in)
             placeholders = [c for c in posts if c.args.get("text") == THINKING_TEXT]
             report.extra_placeholders += max(0, len(placeholders) - 1)
             if placeholders:

@@ -45,7 +45,21 @@ def test_fifty_askers_two_processes_with_retries(cluster):
     assert report.deliveries > ASKERS  # retries and mention pairs did arrive
 
 
-def test_postgres_restarted_mid_load_loses_nothing(cluster):
+@pytest.fixture
+def default_cluster(tmp_path, model_path, chroma_server):
+    """As ``cluster``, but with the default generation rule: the bundled model has not earned
+    generating, so answers are FAQ text in ~0.1 s and most of them are written while the outage
+    below is still on, not after it."""
+    env = FAST_RECOVERY | {"SUPPORTBOT_GENERATION": "earned"}
+    c = Cluster(tmp_path, processes=2, model_path=model_path, chroma_url=chroma_server, env=env)
+    yield c
+    c.close()
+
+
+@pytest.mark.parametrize("generation", ["always", "earned"])
+def test_postgres_restarted_mid_load_loses_nothing(generation, request):
+    cluster = request.getfixturevalue("cluster" if generation == "always" else "default_cluster")
+
     def restart_when_answering(load: Load) -> None:
         cluster.peer.wait_for(
             lambda: len(cluster.peer.final_answers()) >= 5, timeout=120, what="first answers"

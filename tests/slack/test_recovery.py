@@ -4,6 +4,8 @@ rate limiting and server errors."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -74,3 +76,104 @@ def test_the_final_answer_outlasts_rate_limits_and_server_errors(slack):
     final = peer.wait_for(lambda: peer.final_answers("D0RL", "4100.0001"), timeout=90, what="the answer")
     assert len(final) == 1
     assert len(peer.calls_to("chat.update!429")) == 6 and len(peer.calls_to("chat.update!503")) == 4
+
+
+def test_an_answer_recorded_but_never_shown_is_shown_once_in_its_placeholder(slack):
+    """What a process leaves behind when the database (or Slack) went away after the answer was
+    recorded and before it reached the asker: the question, its placeholder, the answer in SQL,
+    nothing in Slack. Before, recovery skipped it (an answer existed) and the asker never got one."""
+    peer, c = slack.peer, slack.container
+    received = c.answers.receive(
+        "How do I reset my VPN password?",
+        user_id="UASKER",
+        source="slack",
+        channel_id="D0LOST",
+        thread_ts="4200.0001",
+        dedup_key="slack:D0LOST:4200.0001",
+        slack_ts="4200.0001",
+    )
+    placeholder = slack.bot.client.chat_postMessage(
+        channel="D0LOST", thread_ts="4200.0001", text=blocks.THINKING_TEXT
+    )["ts"]
+    c.answers.placeholder_posted(received, placeholder)
+    recorded = c.answers.respond(received, deliver_later=True)  # ... and then the process died
+
+    final = peer.wait_for(
+        lambda: peer.final_answers("D0LOST", "4200.0001"), timeout=60, what="the recorded answer"
+    )
+    assert final[0].args["ts"] == placeholder and "Brightwater" in final[0].args["text"]
+    feedback = [b for b in final[0].args["blocks"] if b.get("type") == "actions"]
+    assert feedback[0]["block_id"] == f"feedback-{recorded.answer_id}"  # the recorded answer, not a new one
+
+    def delivered() -> bool:  # marked right after the update is shown
+        with c.sessions() as s:
+            (answer,) = s.scalars(select(Answer)).all()
+            assert answer.id == recorded.answer_id
+            question = s.get(Message, received.message_id)
+            return (
+                s.get(Message, answer.message_id).slack_ts == placeholder and not question.answer_lease_until
+            )
+
+    deadline = time.monotonic() + 30
+    while not delivered():
+        assert time.monotonic() < deadline, "the answer was never marked delivered"
+        time.sleep(0.2)
+    time.sleep(8)  # past another lease: a delivered answer is not claimed again
+    assert len(peer.final_answers("D0LOST")) == 1
+    assert len(peer.calls_to("chat.postMessage", channel="D0LOST")) == 1
+
+
+REFUSE_DELIVERY = {
+    # The database refuses the write that marks an answer delivered (as an outage would, at exactly
+    # that moment): the answer is already recorded and already shown.
+    "sqlite": [
+        "CREATE TRIGGER refuse_delivery BEFORE UPDATE OF slack_ts ON messages"
+        " WHEN NEW.role = 'bot' AND NEW.slack_ts IS NOT NULL"
+        " BEGIN SELECT RAISE(ABORT, 'database went away'); END"
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_delivery() RETURNS trigger LANGUAGE plpgsql"
+        " AS $$ BEGIN RAISE EXCEPTION 'database went away'; END $$",
+        "CREATE TRIGGER refuse_delivery BEFORE UPDATE OF slack_ts ON messages FOR EACH ROW"
+        " WHEN (NEW.role = 'bot' AND NEW.slack_ts IS NOT NULL) EXECUTE FUNCTION refuse_delivery()",
+    ],
+}
+
+
+def test_an_answer_whose_delivery_could_not_be_recorded_is_shown_again_in_place_not_lost(slack_any_db):
+    """The write after the answer fails: the lease runs out and the recorded answer is shown again
+    in the same message (an update: the asker still sees one answer), then marked delivered."""
+    import sqlalchemy as sa
+
+    slack = slack_any_db
+    peer, c = slack.peer, slack.container
+    engine = c.sessions.kw["bind"]
+    with engine.begin() as conn:
+        for statement in REFUSE_DELIVERY[engine.dialect.name]:
+            conn.execute(sa.text(statement))
+    event = dm("UASKER", "How do I reset my VPN password?", ts="4300.0001", channel="D0REF")
+    assert slack.send.event(event, event_id="EvREF1").status_code == 200
+    first = peer.wait_for(lambda: peer.final_answers("D0REF", "4300.0001"), timeout=60, what="the answer")
+
+    def reply_ts():
+        with c.sessions() as s:
+            answers = s.scalars(select(Answer)).all()
+            return [s.get(Message, a.message_id).slack_ts for a in answers]
+
+    time.sleep(1.0)
+    assert reply_ts() == [None]  # shown, recorded, but the delivery mark was refused
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "DROP TRIGGER refuse_delivery"
+                + (" ON messages" if engine.dialect.name == "postgresql" else "")
+            )
+        )
+    deadline = time.monotonic() + 60
+    while reply_ts() != [first[0].args["ts"]]:
+        assert time.monotonic() < deadline, "the answer was never marked delivered"
+        time.sleep(0.3)
+    finals = peer.final_answers("D0REF", "4300.0001")
+    assert len(finals) == 2 and {f.args["ts"] for f in finals} == {first[0].args["ts"]}  # one message
+    assert finals[1].args["text"] == first[0].args["text"]
+    assert len(peer.calls_to("chat.postMessage", channel="D0REF")) == 1  # one placeholder, no second reply
