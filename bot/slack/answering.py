@@ -160,7 +160,13 @@ class Answering:
             placeholder_ts = self.client.chat_postMessage(
                 channel=channel, thread_ts=thread, **blocks.thinking().args()
             )["ts"]
-            self.c.answers.placeholder_posted(received, placeholder_ts)
+            try:
+                self.c.answers.placeholder_posted(received, placeholder_ts)
+            except Exception:
+                # Not remembered, so the answer recovery brings cannot go into it: take it back
+                # rather than leave "Looking that up…" in the thread for good.
+                self._withdraw(channel, placeholder_ts)
+                raise
         stream = StreamedMessage(self.client, channel, placeholder_ts, self.settings.stream_update_interval_s)
         if received.answer_id is not None:  # answered before, but it never reached the asker
             result = self.c.answers.recorded(received.answer_id)
@@ -193,6 +199,12 @@ class Answering:
         if result.abstained:
             self.hand_off(result.answer_id, received.user_id, "abstain")
         self.review(result.answer_id, "abstain" if result.abstained else None)
+
+    def _withdraw(self, channel: str | None, ts: str) -> None:
+        try:
+            self.client.chat_delete(channel=channel, ts=ts)
+        except SlackApiError as exc:
+            log.warning("could not take back placeholder %s: %s", ts, exc.response.get("error"))
 
     def whole_entry(self, answer_id: int, user: str, channel: str | None) -> None:
         """The whole FAQ entry a shortened answer was led from, for whoever pressed (only they see

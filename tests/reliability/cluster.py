@@ -458,7 +458,8 @@ class Load:
             shown_in = {c.args["ts"] for c in finals}
             report.duplicates += max(0, len(shown_in) - 1)
             report.reshown += len(finals) - len(shown_in)
-            placeholders = [c for c in posts if c.args.get("text") == THINKING_TEXT]
+            withdrawn = {c.args.get("ts") for c in peer.calls_to("chat.delete", channel=q.channel)}
+            placeholders = [c for c in posts if c.args.get("text") == THINKING_TEXT and c.ts not in withdrawn]
             report.extra_placeholders += max(0, len(placeholders) - 1)
             if placeholders:
                 report.placeholder_s.append(placeholders[0].at - q.sent_at)

@@ -123,6 +123,48 @@ def test_an_answer_recorded_but_never_shown_is_shown_once_in_its_placeholder(sla
     assert len(peer.calls_to("chat.postMessage", channel="D0LOST")) == 1
 
 
+def _refuse_writes_of(column: str) -> dict[str, list[str]]:
+    """Triggers that make the database refuse setting ``column`` of a message (as an outage
+    would, at exactly that write), for SQLite and PostgreSQL."""
+    return {
+        "sqlite": [
+            f"CREATE TRIGGER refuse_{column} BEFORE UPDATE OF {column} ON messages"
+            f" WHEN NEW.{column} IS NOT NULL BEGIN SELECT RAISE(ABORT, 'database went away'); END"
+        ],
+        "postgresql": [
+            f"CREATE FUNCTION refuse_{column}() RETURNS trigger LANGUAGE plpgsql"
+            " AS $$ BEGIN RAISE EXCEPTION 'database went away'; END $$",
+            f"CREATE TRIGGER refuse_{column} BEFORE UPDATE OF {column} ON messages FOR EACH ROW"
+            f" WHEN (NEW.{column} IS NOT NULL) EXECUTE FUNCTION refuse_{column}()",
+        ],
+    }
+
+
+def test_a_placeholder_the_database_could_not_remember_is_taken_back(slack_any_db):
+    """The placeholder is posted, then the write that remembers it fails: the answer that recovery
+    brings later cannot go into it, so it is deleted rather than left "Looking that up…" for good,
+    and the answer comes in a new one."""
+    import sqlalchemy as sa
+
+    slack = slack_any_db
+    peer, c = slack.peer, slack.container
+    engine = c.sessions.kw["bind"]
+    with engine.begin() as conn:
+        for statement in _refuse_writes_of("placeholder_ts")[engine.dialect.name]:
+            conn.execute(sa.text(statement))
+    event = dm("UASKER", "How do I reset my VPN password?", ts="4400.0001", channel="D0PH")
+    assert slack.send.event(event, event_id="EvPH1").status_code == 200
+    (deleted,) = peer.wait_for(lambda: peer.calls_to("chat.delete", channel="D0PH"), what="the take-back")
+    first = peer.calls_to("chat.postMessage", channel="D0PH")[0]
+    assert deleted.args["ts"] == first.ts
+    with engine.begin() as conn:
+        suffix = " ON messages" if engine.dialect.name == "postgresql" else ""
+        conn.execute(sa.text("DROP TRIGGER refuse_placeholder_ts" + suffix))
+    final = peer.wait_for(lambda: peer.final_answers("D0PH", "4400.0001"), timeout=60, what="the answer")
+    assert len(final) == 1 and final[0].args["ts"] != first.ts and "Brightwater" in final[0].args["text"]
+    assert len(peer.calls_to("chat.postMessage", channel="D0PH")) == 2  # the withdrawn one, the answer's
+
+
 REFUSE_DELIVERY = {
     # The database refuses the write that marks an answer delivered (as an outage would, at exactly
     # that moment): the answer is already recorded and already shown.
