@@ -229,6 +229,23 @@ def test_an_unmigrated_or_unreachable_database_is_one_line(cli, tmp_path):
     assert line.startswith("Error: cannot use the database at postgresql+psycopg://nobody:***@127.0.0.1:")
 
 
+def test_a_file_that_is_no_database_or_a_bad_url_option_is_one_line(cli, tmp_path):
+    not_a_database = tmp_path / "notes.db"
+    not_a_database.write_text("these are my notes, not a database\n" * 10)
+    url = f"sqlite:///{not_a_database}"
+    code, _, stderr = cli("stats", SUPPORTBOT_DATABASE_URL=url)
+    (line,) = error_lines(stderr)
+    assert code == 1 and line == f"Error: cannot use the database at {url}: file is not a database"
+
+    # Refused by psycopg before it connects, as a ProgrammingError, not an OperationalError.
+    url = f"postgresql+psycopg://nobody:hunter2@127.0.0.1:{_closed_port()}/x?connect_timeout=abc"
+    code, _, stderr = cli("db", "current", SUPPORTBOT_DATABASE_URL=url)
+    (line,) = error_lines(stderr)
+    assert code == 1 and "hunter2" not in stderr
+    assert line.startswith("Error: cannot use the database at postgresql+psycopg://nobody:***@127.0.0.1:")
+    assert line.endswith("bad value for connect_timeout: 'abc'")
+
+
 MARKUP = "[/bold] [red]x[/red] [link=https://evil.example]y[/link] :smile: [/]"
 
 

@@ -60,14 +60,20 @@ def _expected_error(exc: BaseException) -> tuple[list[str], int] | None:
     (a bug, which keeps its traceback). Modules are looked up, not imported: an exception of a class
     means its module is loaded, and importing bot.container just to compare would cost seconds."""
     from pydantic import ValidationError
-    from sqlalchemy.exc import DataError, OperationalError
+    from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 
     from bot.settings import describe_errors
     from retrieval.jsonl import InputFileError
 
     if isinstance(exc, ValidationError) and exc.title == Settings.__name__:
         return describe_errors(exc), 2
-    if isinstance(exc, OperationalError):
+    # Also the database's refusals before any statement of ours (a bad option in the URL's query, e.g.
+    # ?connect_timeout=abc, which psycopg raises as a ProgrammingError) and a file SQLite cannot read as
+    # a database at all (sqlite3.DatabaseError itself, not a subclass: "file is not a database").
+    unusable = isinstance(exc, DBAPIError) and (
+        exc.statement is None or type(exc.orig).__name__ == "DatabaseError"
+    )
+    if isinstance(exc, OperationalError) or unusable:
         from sqlalchemy.engine import make_url
 
         url = make_url(Settings().resolved_database_url).render_as_string(hide_password=True)
