@@ -115,6 +115,17 @@ BAD_ARGUMENTS = [
     (["db", "downgrade", "-99"], "revision '-99'", "didn't produce 99 migrations"),
     (["serve", "--log-format", "xml"], "'--log-format'", "'text', 'json'"),
     (["no-such-command"], "No such command", "no-such-command"),
+    # Empty values (an unset shell variable): Alembic failed an assertion; an empty path was the working
+    # folder, so `faq import ""` imported whatever lay there.
+    (["db", "upgrade", ""], "'revision'", "must not be empty"),
+    (["db", "downgrade", " "], "'revision'", "must not be empty"),
+    (["faq", "import", ""], "'FILE'", "must not be empty"),
+    (["eval", "retrieval", "--faq", "", "--queries", "/no/q.jsonl"], "'--faq'", "must not be empty"),
+    (["eval", "answers", "--faq", "/no/faq", "--qa", ""], "'--qa'", "must not be empty"),
+    (["eval", "retrieval", "--faq", "/no/f", "--queries", "/no/q", "--out", ""], "'--out'", "not be empty"),
+    (["eval", "retrieval", "--faq", "/no/f", "--queries", "/tmp"], "'--queries'", "is a directory"),
+    (["transcripts", "import", ""], "'FILE'", "must not be empty"),
+    (["model", "install", "--source", ""], "'--source'", "must not be empty"),
 ]
 
 

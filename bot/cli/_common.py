@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import stat
 import time
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -19,6 +21,7 @@ __all__ = [
     "MAX_USER_ID_CHARS",
     "MIB",
     "STARTED",
+    "ExistingFile",
     "ExistingPath",
     "JsonLastLine",
     "JsonList",
@@ -33,6 +36,7 @@ __all__ = [
     "err",
     "fail",
     "out",
+    "path_option",
 ]
 
 # Taken when the command line is imported: bot/cli/__init__.py imports this module first.
@@ -106,9 +110,37 @@ def _not_imported(file: Path, problems: list[str]) -> str:
 JsonOutput = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
 JsonList = Annotated[bool, typer.Option("--json", help="Print one JSON array.")]
 JsonLastLine = Annotated[bool, typer.Option("--json", help="End with one JSON object on the last line.")]
+
+
+def path_option(*, file: bool = False, exists: bool = False, writable: bool = False) -> dict:
+    """Typer options for a path argument: checked here, not by Typer's flags, because Typer turns an
+    empty value into Path(""), which is the working folder: `faq import "$FAQ"` with FAQ unset would
+    import (and with --prune, prune to) whatever lies there. ``file``: a folder is refused."""
+    kind = "file" if file else "path"
+
+    def parse(value: str) -> Path:
+        if not value.strip():
+            raise typer.BadParameter(f"must not be empty; expected the {kind} to use")
+        path = Path(value)
+        try:
+            st = path.stat()
+        except OSError:
+            if exists:
+                raise typer.BadParameter(f"{kind} {value!r} does not exist") from None
+            return path
+        if file and stat.S_ISDIR(st.st_mode):
+            raise typer.BadParameter(f"{kind} {value!r} is a directory")
+        if not os.access(path, os.W_OK if writable else os.R_OK):
+            raise typer.BadParameter(f"{kind} {value!r} is not {'writable' if writable else 'readable'}")
+        return path
+
+    return dict(parser=parse)
+
+
 # Not exists=True: the readers name a missing file themselves, and a path inside a container (compose's
 # `faq import /faq`) must still resolve where the command line is checked.
-ExistingPath = dict(readable=True)
+ExistingPath = path_option()
+ExistingFile = path_option(file=True)
 
 
 def _progress() -> Progress:

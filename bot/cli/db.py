@@ -13,8 +13,17 @@ __all__ = ["db_app"]
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 
 
+def _revision(value: str) -> str:
+    # Alembic fails an assertion (a traceback) on an empty revision instead of naming it.
+    if not value.strip():
+        raise typer.BadParameter("must not be empty; expected e.g. head, base, 0012 or -1")
+    return value
+
+
 @db_app.command("upgrade")
-def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision.", callback=_revision)] = "head",
+) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
     from bot.db import migrate
 
@@ -40,7 +49,9 @@ def _migrate(step, url: str, revision: str) -> None:
 
 # ignore_unknown_options: "-1" (one step down) is a revision, not an option.
 @db_app.command("downgrade", context_settings={"ignore_unknown_options": True})
-def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.")]) -> None:
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Target revision, e.g. base or -1.", callback=_revision)],
+) -> None:
     """Revert migrations down to REVISION."""
     from bot.db import migrate
 

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli._common import (
+    ExistingFile,
     ExistingPath,
     JsonLastLine,
     _limit,
@@ -22,6 +23,7 @@ from bot.cli._common import (
     err,
     fail,
     out,
+    path_option,
 )
 from bot.cli.faq import _tune
 from bot.settings import Settings
@@ -79,9 +81,7 @@ def eval_retrieval(
     faq: Annotated[Path, typer.Option(help="FAQ file or directory to evaluate.", **ExistingPath)],
     queries: Annotated[
         Path,
-        typer.Option(
-            help='JSONL: {"query": ..., "expected_id": ... or null}.', dir_okay=False, **ExistingPath
-        ),
+        typer.Option(help='JSONL: {"query": ..., "expected_id": ... or null}.', **ExistingFile),
     ],
     tune: Annotated[
         bool | None,
@@ -98,8 +98,7 @@ def eval_retrieval(
             "--out",
             help="Write one JSON line per query (query, expected_id, top ids and scores, abstained, "
             "language): which questions go wrong.",
-            dir_okay=False,
-            writable=True,
+            **path_option(file=True, writable=True),
         ),
     ] = None,
 ) -> None:
@@ -137,16 +136,14 @@ def eval_learning(
         typer.Option(
             help='JSONL, in the order they were asked: {"query": ..., "expected_id": ... or null}: '
             "past questions and the entry that answers each (null: not in the FAQ).",
-            dir_okay=False,
-            **ExistingPath,
+            **ExistingFile,
         ),
     ],
     test: Annotated[
         Path,
         typer.Option(
             help="JSONL of the same form, measured before the first day and after each day.",
-            dir_okay=False,
-            **ExistingPath,
+            **ExistingFile,
         ),
     ],
     days: Annotated[int, typer.Option(min=1, max=366, help="Days to replay.")] = 5,
@@ -285,8 +282,7 @@ def eval_answers(
         Path,
         typer.Option(
             help='JSONL: {"question", "expected_id" or null, "reference_answer"}.',
-            dir_okay=False,
-            **ExistingPath,
+            **ExistingFile,
         ),
     ],
     naive: Annotated[
@@ -299,8 +295,7 @@ def eval_answers(
             "--out",
             help="Write one JSON line per question of the product's run (question, expected_id, "
             "source_id, source_text, answer, mode, why, faithful, reason): which answers go wrong.",
-            dir_okay=False,
-            writable=True,
+            **path_option(file=True, writable=True),
         ),
     ] = None,
 ) -> None:

@@ -11,7 +11,6 @@ from rich.table import Table
 from rich.text import Text
 
 from bot.cli._common import (
-    ExistingPath,
     JsonList,
     JsonOutput,
     _prepared_container,
@@ -19,6 +18,7 @@ from bot.cli._common import (
     bold,
     fail,
     out,
+    path_option,
 )
 
 __all__ = ["model_app"]
@@ -32,9 +32,7 @@ def model_install(
         Path | None,
         typer.Option(
             help="A llama GGUF to install instead of the bundled SmolLM2.",
-            exists=True,
-            dir_okay=False,
-            **ExistingPath,
+            **path_option(file=True, exists=True),
         ),
     ] = None,
 ) -> None:

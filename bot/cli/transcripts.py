@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli._common import ExistingPath, _limit, _not_imported, _prepared_container, _settings, fail, out
+from bot.cli._common import ExistingFile, _limit, _not_imported, _prepared_container, _settings, fail, out
 
 __all__ = ["transcripts_app"]
 
@@ -23,8 +23,7 @@ def transcripts_import(
         typer.Argument(
             help='JSONL, one {"question", "answer", "faq_ids"?} per line.',
             metavar="FILE",
-            dir_okay=False,
-            **ExistingPath,
+            **ExistingFile,
         ),
     ],
 ) -> None:
