@@ -43,12 +43,14 @@ def _http_url(value: str | None) -> str | None:
     if value is None:
         return None
     try:
-        TypeAdapter(HttpUrl).validate_python(value)
+        url = TypeAdapter(HttpUrl).validate_python(value)
     except ValidationError as exc:
         reason = exc.errors()[0]["msg"].removeprefix("Input should be a valid URL, ")
         raise ValueError(
             f"must be an http:// or https:// URL with a host, e.g. http://host:8000 ({reason})"
         ) from None
+    if url.port == 0:  # HttpUrl allows it; nothing can be reached on port 0, so every request would fail
+        raise ValueError("must be an http:// or https:// URL with a host, e.g. http://host:8000 (port 0)")
     return value
 
 
@@ -96,6 +98,18 @@ def _token(prefix: str, what: str):
         return value
 
     return AfterValidator(check)
+
+
+def check_host(value: str) -> str:
+    """An interface to listen on: an IP address or a host name (SUPPORTBOT_METRICS_HOST, serve --host)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        # A name ending in digits is a mistyped address (999.1.1.1, 10.0.0): no top-level domain is
+        # numeric, so it would only fail later, when the process binds.
+        if not HOSTNAME.match(value) or value.rstrip(".").rpartition(".")[2].isdigit():
+            raise ValueError("must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0") from None
+    return value
 
 
 HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
@@ -365,6 +379,10 @@ class Settings(BaseSettings):
             raise ValueError(f"not a database URL; expected {allowed}") from None
         if url.get_backend_name() not in ("sqlite", "postgresql"):
             raise ValueError(f"{url.get_backend_name()!r} is not supported; expected {allowed}")
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            # An in-memory database lives as long as one connection: every command would start empty
+            # and forget what it recorded.
+            raise ValueError(f"an SQLite database needs a file path; expected {allowed}")
         if port is not None and not 1 <= port <= 65535:
             raise ValueError(f"port {port} is not in 1-65535")
         try:
@@ -391,12 +409,7 @@ class Settings(BaseSettings):
     def _host(cls, value: str) -> str:
         if value == "":
             return value  # every interface, as for waitress
-        try:
-            ipaddress.ip_address(value)
-        except ValueError:
-            if not HOSTNAME.match(value):
-                raise ValueError("must be an IP address or a host name, e.g. 127.0.0.1 or 0.0.0.0") from None
-        return value
+        return check_host(value)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -52,6 +52,9 @@ BAD_SETTINGS = [
     ("METRICS_HOST", "not a host", "IP address or a host name"),
     ("DRAIN_TIMEOUT_S", "0", "greater than 0"),
     ("MAX_IMPORT_FILE_MB", "0", "greater than or equal to 1"),
+    ("DATABASE_URL", "sqlite://", "an SQLite database needs a file path"),
+    ("HANDOFF_WEBHOOK_URL", "https://tickets.example:0/hook", "(port 0)"),
+    ("METRICS_HOST", "300.0.0.1", "IP address or a host name"),
 ]
 
 
@@ -126,6 +129,7 @@ BAD_ARGUMENTS = [
     (["eval", "retrieval", "--faq", "/no/f", "--queries", "/tmp"], "'--queries'", "is a directory"),
     (["transcripts", "import", ""], "'FILE'", "must not be empty"),
     (["model", "install", "--source", ""], "'--source'", "must not be empty"),
+    (["serve", "--host", "999.1.1.1"], "'--host'", "must be an IP address or a host name"),
 ]
 
 

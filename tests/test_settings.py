@@ -78,6 +78,12 @@ def test_new_settings_and_their_defaults():
         ("EMBEDDING_MODEL_PATH", "/no/such/dir"),
         ("EMBEDDING_MODEL_PATH", "/tmp"),  # a folder, but no model in it
         ("CHROMA_PATH", "/etc/hostname"),
+        ("DATABASE_URL", "sqlite://"),  # in memory: every command would start empty
+        ("DATABASE_URL", "sqlite:///:memory:"),
+        ("CHROMA_URL", "http://chroma:0"),  # a URL no request can reach
+        ("SLACK_API_URL", "https://slack.example:0/api/"),
+        ("METRICS_HOST", "999.1.1.1"),  # a mistyped address, not a host name
+        ("METRICS_HOST", "10.0.0"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(monkeypatch, name, value):

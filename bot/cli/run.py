@@ -28,6 +28,18 @@ __all__ = ["run_app"]
 run_app = typer.Typer()
 
 
+def _host(value: str) -> str:
+    # Checked with the command line, not when binding: that comes after Slack's checks and the embedders.
+    from bot.settings import check_host
+
+    if value == "":
+        return value  # every interface, as with SUPPORTBOT_METRICS_HOST
+    try:
+        return check_host(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @run_app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer.")],
@@ -124,7 +136,7 @@ def serve(
         int | None,
         typer.Option(min=1, max=65535, help="Port for --http (default: SUPPORTBOT_HTTP_PORT, 3000)."),
     ] = None,
-    host: Annotated[str, typer.Option(help="Interface for --http.")] = "0.0.0.0",
+    host: Annotated[str, typer.Option(help="Interface for --http.", callback=_host)] = "0.0.0.0",
     log_format: LogFormat = None,
 ) -> None:
     """Run the Slack bot: socket mode (app-level token) by default, or HTTP events with --http.
