@@ -288,6 +288,9 @@ def test_faq_text_and_names_with_markup_are_printed_as_they_are(cli, tmp_path):
     assert code == 0 and "[/bold]" in stdout and "[red]x[/red]" in stdout
     code, stdout, _ = cli("stats")
     assert code == 0
+    # Nor is markup in the product's own lines parsed: styles are Text, or the user sees "[bold]".
+    code, stdout, _ = cli("finetune", "run")
+    assert code == 0 and stdout.startswith("Run -: skipped in ") and "[" not in stdout
 
 
 def test_the_console_script_itself_prints_no_traceback(tmp_path):

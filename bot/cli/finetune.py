@@ -6,8 +6,9 @@ import json
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
-from bot.cli._common import JsonOutput, _prepared_container, _progress, out
+from bot.cli._common import JsonOutput, _prepared_container, _progress, bold, out
 
 __all__ = ["finetune_app"]
 
@@ -45,8 +46,13 @@ def finetune_run(
     if as_json:
         print(json.dumps(report.to_json(), ensure_ascii=False))
     else:
+        # Styles as Text: the consoles print markup as it is (bot/cli/_common.py).
         out.print(
-            f"Run {report.run_id or '-'}: [bold]{report.status}[/] in {report.duration_s:.0f}s. {report.message}",
+            Text.assemble(
+                f"Run {report.run_id or '-'}: ",
+                bold(report.status),
+                f" in {report.duration_s:.0f}s. {report.message}",
+            ),
             highlight=False,
         )
         for name in ("held_out", "regression"):
@@ -58,8 +64,11 @@ def finetune_run(
                 )
         if report.promoted:
             out.print(
-                f"  Promoted [bold]{report.candidate_version}[/]; serving processes switch within "
-                f"{c.settings.model_poll_seconds:.0f}s."
+                Text.assemble(
+                    "  Promoted ",
+                    bold(report.candidate_version),
+                    f"; serving processes switch within {c.settings.model_poll_seconds:.0f}s.",
+                )
             )
     if report.status == "failed":
         raise typer.Exit(1)
