@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.db.models import FaqEntry, Transcript
 from bot.prompts import ContextEntry, build_prompt
 from finetune.redact import public_contacts, redact
+from retrieval.jsonl import InputFileError, read_jsonl_objects
 
 
 @dataclass(frozen=True)
@@ -97,29 +98,47 @@ def faq_examples(sessions: sessionmaker[Session], limit: int = 30) -> list[Examp
     return [Example(f"faq-{e.id}", e.question, [_entry(e)], e.answer, "faq") for e in chosen]
 
 
+class RegressionFileError(ValueError):
+    """SUPPORTBOT_FINETUNE_REGRESSION_FILE cannot be used: what is wrong with it, by line."""
+
+
+REGRESSION_SETTING = "SUPPORTBOT_FINETUNE_REGRESSION_FILE"
+
+
 def regression_examples(path: Path, sessions: sessionmaker[Session]) -> list[Example]:
-    """A fixed regression file (lines like ``eval answers``: question, expected_id, reference_answer)."""
+    """A fixed regression file (lines like ``eval answers``: question, expected_id, reference_answer).
+
+    Read whole and checked before anything trains, so a bad line fails the run at once with one
+    line naming the setting and the file's lines, not minutes later or as a traceback."""
+    try:
+        objects, problems = read_jsonl_objects(path, setting=REGRESSION_SETTING)
+    except InputFileError as exc:
+        raise RegressionFileError(f"{REGRESSION_SETTING}: {exc}") from None
     out = []
-    with sessions() as session, open(path, encoding="utf-8") as fh:
+    with sessions() as session:
         keep = _faq_contacts(session)
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            row = json.loads(line)
-            if not row.get("expected_id"):
+        for where, row in objects:
+            expected = row.get("expected_id")
+            if expected is None or expected == "":
                 continue  # out-of-scope lines test retrieval's abstention, not the model
-            entry = session.get(FaqEntry, row["expected_id"])
+            question, reference = row.get("question"), row.get("reference_answer")
+            if not all(isinstance(v, str) and v.strip() for v in (expected, question, reference)):
+                problems.append(f"{where}: question, expected_id and reference_answer must be non-empty text")
+                continue
+            entry = session.get(FaqEntry, expected)
             if entry is None:
-                raise ValueError(f"{path}:{n}: unknown FAQ entry {row['expected_id']!r}")
+                problems.append(f"{where}: unknown FAQ entry {expected!r}")
+                continue
+            n = where.rsplit(":", 1)[1]
             out.append(
                 Example(
-                    f"reg-{n}",
-                    redact(row["question"], keep),
-                    [_entry(entry)],
-                    redact(row["reference_answer"], keep),
-                    "regression",
+                    f"reg-{n}", redact(question, keep), [_entry(entry)], redact(reference, keep), "regression"
                 )
             )
+    if problems:
+        problems.sort(key=lambda p: int(p[len(str(path)) + 1 :].split(":", 1)[0]))  # in file order
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        raise RegressionFileError(f"{REGRESSION_SETTING}: " + "; ".join(problems[:3]) + more)
     return out
 
 

@@ -152,7 +152,10 @@ class FinetunePipeline:
         try:
             self._train_export_gate(report, run_id, base_id, base_path, params, newest)
         except Exception as exc:
-            log.exception("fine-tune run %s failed", run_id)
+            if isinstance(exc, RunFailed | data.RegressionFileError):  # a known cause, said in one line
+                log.error("fine-tune run %s failed: %s", run_id, exc)
+            else:
+                log.exception("fine-tune run %s failed", run_id)
             report.status, report.message = "failed", f"{type(exc).__name__}: {exc}"
             with self.c.sessions() as session:
                 run = session.get(FinetuneRun, run_id)

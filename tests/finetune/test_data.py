@@ -136,3 +136,39 @@ def test_contacts_published_in_the_faq_are_not_redacted(container, transcripts):
     (example,) = data.approved_examples(container.sessions, retrieve=lambda q: None)
     assert example.output == "Report it to security@brightwater.example so it can be blocked."
     assert "tom@" not in example.instruction
+
+
+def test_a_regression_file_is_checked_whole_and_its_problems_named_by_line(container, sample_index, tmp_path):
+    """SUPPORTBOT_FINETUNE_REGRESSION_FILE is read before anything trains: a line that is not an
+    object, lacks a field or cites an unknown entry fails the run at once, in one line that names
+    the setting and the lines; a good file gives the examples, out-of-scope lines skipped."""
+    good = {"question": "vpn password?", "expected_id": "vpn-password-reset", "reference_answer": "Use id."}
+    path = tmp_path / "regression.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                json.dumps(good),
+                json.dumps({"question": "weather?", "expected_id": None, "reference_answer": ""}),
+                "[1, 2]",
+                json.dumps({"question": "x", "expected_id": 5, "reference_answer": "y"}),
+                json.dumps({**good, "expected_id": "no-such-entry"}),
+                "{not json",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    with pytest.raises(data.RegressionFileError) as err:
+        data.regression_examples(path, container.sessions)
+    message = str(err.value)
+    assert message.startswith("SUPPORTBOT_FINETUNE_REGRESSION_FILE: ") and "\n" not in message
+    assert f"{path}:3: expected a JSON object" in message and f"{path}:4: question, expected_id" in message
+    assert f"{path}:5: unknown FAQ entry 'no-such-entry'" in message
+    assert message.endswith("(and 1 more)")  # line 6's broken JSON: counted, not listed
+
+    path.write_text(json.dumps(good) + "\n\n" + json.dumps({**good, "expected_id": None}), encoding="utf-8")
+    (example,) = data.regression_examples(path, container.sessions)
+    assert (example.key, example.output, example.origin) == ("reg-1", "Use id.", "regression")
+
+    path.write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(data.RegressionFileError, match="SUPPORTBOT_FINETUNE_REGRESSION_FILE"):
+        data.regression_examples(path, container.sessions)

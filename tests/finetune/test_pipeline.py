@@ -239,3 +239,19 @@ def test_the_gate_needs_the_margin_and_no_drop(candidate, promote):
     decision = decide(candidate, served, margin=0.02, tolerance=0.01)
     assert decision.promote is promote
     assert decision.reasons[0].startswith("held-out ROUGE-L 0.300 -> ")
+
+
+def test_a_bad_regression_file_fails_the_run_before_training_in_one_line(ft, tmp_path, caplog):
+    bad = tmp_path / "regression.jsonl"
+    bad.write_text('[1]\n{"question": "q", "expected_id": "no-such-entry", "reference_answer": "a"}\n')
+    ft.settings.finetune_regression_file = bad
+    started = time.monotonic()
+    report = FinetunePipeline(ft).run()
+    assert report.status == "failed"
+    assert report.message.startswith("RegressionFileError: SUPPORTBOT_FINETUNE_REGRESSION_FILE: ")
+    assert (
+        f"{bad}:1: expected a JSON object" in report.message
+        and f"{bad}:2: unknown FAQ entry" in report.message
+    )
+    assert not any(r.exc_info for r in caplog.records)  # a known cause: no traceback in the log
+    assert time.monotonic() - started < 120 and _runs(ft)[-1].status == "failed"  # no weights were loaded
