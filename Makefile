@@ -2,7 +2,7 @@
 SB := .venv/bin/supportbot
 QUESTION ?= How do I reset my VPN password?
 
-.PHONY: demo install test lint reliability
+.PHONY: demo install test test-fast lint reliability
 
 install:
 	bash scripts/bootstrap.sh
@@ -17,6 +17,11 @@ demo: install
 ## Run the test suite (needs PostgreSQL on 127.0.0.1:5432 for the postgres-marked tests).
 test: install
 	.venv/bin/python -m pytest
+
+## The fast tier (under 3 minutes here): every test not marked slow, for the edit-test loop. `make
+## test` (what CI runs) is the whole suite.
+test-fast: install
+	.venv/bin/python -m pytest -m "not slow" -q
 
 ## ruff (lint and format) and import-linter's one-way layer contracts, as CI runs them.
 lint: install

@@ -24,6 +24,27 @@ pytest_plugins = ["tests.cli_runner", "tests.slack.harness", "tests.slack.socket
 
 quiet_libraries()
 
+# The fast tier (`make test-fast`: -m "not slow") stays fast only if slow tests are marked: a test
+# that takes longer than this unmarked is named at the end of the run.
+UNMARKED_SLOW_S = 5.0
+_test_seconds: dict[str, float] = {}
+_unmarked: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when in ("setup", "call"):
+        _test_seconds[report.nodeid] = _test_seconds.get(report.nodeid, 0.0) + report.duration
+        if "slow" not in report.keywords:
+            _unmarked.add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    over = sorted((n for n in _unmarked if _test_seconds[n] > UNMARKED_SLOW_S), key=_test_seconds.get)
+    if over:
+        terminalreporter.write_sep("-", f"over {UNMARKED_SLOW_S:.0f} s but not marked slow (mark them)")
+        for nodeid in reversed(over):
+            terminalreporter.write_line(f"{_test_seconds[nodeid]:6.1f} s  {nodeid}")
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

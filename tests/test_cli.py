@@ -32,6 +32,7 @@ def invoke(*args):
     return result.exit_code, result.stdout, result.stderr
 
 
+@pytest.mark.slow
 def test_ask_json_end_to_end_with_the_real_model(env):
     code, stdout, _ = invoke("faq", "import", str(SAMPLE_FAQ))
     assert code == 0 and "37 added" in stdout
@@ -67,11 +68,13 @@ def test_bad_faq_is_refused_whole(env, tmp_path):
         assert conn.execute(sa.text("SELECT count(*) FROM faq_entries")).scalar() == 0
 
 
+@pytest.mark.slow
 def test_empty_question_is_a_clear_error(env):
     code, _, stderr = invoke("ask", "   ")
     assert code == 1 and "The question is empty" in stderr
 
 
+@pytest.mark.slow
 def test_ask_without_a_model_says_how_to_install_one(monkeypatch, data_dir):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     invoke("faq", "import", str(SAMPLE_FAQ))
@@ -89,6 +92,7 @@ def test_db_commands(monkeypatch, data_dir):
     assert "at revision base" in invoke("db", "downgrade", "base")[1]
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_commands_refuse_an_unmigrated_server_database(monkeypatch, postgres_url, data_dir):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
@@ -105,6 +109,7 @@ def test_commands_refuse_an_unmigrated_server_database(monkeypatch, postgres_url
     assert code == 0 and "37 added" in stdout
 
 
+@pytest.mark.slow
 def test_console_script_runs_the_whole_loop(tmp_path, model_store):
     """The installed `supportbot` entry point, in a fresh process, as the README uses it."""
     exe = Path(sys.executable).with_name("supportbot")
@@ -119,6 +124,7 @@ def test_console_script_runs_the_whole_loop(tmp_path, model_store):
     assert data["sources"][0]["id"] == "vpn-password-reset" and not data["abstained"]
 
 
+@pytest.mark.slow
 def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     """The product default, tuning included (60 steps, ~35 s)."""
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
@@ -160,6 +166,7 @@ def test_eval_retrieval_on_the_sample_faq(monkeypatch, data_dir):
     assert list(data_dir.iterdir()) == []  # a throwaway store: the user's data dir is untouched
 
 
+@pytest.mark.slow
 def test_import_tunes_the_embedder_when_the_faq_changes(env, monkeypatch, tmp_path):
     monkeypatch.setenv("SUPPORTBOT_TUNE_ON_IMPORT", "true")
     monkeypatch.setenv(
@@ -205,6 +212,7 @@ def test_eval_retrieval_rejects_unknown_expected_ids(tmp_path):
     assert code == 1 and "expected_id not in the FAQ: no-such-entry" in stderr
 
 
+@pytest.mark.slow
 def test_eval_answers_compares_guarded_and_naive(env, tmp_path, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_MAX_NEW_TOKENS", "24")
     qa = tmp_path / "qa.jsonl"

@@ -166,6 +166,7 @@ def _closed_port() -> int:
         return s.getsockname()[1]  # nothing listens once the socket is closed
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("transport", ["--http", "--socket"])
 def test_serve_with_slack_unreachable_says_so_in_one_line(cli, transport):
     api = f"http://127.0.0.1:{_closed_port()}/api/"
@@ -184,6 +185,7 @@ def test_serve_with_slack_unreachable_says_so_in_one_line(cli, transport):
     assert code == 1 and f"cannot reach the Slack API at {api}" in line and "SUPPORTBOT_SLACK_API_URL" in line
 
 
+@pytest.mark.slow
 def test_serve_checks_slack_before_loading_the_embedder(cli):
     # An imported FAQ whose embedder now sits behind a server that does not answer: had the embedders
     # been loaded first, start-up would spend its retries there and report that instead.
@@ -293,6 +295,7 @@ def test_faq_text_and_names_with_markup_are_printed_as_they_are(cli, tmp_path):
     assert code == 0 and stdout.startswith("Run -: skipped in ") and "[" not in stdout
 
 
+@pytest.mark.slow
 def test_the_console_script_itself_prints_no_traceback(tmp_path):
     """The installed `supportbot` entry point in a fresh process, as a user runs it."""
     exe = Path(sys.executable).with_name("supportbot")

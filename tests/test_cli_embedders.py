@@ -61,6 +61,7 @@ def test_an_english_faq_does_not_warn_nor_one_the_embedder_is_said_to_read(cli):
     assert code == 0 and warnings(stderr) == []
 
 
+@pytest.mark.slow
 def test_import_and_ask_through_an_embeddings_server(cli, peer):
     env = server_env(peer.url, SUPPORTBOT_EMBEDDING_API_KEY="sk-local")
     code, stdout, stderr = cli("faq", "import", str(SAMPLE_FAQ), "--tune", **env)
@@ -104,6 +105,7 @@ def test_a_server_that_lacks_the_model_is_one_line(cli, peer):
     assert "answered 404 for model 'nomic-embed-text'" in line and "SUPPORTBOT_EMBEDDING_MODEL" in line
 
 
+@pytest.mark.slow
 def test_switching_embedders_reembeds_on_import_and_is_named_until_then(cli, peer, tmp_path):
     code, _, _ = cli("faq", "import", str(SAMPLE_FAQ))
     assert code == 0

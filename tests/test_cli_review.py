@@ -14,6 +14,8 @@ from bot.settings import Settings
 from retrieval.negatives import hard_negatives
 from tests.support import SAMPLE_FAQ
 
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
+
 CRACKED = "my laptop screen cracked, can I get a new laptop?"  # answered from laptop-broken
 CHILD = "I want to take time off when my child is born"  # abstained on
 

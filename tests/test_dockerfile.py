@@ -13,6 +13,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 from .deploy_files import ROOT, dockerfile, exec_form
 
 DEPENDENCIES = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
@@ -97,6 +99,7 @@ def _python_snippets(args: str) -> list[str]:
     return re.findall(r'python -c "([^"]+)"', args) + re.findall(r"python -c '([^']+)'", args)
 
 
+@pytest.mark.slow
 def test_the_build_steps_python_works_here(tmp_path):
     """The requirements extraction, the bundled GGUF lookup and the embedder check, run as written."""
     snippets = [s for _st, k, a in dockerfile() if k == "RUN" for s in _python_snippets(a)]

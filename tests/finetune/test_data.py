@@ -18,6 +18,7 @@ def transcripts(container, sample_index):
     return container.reviews.transcripts
 
 
+@pytest.mark.slow
 def test_approval_writes_a_transcript_once(container, sample_index):
     container.reviews.admins.add("UADMIN")
     r = container.answers.ask("my vpn password stopped working, what do I do", user_id="U1")

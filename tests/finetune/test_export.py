@@ -117,6 +117,7 @@ def exported(trainable, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_adapted_file_restores_to_the_original_vocabulary(model_path, tmp_path):
     restored = GGUFReader(restore_standard_gguf(model_path, tmp_path / "standard.gguf"))
@@ -127,6 +128,7 @@ def test_adapted_file_restores_to_the_original_vocabulary(model_path, tmp_path):
     assert [t.name for t in restored.tensors] == [t.name for t in original.tensors]  # no output.weight copy
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_trainable_weights_are_plain_fp32_and_match_the_gguf(trainable, runtime):
     model, tokenizer = trainable.model, trainable.tokenizer
@@ -141,6 +143,7 @@ def test_trainable_weights_are_plain_fp32_and_match_the_gguf(trainable, runtime)
         assert tokenizer.encode(text) == runtime._llm.tokenize(text, add_bos_token=False)
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_second_load_uses_the_cache(trainable, model_path, monkeypatch):
     (entry,) = list(trainable.cache_dir.iterdir())  # one entry, no temp dir left behind
@@ -160,6 +163,7 @@ def test_second_load_uses_the_cache(trainable, model_path, monkeypatch):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_untrained_round_trip_with_template_types_is_byte_identical(trainable, model_path, tmp_path):
     """Names, q/k permutation, quantisation, metadata and adaptation all exact: keeping the
@@ -169,6 +173,7 @@ def test_untrained_round_trip_with_template_types_is_byte_identical(trainable, m
     assert list(tmp_path.iterdir()) == [out]  # no temp files left
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_q8_export_keeps_template_metadata_and_close_weights(exported, model_path):
     out, template, served = GGUFReader(exported), GGUFReader(bundled_gguf()), GGUFReader(model_path)
@@ -193,6 +198,7 @@ def test_q8_export_keeps_template_metadata_and_close_weights(exported, model_pat
     assert np.array_equal(np.asarray(out.tensors[0].data), np.asarray(reference["token_embd.weight"].data))
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_q8_export_serves_like_the_base(exported, runtime):
     from bot.llm.ctransformers_runtime import CTransformersRuntime
@@ -215,6 +221,7 @@ def test_q8_export_serves_like_the_base(exported, runtime):
     assert agree / total >= 0.9, (agree, total)
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_changed_weights_change_the_file_and_the_output(trainable, model_path, runtime, tmp_path):
     from bot.llm.ctransformers_runtime import CTransformersRuntime
@@ -241,6 +248,7 @@ def test_changed_weights_change_the_file_and_the_output(trainable, model_path, r
     assert text != _generate(runtime), text
 
 
+@pytest.mark.slow
 @pytest.mark.model
 def test_refuses_when_the_disk_is_nearly_full(trainable, tmp_path, monkeypatch):
     usage = shutil.disk_usage(tmp_path)
@@ -267,6 +275,7 @@ def _tiny_llama():
     return LlamaForCausalLM(config)
 
 
+@pytest.mark.slow
 def test_rejects_bad_inputs(tmp_path):
     model = _tiny_llama()
     out = tmp_path / "out.gguf"

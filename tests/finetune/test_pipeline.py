@@ -97,6 +97,7 @@ def _cli(c: Container, *args: str, **popen) -> subprocess.Popen:
     )
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
     c = ft
     run_dir = c.settings.data_dir / "finetune" / "run-1"
@@ -158,6 +159,7 @@ def test_a_killed_run_leaves_serving_untouched_and_the_next_run_completes(ft):
         assert checks["base"].faithful_share == faithful_share(second.metrics["served"])[0]
 
 
+@pytest.mark.slow
 def test_a_corrupt_export_is_caught_before_promotion(ft, monkeypatch):
     c = ft
 
@@ -241,6 +243,7 @@ def test_the_gate_needs_the_margin_and_no_drop(candidate, promote):
     assert decision.reasons[0].startswith("held-out ROUGE-L 0.300 -> ")
 
 
+@pytest.mark.slow
 def test_a_bad_regression_file_fails_the_run_before_training_in_one_line(ft, tmp_path, caplog):
     bad = tmp_path / "regression.jsonl"
     bad.write_text('[1]\n{"question": "q", "expected_id": "no-such-entry", "reference_answer": "a"}\n')

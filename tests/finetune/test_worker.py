@@ -185,6 +185,7 @@ def test_the_stored_job_reference_resolves_to_the_nightly_job():
     assert ref_to_obj(JOB_FUNC) is nightly_finetune
 
 
+@pytest.mark.slow
 def test_the_worker_measures_an_unmeasured_model_in_service_once(container):
     """Day 0 without an admin running `model check`: the worker measures the bundled model once a
     FAQ is there, and the measurement decides whether it generates."""

@@ -11,6 +11,8 @@ from bot.llm.engine import Busy
 from bot.llm.registry import sha256_file
 from bot.settings import Settings
 
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
+
 PROMPTS = [
     f"### Instruction:\nName a fruit that starts with the letter {c}.\n\n### Response:\n"
     for c in "ABCDEFGHIJKLMNOP"

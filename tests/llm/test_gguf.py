@@ -13,12 +13,14 @@ def adapted(model_path):
     return GGUFReader(model_path)
 
 
+@pytest.mark.slow
 def test_header_is_version_2(model_path):
     assert model_path.read_bytes()[:8] == b"GGUF\x02\x00\x00\x00"
     assert is_adapted(model_path)
     assert not is_adapted(bundled_gguf())
 
 
+@pytest.mark.slow
 def test_scores_added_and_output_tied_to_embeddings(adapted):
     n_vocab = len(adapted.fields["tokenizer.ggml.tokens"].data)
     scores = adapted.fields["tokenizer.ggml.scores"]
@@ -50,6 +52,7 @@ def test_byte_level_mapping():
     assert byte_level_to_raw("Ã©") == "é".encode()
 
 
+@pytest.mark.slow
 def test_ctransformers_tokenizes_like_the_reference_tokenizer(runtime):
     from transformers import AutoTokenizer
 

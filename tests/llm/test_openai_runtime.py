@@ -16,6 +16,7 @@ def peer(runtime):
         yield p
 
 
+@pytest.mark.slow
 def test_streams_the_same_text_as_the_local_runtime(peer, runtime):
     local = "".join(runtime.stream(PROMPT, GenerationParams(max_new_tokens=20)))
     remote_rt = OpenAIRuntime(peer.url, "smollm2", api_key="sk-test")
@@ -48,6 +49,7 @@ def test_hanging_server_times_out(peer):
         list(OpenAIRuntime(peer.url, "m").stream(PROMPT, GenerationParams(max_new_tokens=5, timeout_s=0.5)))
 
 
+@pytest.mark.slow
 def test_answer_service_on_the_openai_backend(peer, settings, sample_faq_items):
     c = Container(
         settings.model_copy(

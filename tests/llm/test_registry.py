@@ -46,6 +46,7 @@ def test_missing_package_is_a_clear_error(monkeypatch, container):
         install_base_model(session, container.settings.models_dir)
 
 
+@pytest.mark.slow
 def test_corrupt_source_is_rejected_and_nothing_registered(tmp_path, container):
     bad = tmp_path / "bad.gguf"
     data = bytearray(bundled_gguf().read_bytes()[:5_000_000])

@@ -138,6 +138,7 @@ def _settings_with(var: str, value: str) -> list[str]:
             os.environ[var] = saved
 
 
+@pytest.mark.slow
 def test_every_setting_takes_or_names_every_awkward_value():
     for name in SETTING_NAMES:
         var = f"SUPPORTBOT_{name.upper()}"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.reliability.cluster import Cluster, Load, answered_in_sql, restart_postgres
 
-pytestmark = [pytest.mark.postgres, pytest.mark.reliability]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.reliability]
 ASKERS = 50
 LATE = 10  # of them, asking while PostgreSQL is down
 FAST_RECOVERY = {"SUPPORTBOT_ANSWER_LEASE_S": "20", "SUPPORTBOT_RECOVERY_INTERVAL_S": "2"}

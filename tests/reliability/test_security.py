@@ -22,7 +22,7 @@ from retrieval.faq import FaqItem
 from tests.slack.harness import SECRET
 from tests.slack.slack_peer import BOT_USER, TEAM, dm, sign
 
-pytestmark = pytest.mark.reliability
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 TOKEN = "xoxb-test-token"
 PRIVATE = "My IBAN is NL91ABNA0417164300 and my manager Jane Okafor cut my bonus; where is my payslip?"
 INJECTION = (

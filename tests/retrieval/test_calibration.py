@@ -47,6 +47,7 @@ def test_the_calibrated_threshold_answers_one_in_ten_held_out_questions():
     assert self_calibrated_threshold(np.array([])) == 0.0
 
 
+@pytest.mark.slow
 def test_the_index_calibrates_on_its_own_entries_above_the_floor(data_dir):
     items = _items(3)
     c = Container(Settings(data_dir=data_dir))

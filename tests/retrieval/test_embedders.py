@@ -73,6 +73,7 @@ def test_server_vectors_are_the_local_ones_in_order_normalised_and_batched(peer,
     assert OpenAIEmbedder(peer.url.removesuffix("/v1"), peer.model).endpoint == remote.endpoint
 
 
+@pytest.mark.slow
 def test_busy_and_failing_servers_are_retried_then_succeed(peer, embedder):
     peer.fail_next = [503, 429, 502]
     vectors = OpenAIEmbedder(peer.url, peer.model).encode(["hello"])
@@ -80,6 +81,7 @@ def test_busy_and_failing_servers_are_retried_then_succeed(peer, embedder):
     assert len(peer.embedding_requests) == 4
 
 
+@pytest.mark.slow
 def test_a_server_that_keeps_failing_ends_in_one_line_within_the_time_bound(peer):
     peer.fail_next = [503] * 1000
     started = time.monotonic()
@@ -91,6 +93,7 @@ def test_a_server_that_keeps_failing_ends_in_one_line_within_the_time_bound(peer
     assert 2 <= len(peer.embedding_requests) <= OpenAIEmbedder.MAX_ATTEMPTS
 
 
+@pytest.mark.slow
 def test_unreachable_server_is_one_line_naming_the_setting():
     url = closed_port_url()
     started = time.monotonic()
@@ -129,6 +132,7 @@ def test_a_model_the_server_lacks_and_a_dimension_change_are_named(peer):
 
 
 # ---- the index on each backend ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_the_index_ranks_the_same_through_the_server_as_in_process(settings, sample_index, peer):
     remote = Container(openai_settings(settings, peer, chroma_collection="faq-remote"))
     remote.ensure_schema()
@@ -144,6 +148,7 @@ def test_the_index_ranks_the_same_through_the_server_as_in_process(settings, sam
     assert remote.index.retrieve(QUESTIONS[-1], 1).abstain == sample_index.retrieve(QUESTIONS[-1], 1).abstain
 
 
+@pytest.mark.slow
 def test_tuning_a_server_embedder_is_refused_clearly(container, settings, peer):
     remote = Container(openai_settings(settings, peer))
     remote.ensure_schema()
@@ -153,6 +158,7 @@ def test_tuning_a_server_embedder_is_refused_clearly(container, settings, peer):
     assert not remote.index.is_tuned()
 
 
+@pytest.mark.slow
 def test_a_local_folder_works_and_switching_embedders_reembeds(settings, sample_index, tmp_path):
     folder = tmp_path / "my-embedder"
     shutil.copytree(bundled_model_path(), folder)
@@ -173,6 +179,7 @@ def test_a_local_folder_works_and_switching_embedders_reembeds(settings, sample_
     assert c.embedder.name == f"sentence-transformers:{folder.resolve()}"
 
 
+@pytest.mark.slow
 def test_a_tuned_index_switched_to_a_server_goes_back_to_untuned(container, settings, peer, tmp_path):
     container.index.import_items(load_faq(SAMPLE_FAQ))
     container.index.tune(tmp_path / "embedders", TuneParams(steps=2, batch_entries=8))

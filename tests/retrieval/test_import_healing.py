@@ -115,6 +115,7 @@ def container(data_dir) -> Container:
     return c
 
 
+@pytest.mark.slow
 def test_a_killed_import_leaves_orphans_that_the_next_import_removes(healing_settings, tmp_path):
     c = Container(healing_settings)
     c.ensure_schema()
@@ -133,6 +134,7 @@ def test_a_killed_import_leaves_orphans_that_the_next_import_removes(healing_set
         assert all(hit.id in sql for hit in c.index.search(question, k=10))
 
 
+@pytest.mark.slow
 def test_a_killed_import_is_healed_when_the_index_opens_for_serving(healing_settings, tmp_path):
     # Processes as in production: the CLI imports, is killed importing, then a bot process starts. (No
     # two processes have embedded Chroma open at once: Chroma does not support that.)
@@ -178,6 +180,7 @@ def _plant_orphans(
     )
 
 
+@pytest.mark.slow
 def test_vectors_of_an_import_still_running_are_not_deleted(container):
     container.index.import_items(load_faq(SAMPLE_FAQ))
     with container.index.writer_lock.hold() as got:  # an import in another process, part way
@@ -193,6 +196,7 @@ def test_vectors_of_an_import_still_running_are_not_deleted(container):
     assert orphans(container) == set()
 
 
+@pytest.mark.slow
 def test_an_approval_s_fresh_vectors_are_left_to_its_commit(container):
     """A curated entry's vectors precede its SQL row by milliseconds and take no lock."""
     container.index.import_items(load_faq(SAMPLE_FAQ))
@@ -202,6 +206,7 @@ def test_an_approval_s_fresh_vectors_are_left_to_its_commit(container):
     assert report.orphans_removed == 1 and orphans(container) == {"curated-fresh"}
 
 
+@pytest.mark.slow
 def test_entries_whose_vectors_were_lost_are_reindexed(container):
     """SQL has the entry, the store lost its vectors (a Chroma volume reset): the next import puts
     them back without counting them as changes."""

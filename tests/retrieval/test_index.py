@@ -13,6 +13,7 @@ from retrieval.faq import FaqItem, load_faq
 from tests.support import SAMPLE_FAQ
 
 
+@pytest.mark.slow
 def test_sample_questions_find_their_entry(sample_index):
     cases = {
         "How do I reset my VPN password?": "vpn-password-reset",
@@ -28,11 +29,13 @@ def test_sample_questions_find_their_entry(sample_index):
         assert hits == sorted(hits, key=lambda h: h.score, reverse=True)
 
 
+@pytest.mark.slow
 def test_out_of_scope_scores_low(sample_index):
     top = sample_index.search("What is the capital of Peru?", k=1)[0]
     assert top.score < 0.3
 
 
+@pytest.mark.slow
 def test_reimport_is_idempotent_and_updates_changed_entries(container, store_kind):
     items = load_faq(SAMPLE_FAQ)
     first = container.index.import_items(items)
@@ -66,6 +69,7 @@ def test_prune_removes_entries_missing_from_source(container, store_kind):
     assert [h.id for h in container.index.search("Where is the gym?", k=5)] == ["a"]
 
 
+@pytest.mark.slow
 def test_long_answers_are_chunked_and_chunks_cite_their_entry(container, store_kind):
     body = "\n\n".join(
         f"Step {n}: open the settings page number {n} and press the blue button labelled 'sync {n}'."
@@ -85,6 +89,7 @@ def test_long_answers_are_chunked_and_chunks_cite_their_entry(container, store_k
     assert hit.id == "long" and hit.matched_kind == "answer" and "quarterly budget" in hit.matched
 
 
+@pytest.mark.slow
 def test_learned_phrasing_is_found_at_once_and_survives_reimport(container, store_kind):
     items = load_faq(SAMPLE_FAQ)
     container.index.import_items(items)
@@ -113,6 +118,7 @@ def test_curated_entry_is_searchable_and_never_pruned(container, store_kind):
     assert container.index.search("dogs at the office?", k=1)[0].answer == "Only on Fridays."
 
 
+@pytest.mark.slow
 def test_import_that_fails_part_way_leaves_sql_unchanged_and_rerun_finishes(container, monkeypatch):
     items = load_faq(SAMPLE_FAQ)
     container.index.import_items(items[:10])
@@ -141,6 +147,7 @@ def test_import_that_fails_part_way_leaves_sql_unchanged_and_rerun_finishes(cont
     assert container.index.search("How do I reset my VPN password?", k=1)[0].answer.endswith("(v2)")
 
 
+@pytest.mark.slow
 def test_another_process_sees_learning_at_once(container, settings):
     """Two containers on one database and store stand for two bot processes."""
     from bot.container import Container
@@ -155,6 +162,7 @@ def test_another_process_sees_learning_at_once(container, settings):
     assert after.score > before.score
 
 
+@pytest.mark.slow
 def test_tuning_switches_embedder_and_collection_atomically(container, settings, monkeypatch, tmp_path):
     from bot.container import Container
     from retrieval.tune import TuneParams
@@ -182,6 +190,7 @@ def test_tuning_switches_embedder_and_collection_atomically(container, settings,
     assert other.index.search("where is my payslip", 1)[0].id == "payslip"
 
 
+@pytest.mark.slow
 def test_a_tuned_index_abstains_on_base_and_tuned_agreement(container, tmp_path):
     """A tuned index keeps base-embedder copies of every phrasing, kept current by imports and learned
     phrasings; its confidence averages the tuned top score and the base one."""
@@ -224,6 +233,7 @@ def test_a_tuned_index_abstains_on_base_and_tuned_agreement(container, tmp_path)
     assert "salary statement location" in texts and len(ids) == len(store.all_docs(PHRASING_KINDS)[0])
 
 
+@pytest.mark.slow
 def test_nightly_retune_follows_what_admins_taught(container, tmp_path, monkeypatch):
     from bot import worker
     from retrieval.tune import TuneParams

@@ -67,6 +67,7 @@ def test_a_multilingual_embedder_ranks_every_question_itself(data_dir):
         c.close()
 
 
+@pytest.mark.slow
 def test_an_index_tuned_on_the_faqs_own_german_phrasings_fuses_its_embedder_with_the_words(data_dir):
     c = _index(data_dir, "faq_de.csv")
     try:

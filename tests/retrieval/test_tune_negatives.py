@@ -1,11 +1,15 @@
 """A (question, entry) pair an admin rejected stops ranking first after the next embedder tuning
 (issue 17): real tuning of the bundled MiniLM on the sample FAQ, real Chroma, real SQL."""
 
+import pytest
+
 from bot.container import Container
 from bot.settings import Settings
 from retrieval.faq import load_faq
 from retrieval.negatives import record_hard_negative
 from tests.support import SAMPLE_FAQ
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 QUESTION = "the tunnel thing for working from home rejects my secret word"
 

@@ -7,6 +7,7 @@ from bot.db.models import Answer, Conversation, Message
 from bot.services.answer import QuestionError
 
 
+@pytest.mark.slow
 def test_answers_from_the_matching_entry_and_records_everything(container, sample_index):
     result = container.answers.ask("How do I reset my VPN password?", user_id="U1")
     assert not result.abstained
@@ -45,6 +46,7 @@ def test_empty_and_huge_questions_are_refused_before_anything_is_stored(containe
         assert s.scalars(select(Message)).all() == []
 
 
+@pytest.mark.slow
 def test_thread_keeps_one_conversation(container, sample_index):
     a = container.answers.ask("where do I find my payslip", source="slack", channel_id="C1", thread_ts="1.0")
     b = container.answers.ask("and when is payday?", source="slack", channel_id="C1", thread_ts="1.0")
@@ -73,12 +75,14 @@ def test_every_model_failure_falls_back_to_the_faq_answer(container, sample_inde
     assert (r.answer, r.mode, r.fallback) == (vpn_answer, "faq", "error")
 
 
+@pytest.mark.slow
 def test_timeout_falls_back(container, sample_index):
     container.settings.generation_timeout_s = 0.05
     r = container.answers.ask("my vpn password stopped working")
     assert (r.mode, r.fallback) == ("faq", "timeout")
 
 
+@pytest.mark.slow
 def test_ungrounded_generation_is_replaced_and_recorded(container, sample_index):
     container.settings.grounding_threshold = 1.0  # nothing the model writes is good enough
     r = container.answers.ask("my vpn password stopped working")

@@ -62,6 +62,7 @@ def long_faq(container):
     return container
 
 
+@pytest.mark.slow
 def test_a_long_entry_is_answered_with_its_lead_on_the_real_embedder(long_faq):
     r = long_faq.answers.ask("What benefits do employees get for gym memberships?")
     assert r.sources[0]["id"] == "benefits" and r.mode == "faq" and r.shortened
@@ -75,6 +76,7 @@ def test_a_long_entry_is_answered_with_its_lead_on_the_real_embedder(long_faq):
     assert other.shortened and "last Friday" in other.answer and "gym" not in other.answer
 
 
+@pytest.mark.slow
 def test_a_short_entry_and_the_setting_off_send_the_entry_whole(long_faq):
     r = long_faq.answers.ask("my vpn password is not accepted")
     assert (r.answer, r.shortened) == ("Use the self-service portal.", False)

@@ -8,6 +8,8 @@ from typer.testing import CliRunner
 
 from bot.services.gaps import GapError
 
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
+
 DOGS = [
     "can I bring my dog to the office",
     "are dogs allowed at work",

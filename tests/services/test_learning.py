@@ -48,6 +48,7 @@ def _again(q: EvalQuery) -> EvalQuery:
     )
 
 
+@pytest.mark.slow
 def test_a_day_of_reviews_makes_wrong_and_abstained_questions_right(container):
     stream = [ABSTAINED, WRONG, RIGHT, OUT_OF_SCOPE_ANSWERED, OUT_OF_SCOPE]
     test = [_again(ABSTAINED), _again(WRONG), OUT_OF_SCOPE]
@@ -91,6 +92,7 @@ def test_a_day_of_reviews_makes_wrong_and_abstained_questions_right(container):
     assert modes <= {"faq", "abstain"}  # no answer cost model time
 
 
+@pytest.mark.slow
 def test_the_admin_rejects_only_answers_to_out_of_scope_questions(container):
     admin = SimulatedAdmin(container.reviews)
     refused = container.answers.ask(OUT_OF_SCOPE.query)
@@ -99,6 +101,7 @@ def test_the_admin_rejects_only_answers_to_out_of_scope_questions(container):
         assert s.scalars(select(Review)).all() == []  # nothing to teach, nothing recorded
 
 
+@pytest.mark.slow
 def test_eval_learning_json_and_table(tmp_path, data_dir, monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_DATA_DIR", str(data_dir))
     stream = tmp_path / "stream.jsonl"

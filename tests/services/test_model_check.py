@@ -37,6 +37,7 @@ def _must_not_generate(c, monkeypatch):
     monkeypatch.setattr(c.engine, "submit", refuse)
 
 
+@pytest.mark.slow
 def test_an_unmeasured_model_does_not_generate(earned, monkeypatch):
     _must_not_generate(earned, monkeypatch)
     r = earned.answers.ask("my vpn password stopped working")
@@ -66,6 +67,7 @@ def test_a_share_measured_on_too_few_answers_does_not_count(earned, monkeypatch)
     assert r.fallback == "not_earned" and "at least 20 are needed" in r.why
 
 
+@pytest.mark.slow
 def test_a_model_that_reaches_the_bar_generates_and_each_answer_is_still_guarded(earned):
     _measured(earned, 0.95, 40)
     r = earned.answers.ask("my vpn password stopped working")
@@ -74,6 +76,7 @@ def test_a_model_that_reaches_the_bar_generates_and_each_answer_is_still_guarded
     assert r.why
 
 
+@pytest.mark.slow
 def test_a_new_check_is_picked_up_without_a_restart(earned, monkeypatch):
     _measured(earned, 0.95, 40)
     assert earned.generation_gate.verdict().generates
@@ -82,6 +85,7 @@ def test_a_new_check_is_picked_up_without_a_restart(earned, monkeypatch):
     assert earned.answers.ask("my vpn password stopped working").fallback == "not_earned"
 
 
+@pytest.mark.slow
 def test_generation_never_and_always_override_the_measurement(container, sample_index, monkeypatch):
     container.settings.generation = "never"
     _must_not_generate(container, monkeypatch)
@@ -98,6 +102,7 @@ def test_faithful_share_pools_the_sets_by_their_size():
     assert faithful_share({"held_out": {"n": 0, "grounded": None}}) == (None, 0, {})
 
 
+@pytest.mark.slow
 def test_model_check_measures_the_bundled_model_and_model_list_shows_the_verdict(
     monkeypatch, data_dir, model_store
 ):

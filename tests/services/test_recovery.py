@@ -12,6 +12,8 @@ from bot.container import Container
 from bot.db.models import Answer, Message, utcnow
 from bot.services.answer import MAX_ATTEMPTS, Superseded
 
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
+
 
 def _take(c: Container, ts: str = "5000.0001"):
     return c.answers.receive(

@@ -14,6 +14,7 @@ def reviews(container, sample_index):
     return container.reviews
 
 
+@pytest.mark.slow
 def test_non_admin_cannot_approve_and_nothing_is_learned(container, reviews):
     odd = "the VPN rejects my secret word when I work from home"
     r = container.answers.ask(odd, user_id="U1")
@@ -25,6 +26,7 @@ def test_non_admin_cannot_approve_and_nothing_is_learned(container, reviews):
     assert container.index.search(odd, 1)[0].score == pytest.approx(before.score)
 
 
+@pytest.mark.slow
 def test_approval_makes_the_next_similar_question_find_the_entry(container, reviews):
     odd = "the VPN rejects my secret word when I work from home"
     first = container.answers.ask(odd, user_id="U1")
@@ -37,6 +39,7 @@ def test_approval_makes_the_next_similar_question_find_the_entry(container, revi
     assert again.confidence > first.sources[0]["score"]
 
 
+@pytest.mark.slow
 def test_approving_an_abstention_needs_an_answer_and_creates_a_curated_entry(container, reviews):
     q = "Who won the football world cup in 1954?"
     r = container.answers.ask(q, user_id="U2")
@@ -49,6 +52,7 @@ def test_approving_an_abstention_needs_an_answer_and_creates_a_curated_entry(con
     assert not again.abstained and again.sources[0]["id"] == outcome.curated_entry
 
 
+@pytest.mark.slow
 def test_reject_is_recorded_and_unknown_answers_are_errors(container, reviews):
     r = container.answers.ask("where do I download my salary slip", user_id="U1")
     reviews.reject(r.answer_id, "UADMIN")
@@ -74,6 +78,7 @@ def _wrong(container, question: str) -> tuple[int, str]:
     return r.answer_id, r.sources[0]["id"]
 
 
+@pytest.mark.slow
 def test_correct_teaches_the_right_entry_and_records_the_wrong_one(container, reviews):
     from bot.db.models import Transcript
     from retrieval.negatives import hard_negatives, negatives_by_entry
@@ -106,6 +111,7 @@ def test_correct_teaches_the_right_entry_and_records_the_wrong_one(container, re
         reviews.reject(answer_id, "UADMIN")
 
 
+@pytest.mark.slow
 def test_attach_an_abstention_to_an_existing_entry(container, reviews):
     from retrieval.negatives import hard_negatives
 
@@ -122,6 +128,7 @@ def test_attach_an_abstention_to_an_existing_entry(container, reviews):
     assert hard_negatives(container.sessions) == []  # nothing was cited wrongly
 
 
+@pytest.mark.slow
 def test_reject_records_the_cited_entry_as_a_hard_negative(container, reviews):
     from retrieval.negatives import hard_negatives
 
@@ -137,6 +144,7 @@ def test_reject_records_the_cited_entry_as_a_hard_negative(container, reviews):
     assert len(hard_negatives(container.sessions)) == 1
 
 
+@pytest.mark.slow
 def test_entry_choices_match_typed_text_by_id_question_and_search(container, reviews):
     typed = reviews.entry_choices("vpn")
     ids = [i for i, _ in typed]

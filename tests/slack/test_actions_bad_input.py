@@ -152,6 +152,7 @@ def _submission(metadata: str, text: str = "A better answer.", callback_id: str 
         (json.dumps({"answer_id": 424242, "channel": REVIEW, "ts": "1.0"}), "Not done: no answer 424242."),
     ],
 )
+@pytest.mark.slow
 def test_a_broken_edit_form_is_acknowledged_and_explained(slack, logged, metadata, told):
     r = slack.send.interaction(_submission(metadata))
     assert r.status_code == 200 and r.text == ""  # a plain ack: the modal closes

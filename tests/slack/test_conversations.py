@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Answer, Conversation, Message
@@ -23,6 +24,7 @@ def _texts(blocks: list[dict]) -> str:
     return "\n".join(out)
 
 
+@pytest.mark.slow
 def test_dm_is_answered_in_its_thread_with_sources_and_recorded(slack):
     sent = time.monotonic()
     r = slack.send.event(dm(ASKER, "How do I reset my VPN password?", ts="1000.0001"))
@@ -64,6 +66,7 @@ def test_dm_is_answered_in_its_thread_with_sources_and_recorded(slack):
     assert delivered_at() == placeholder.ts  # where it was delivered
 
 
+@pytest.mark.slow
 def test_streamed_drafts_respect_the_update_interval(slack):
     slack.send.event(dm(ASKER, "my vpn password stopped working, what now?", ts="1000.0002"))
     final = slack.peer.wait_for(lambda: slack.peer.final_answers("D0USER1"), what="the answer")[0]
@@ -76,6 +79,7 @@ def test_streamed_drafts_respect_the_update_interval(slack):
         assert "drafting" in _texts(d.args["blocks"])  # a draft is marked until checked
 
 
+@pytest.mark.slow
 def test_retried_and_duplicate_deliveries_are_answered_once(slack):
     event = {
         "type": "message",
@@ -98,6 +102,7 @@ def test_retried_and_duplicate_deliveries_are_answered_once(slack):
         assert len(s.scalars(select(Message).where(Message.role == "user")).all()) == 1
 
 
+@pytest.mark.slow
 def test_follow_up_in_thread_uses_the_thread_without_a_mention(slack):
     first = {
         "type": "app_mention",
@@ -124,6 +129,7 @@ def test_follow_up_in_thread_uses_the_thread_without_a_mention(slack):
         assert len(convos) == 1 and [m.role for m in convos[0].messages] == ["user", "bot", "user", "bot"]
 
 
+@pytest.mark.slow
 def test_channel_modes(slack):
     slack.container.settings.channel_modes = {"CQUIET": "never", "CHELP": "all"}
     plain = {
@@ -157,6 +163,7 @@ def test_channel_modes(slack):
     assert slack.peer.calls_to("chat.postMessage", channel="CQUIET") == []
 
 
+@pytest.mark.slow
 def test_slash_command_posts_the_question_and_answers_in_its_thread(slack):
     r = slack.send.command("/ask", "How do I reset my VPN password?", ASKER, "CGENERAL")
     assert r.status_code == 200
@@ -167,6 +174,7 @@ def test_slash_command_posts_the_question_and_answers_in_its_thread(slack):
     assert "Usage" in empty.text
 
 
+@pytest.mark.slow
 def test_forged_and_stale_signatures_are_rejected(slack):
     event = dm(ASKER, "How do I reset my VPN password?", ts="4000.0001")
     assert slack.send.event(event, signature="v0=" + "0" * 64).status_code == 401
@@ -182,6 +190,7 @@ def test_forged_and_stale_signatures_are_rejected(slack):
     assert SECRET not in str([c.args for c in slack.peer.calls])
 
 
+@pytest.mark.slow
 def test_huge_and_empty_messages_get_a_clear_reply_once(slack):
     slack.send.event(dm(ASKER, "x" * 40_000, ts="5000.0001"))
     slack.send.event(dm(ASKER, "x" * 40_000, ts="5000.0001"), retry_num=1)
@@ -217,6 +226,7 @@ def test_health_and_readiness(slack):
     assert httpx.get(slack.url + "/readyz").status_code == 200
 
 
+@pytest.mark.slow
 def test_serve_explains_missing_credentials(tmp_path):
     import os
     import subprocess

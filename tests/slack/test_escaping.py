@@ -183,6 +183,7 @@ def ticketing(slack):
     server.server_close()
 
 
+@pytest.mark.slow
 def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words(slack, ticketing):
     question = f"<!channel> <!here> <!everyone> AT&amp;T says 1 &lt; 2. {OUT_OF_SCOPE} <https://evil.example|click here>"
     answer_id, final = _ask(slack, question, "3000.0001", "D0ESC1")
@@ -221,6 +222,7 @@ def test_an_askers_broadcasts_and_links_reach_hand_off_and_review_as_plain_words
     assert double_escaped(slack.peer.calls) == []
 
 
+@pytest.mark.slow
 def test_model_text_is_never_shown_before_the_guard_and_is_escaped_after(slack, model):
     # The model streams, slowly, an answer the FAQ does not support: the asker must never see it.
     model.reply = lambda prompt: (
@@ -250,6 +252,7 @@ def test_model_text_is_never_shown_before_the_guard_and_is_escaped_after(slack, 
     assert live_controls(slack.peer.calls, {ASKER}) == []
 
 
+@pytest.mark.slow
 def test_faq_text_admin_text_and_agent_text_are_escaped(slack):
     slack.container.index.import_items([HOSTILE_FAQ])
     slack.container.settings.direct_answer_score = 0.85  # the entry's own question: its answer as written
@@ -374,6 +377,7 @@ EXAMPLES = itertools.count(1)
     edit=plain,
     decision=st.sampled_from(["approve", "edit", "reject"]),
 )
+@pytest.mark.slow
 def test_no_call_of_a_hostile_conversation_carries_a_control_the_bot_did_not_mean(
     slack, model, question, topic, model_echo, agent_reply, edit, decision
 ):

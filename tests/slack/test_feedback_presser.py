@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Answer, Feedback, Handoff, Message
 from bot.slack import blocks
 from tests.slack.harness import ADMIN, ASKER, MALLORY, REVIEW, SUPPORT
 from tests.slack.slack_peer import BOT_USER, button_click
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 CHANNEL = "C0GENERAL"
 

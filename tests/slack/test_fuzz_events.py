@@ -18,6 +18,7 @@ import time
 import urllib.parse
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -316,12 +317,14 @@ FUZZ = settings(
 )
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=100)
 @given(sent=signed_requests)
 def test_signed_payloads_of_any_shape_get_no_5xx_and_no_traceback(shared_slack, caplog, sent):
     _check(shared_slack, caplog, sent)
 
 
+@pytest.mark.slow
 @settings(FUZZ, max_examples=60)
 @given(sent=any_requests())
 def test_any_request_gets_no_5xx_and_no_traceback(shared_slack, caplog, sent):

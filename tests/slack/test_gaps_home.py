@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.slack import blocks
 from tests.services.test_gaps import COFFEE, DOGS
 from tests.slack.harness import ADMIN, ASKER, MALLORY
 from tests.slack.slack_peer import button_click
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 
 def _home_click(action_id: str, value: str, user: str) -> dict:

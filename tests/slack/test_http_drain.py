@@ -90,6 +90,7 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.mark.slow
 def test_sigterm_finishes_the_answer_in_progress_then_exits_0(tmp_path, model_path):
     peer = SlowPlaceholderPeer(hold_s=3.0)
     drain_s = 25.0
@@ -129,6 +130,7 @@ def test_sigterm_finishes_the_answer_in_progress_then_exits_0(tmp_path, model_pa
         peer.close()
 
 
+@pytest.mark.slow
 def test_an_answer_that_outlasts_the_drain_time_does_not_hold_the_exit(tmp_path, model_path):
     # Given through SUPPORTBOT_DRAIN_TIMEOUT_S; a Settings without that field serves the default.
     drain_s = 4.0 if "drain_timeout_s" in Settings.model_fields else DRAIN_TIMEOUT_S
@@ -162,6 +164,7 @@ def _slow_app(started: threading.Event, hold_s: float):
     return app
 
 
+@pytest.mark.slow
 def test_the_server_refuses_new_connections_and_finishes_the_request_in_flight():
     started = threading.Event()
     server = DrainingServer(_slow_app(started, 1.5), "127.0.0.1", 0, threads=2)
@@ -182,6 +185,7 @@ def test_the_server_refuses_new_connections_and_finishes_the_request_in_flight()
     assert not server.thread.is_alive()
 
 
+@pytest.mark.slow
 def test_waiting_for_the_requests_in_flight_is_bounded():
     started = threading.Event()
     server = DrainingServer(_slow_app(started, 5.0), "127.0.0.1", 0, threads=2)

@@ -135,6 +135,7 @@ UNSIGNED = {
     ["v0=" + "0" * 64, None, "v0=ünïcødé", "v0=" + "a" * 5000],
     ids=["bad", "none", "nonascii", "long"],
 )
+@pytest.mark.slow
 def test_unsigned_bodies_get_401_and_one_short_line(shared_slack, logs, name, signature):
     body, ctype = UNSIGNED[name]
     with nothing_changes(shared_slack):
@@ -317,6 +318,7 @@ def odd_event(change: dict) -> dict:
     return {k: v for k, v in event.items() if v is not ...}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", list(ODD_EVENTS))
 def test_signed_events_with_odd_fields_get_400_on_both_databases(shared_slack_any_db, logs, name):
     with nothing_changes(shared_slack_any_db):
@@ -372,6 +374,7 @@ def test_a_null_user_or_an_unknown_event_is_a_harmless_reply(shared_slack, logs)
     assert raw(shared_slack.send.url, challenge, sign_with=SECRET).json() == {"challenge": "c" * 40}
 
 
+@pytest.mark.slow
 def test_nul_characters_are_taken_out_of_a_question_on_both_databases(slack_any_db):
     harness = slack_any_db
     text = "How do I reset\x00 my VPN password?\x00"
@@ -547,6 +550,7 @@ def test_signed_slash_commands_of_odd_shape_get_400(shared_slack, logs, fields):
     assert_quiet(logs)
 
 
+@pytest.mark.slow
 def test_a_slash_command_that_mentions_payload_is_still_a_command(slack):
     """Bolt reads any form containing the word "payload" as an interaction and finds nothing."""
     reply = slack.send.command("/ask", "what is the payload size limit for uploads?", ASKER, "CGENERAL")

@@ -61,6 +61,7 @@ def eventually(check, timeout: float = 10.0) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_metrics_move_with_questions_answers_abstentions_escalations_and_approvals(slack, ops):
     before = Scrape(ops + "/metrics")
     assert before.value("supportbot_questions_total") == 0
@@ -104,6 +105,7 @@ def test_metrics_move_with_questions_answers_abstentions_escalations_and_approva
     assert model["generates"] == "true"  # SUPPORTBOT_GENERATION=always in the tests
 
 
+@pytest.mark.slow
 def test_health_endpoints(slack, ops):
     assert httpx.get(ops + "/healthz").text == "ok\n"
     ready = httpx.get(ops + "/readyz")
@@ -129,6 +131,7 @@ def test_readiness_names_the_unreachable_database():
         server.stop()
 
 
+@pytest.mark.slow
 def test_json_log_lines_carry_the_slack_event_id(slack, caplog):
     caplog.set_level(logging.INFO)
     stream = io.StringIO()
@@ -158,6 +161,7 @@ def test_json_log_lines_carry_the_slack_event_id(slack, caplog):
     assert [e["request_id"] for e in retried] == ["EvTRACE0001"]
 
 
+@pytest.mark.slow
 def test_app_home_shows_deflection_approval_rate_and_top_gaps(slack):
     _ask(slack, IN_SCOPE, "7200.0001")
     _ask(slack, OUT_OF_SCOPE, "7200.0002")
@@ -171,6 +175,7 @@ def test_app_home_shows_deflection_approval_rate_and_top_gaps(slack):
     assert "Not in the FAQ, most asked" in shown and "1954? \\u00d71" in shown
 
 
+@pytest.mark.slow
 def test_serve_command_takes_the_transport_from_settings_and_logs_json(data_dir, slack_peer, tmp_path):
     """`supportbot serve` as the container runs it: no flag, SUPPORTBOT_SLACK_TRANSPORT=http, JSON logs."""
     import os

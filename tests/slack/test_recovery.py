@@ -35,6 +35,7 @@ def slack_settings(data_dir, model_path, slack_peer) -> Settings:
     )
 
 
+@pytest.mark.slow
 def test_a_question_whose_process_died_is_answered_in_its_placeholder(slack):
     peer, c = slack.peer, slack.container
     # What a process that died mid-answer leaves behind: the question recorded, a placeholder posted.
@@ -63,6 +64,7 @@ def test_a_question_whose_process_died_is_answered_in_its_placeholder(slack):
         assert s.get(Message, received.message_id).answer_attempts == 1
 
 
+@pytest.mark.slow
 def test_the_final_answer_outlasts_rate_limits_and_server_errors(slack):
     peer = slack.peer
     peer.fail("chat.update", 429, times=6, retry_after=1)  # more than slack_sdk retries on its own
@@ -78,6 +80,7 @@ def test_the_final_answer_outlasts_rate_limits_and_server_errors(slack):
     assert len(peer.calls_to("chat.update!429")) == 6 and len(peer.calls_to("chat.update!503")) == 4
 
 
+@pytest.mark.slow
 def test_an_answer_recorded_but_never_shown_is_shown_once_in_its_placeholder(slack):
     """What a process leaves behind when the database (or Slack) went away after the answer was
     recorded and before it reached the asker: the question, its placeholder, the answer in SQL,
@@ -140,6 +143,7 @@ def _refuse_writes_of(column: str) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow
 def test_a_placeholder_the_database_could_not_remember_is_taken_back(slack_any_db):
     """The placeholder is posted, then the write that remembers it fails: the answer that recovery
     brings later cannot go into it, so it is deleted rather than left "Looking that up…" for good,
@@ -182,6 +186,7 @@ REFUSE_DELIVERY = {
 }
 
 
+@pytest.mark.slow
 def test_an_answer_whose_delivery_could_not_be_recorded_is_shown_again_in_place_not_lost(slack_any_db):
     """The write after the answer fails: the lease runs out and the recorded answer is shown again
     in the same message (an update: the asker still sees one answer), then marked delivered."""

@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Answer, Feedback, Handoff, LearnedPhrasing, Message, Review
@@ -14,6 +15,8 @@ from bot.slack import blocks
 from bot.slack.webhook import sign as webhook_sign
 from tests.slack.harness import ADMIN, AGENT, ASKER, MALLORY, REVIEW, SUPPORT
 from tests.slack.slack_peer import button_click, dm
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 ODD = "the VPN rejects my secret word when I work from home"  # loosely phrased, still answered
 OUT_OF_SCOPE = "Who won the football world cup in 1954?"

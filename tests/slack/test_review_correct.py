@@ -9,6 +9,7 @@ import logging
 import time
 import uuid
 
+import pytest
 from sqlalchemy import select
 
 from bot.db.models import Answer, Review
@@ -17,6 +18,8 @@ from retrieval.negatives import hard_negatives
 from tests.slack.harness import ADMIN, MALLORY, REVIEW
 from tests.slack.slack_peer import TEAM, button_click
 from tests.slack.test_review_and_handoff import _ask, _review_post
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 CRACKED = "my laptop screen cracked, can I get a new laptop?"  # answered from laptop-broken
 CHILD = "I want to take time off when my child is born"  # abstained on; parental-leave answers it

@@ -25,6 +25,8 @@ from tests.slack.slack_peer import BOT_USER, dm
 from tests.slack.socket_peer import APP_TOKEN, ConnectingSlackPeer, SocketModePeer, events_api, slash_command
 from tests.support import SAMPLE_FAQ
 
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
+
 
 @dataclass
 class SocketHarness:

@@ -21,7 +21,7 @@ from tests.slack.harness import ASKER, SECRET
 from tests.slack.slack_peer import BOT_USER, SlackSender
 from tests.support import SAMPLE_FAQ, free_port
 
-pytestmark = pytest.mark.postgres
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def _start(env: dict, port: int, log: Path) -> subprocess.Popen:

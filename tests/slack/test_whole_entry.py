@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from bot.slack import blocks
 from retrieval.faq import FaqItem, load_faq
 from tests.services.test_concise import BENEFITS
 from tests.slack.harness import ASKER
 from tests.slack.slack_peer import button_click, dm
 from tests.support import SAMPLE_FAQ
+
+pytestmark = pytest.mark.slow  # over ~2 s each here: `make test-fast` leaves them out
 
 
 def test_a_long_entry_is_answered_with_its_lead_and_the_whole_entry_is_a_click_away(slack):
