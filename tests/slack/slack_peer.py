@@ -201,6 +201,23 @@ class SlackPeer:
         return None
 
 
+def event_callback(event: dict, *, event_id: str | None = None) -> dict:
+    """The Events API callback Slack wraps an event in: the body of an HTTP delivery, the payload
+    of a socket-mode envelope."""
+    return {
+        "token": "legacy",
+        "team_id": TEAM,
+        "api_app_id": "A0001",
+        "type": "event_callback",
+        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
+        "event_time": int(time.time()),
+        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
+        "is_ext_shared_channel": False,
+        "event_context": "4-eyJldCI6Im1lc3NhZ2UifQ",
+        "event": {"event_ts": event.get("ts"), **event},
+    }
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     return (
         "v0="
@@ -236,16 +253,7 @@ class SlackSender:
     def event(
         self, event: dict, *, event_id: str | None = None, retry_num: int | None = None, **kw
     ) -> httpx.Response:
-        envelope = {
-            "token": "legacy",
-            "team_id": TEAM,
-            "api_app_id": "A0001",
-            "type": "event_callback",
-            "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
-            "event_time": int(time.time()),
-            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-            "event": {"event_ts": event.get("ts"), **event},
-        }
+        envelope = event_callback(event, event_id=event_id)
         headers = kw.pop("headers", {}) or {}
         if retry_num is not None:
             headers |= {"x-slack-retry-num": str(retry_num), "x-slack-retry-reason": "http_timeout"}

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,7 +19,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.server import ServerConnection, serve
 
-from tests.slack.slack_peer import BOT_USER, TEAM, Call, SlackPeer
+from tests.slack.slack_peer import TEAM, Call, SlackPeer, event_callback
 
 APP_TOKEN = "xapp-1-A0001-test"
 
@@ -129,18 +128,7 @@ def events_api(
     retry_reason: str = "",
 ) -> dict:
     """An ``events_api`` envelope: the same event callback as over HTTP, inside a socket envelope."""
-    payload = {
-        "token": "legacy",
-        "team_id": TEAM,
-        "api_app_id": "A0001",
-        "type": "event_callback",
-        "event_id": event_id or "Ev" + uuid.uuid4().hex[:10],
-        "event_time": int(time.time()),
-        "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}],
-        "is_ext_shared_channel": False,
-        "event_context": "4-eyJldCI6Im1lc3NhZ2UifQ",
-        "event": {"event_ts": event.get("ts"), **event},
-    }
+    payload = event_callback(event, event_id=event_id)
     return {
         "envelope_id": envelope_id or str(uuid.uuid4()),
         "type": "events_api",

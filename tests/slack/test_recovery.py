@@ -35,23 +35,29 @@ def slack_settings(data_dir, model_path, slack_peer) -> Settings:
     )
 
 
-@pytest.mark.slow
-def test_a_question_whose_process_died_is_answered_in_its_placeholder(slack):
-    peer, c = slack.peer, slack.container
-    # What a process that died mid-answer leaves behind: the question recorded, a placeholder posted.
-    received = c.answers.receive(
+def _left_behind(slack, channel: str, ts: str):
+    """What a process that died mid-answer leaves behind: the question recorded, a placeholder
+    posted and remembered. (received, placeholder ts)."""
+    received = slack.container.answers.receive(
         "How do I reset my VPN password?",
         user_id="UASKER",
         source="slack",
-        channel_id="D0DEAD",
-        thread_ts="4000.0001",
-        dedup_key="slack:D0DEAD:4000.0001",
-        slack_ts="4000.0001",
+        channel_id=channel,
+        thread_ts=ts,
+        dedup_key=f"slack:{channel}:{ts}",
+        slack_ts=ts,
     )
-    placeholder = slack.bot.client.chat_postMessage(
-        channel="D0DEAD", thread_ts="4000.0001", text=blocks.THINKING_TEXT
-    )["ts"]
-    c.answers.placeholder_posted(received, placeholder)
+    placeholder = slack.bot.client.chat_postMessage(channel=channel, thread_ts=ts, text=blocks.THINKING_TEXT)[
+        "ts"
+    ]
+    slack.container.answers.placeholder_posted(received, placeholder)
+    return received, placeholder
+
+
+@pytest.mark.slow
+def test_a_question_whose_process_died_is_answered_in_its_placeholder(slack):
+    peer, c = slack.peer, slack.container
+    received, placeholder = _left_behind(slack, "D0DEAD", "4000.0001")
 
     final = peer.wait_for(
         lambda: peer.final_answers("D0DEAD", "4000.0001"), timeout=60, what="the recovered answer"
@@ -86,19 +92,7 @@ def test_an_answer_recorded_but_never_shown_is_shown_once_in_its_placeholder(sla
     recorded and before it reached the asker: the question, its placeholder, the answer in SQL,
     nothing in Slack. Before, recovery skipped it (an answer existed) and the asker never got one."""
     peer, c = slack.peer, slack.container
-    received = c.answers.receive(
-        "How do I reset my VPN password?",
-        user_id="UASKER",
-        source="slack",
-        channel_id="D0LOST",
-        thread_ts="4200.0001",
-        dedup_key="slack:D0LOST:4200.0001",
-        slack_ts="4200.0001",
-    )
-    placeholder = slack.bot.client.chat_postMessage(
-        channel="D0LOST", thread_ts="4200.0001", text=blocks.THINKING_TEXT
-    )["ts"]
-    c.answers.placeholder_posted(received, placeholder)
+    received, placeholder = _left_behind(slack, "D0LOST", "4200.0001")
     recorded = c.answers.respond(received, deliver_later=True)  # ... and then the process died
 
     final = peer.wait_for(
@@ -158,7 +152,7 @@ def test_a_placeholder_the_database_could_not_remember_is_taken_back(slack_any_d
             conn.execute(sa.text(statement))
     event = dm("UASKER", "How do I reset my VPN password?", ts="4400.0001", channel="D0PH")
     assert slack.send.event(event, event_id="EvPH1").status_code == 200
-    (deleted,) = peer.wait_for(lambda: peer.calls_to("chat.delete", channel="D0PH"), what="the take-back")
+    deleted = peer.wait_for(lambda: peer.calls_to("chat.delete", channel="D0PH"), what="the take-back")[0]
     first = peer.calls_to("chat.postMessage", channel="D0PH")[0]
     assert deleted.args["ts"] == first.ts
     with engine.begin() as conn:
@@ -166,7 +160,11 @@ def test_a_placeholder_the_database_could_not_remember_is_taken_back(slack_any_d
         conn.execute(sa.text("DROP TRIGGER refuse_placeholder_ts" + suffix))
     final = peer.wait_for(lambda: peer.final_answers("D0PH", "4400.0001"), timeout=60, what="the answer")
     assert len(final) == 1 and final[0].args["ts"] != first.ts and "Brightwater" in final[0].args["text"]
-    assert len(peer.calls_to("chat.postMessage", channel="D0PH")) == 2  # the withdrawn one, the answer's
+    # Every placeholder the database could not remember was withdrawn (on a loaded machine a sweep
+    # may have tried once more before the trigger was dropped): only the answer's reply is left.
+    withdrawn = {c.args["ts"] for c in peer.calls_to("chat.delete", channel="D0PH")}
+    left = [c.ts for c in peer.calls_to("chat.postMessage", channel="D0PH") if c.ts not in withdrawn]
+    assert left == [final[0].args["ts"]]
 
 
 REFUSE_DELIVERY = {
