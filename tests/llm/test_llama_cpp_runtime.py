@@ -9,6 +9,7 @@ from bot.llm.base import GenerationParams
 from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
 
 pytest.importorskip("llama_cpp", reason="optional runtime: pip install llama-cpp-python")
+pytestmark = pytest.mark.slow  # loads the model in a second runtime (24 s in CI)
 
 PROMPT = build_prompt(
     "How do I reset my VPN password?",
