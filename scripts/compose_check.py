@@ -172,7 +172,17 @@ class Stack:
 
     # -- state
     def ps(self) -> list[dict]:
-        out = self.compose("ps", "-a", "--format", "json").stdout.strip()
+        # `compose ps` lists the project's containers, then inspects each: one that compose `up`
+        # replaces in between (the one-shot setup, a recreated bot) fails the whole listing with
+        # "No such container" (seen once in CI). The state is in flux, not broken: ask again.
+        for _ in range(5):
+            proc = self.compose("ps", "-a", "--format", "json", check_rc=False, quiet=True)
+            if proc.returncode == 0 or "No such container" not in proc.stderr:
+                break
+            time.sleep(1.0)
+        if proc.returncode != 0:
+            raise CheckFailed(f"docker compose ps exited {proc.returncode}: {proc.stderr.strip()[-500:]}")
+        out = proc.stdout.strip()
         if not out:
             return []
         if out.startswith("["):
