@@ -472,7 +472,14 @@ class Settings(BaseSettings):
     @classmethod
     def _split_modes(cls, value: object) -> object:
         if isinstance(value, str):
-            value = dict(p.strip().partition(":")[::2] for p in value.split(",") if p.strip())
+            pairs = [p.strip().partition(":")[::2] for p in value.split(",") if p.strip()]
+            modes: dict[str, str] = {}
+            for channel, mode in pairs:
+                channel, mode = channel.strip(), mode.strip()
+                if modes.get(channel, mode) != mode:  # which one was meant cannot be told
+                    raise ValueError(f"{channel!r} is given two modes, {modes[channel]} and {mode}")
+                modes[channel] = mode
+            value = modes
         return value
 
     @field_validator("channel_modes")
@@ -493,6 +500,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"SUPPORTBOT_MAX_NEW_TOKENS ({self.max_new_tokens}) must be less than "
                 f"SUPPORTBOT_MODEL_CONTEXT_LENGTH ({self.model_context_length}): the prompt needs room"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _enough_check_questions(self) -> Settings:
+        if self.model_check_min_answers > self.model_check_questions:
+            # the check could never count: every model would stay unearned however faithful
+            raise ValueError(
+                f"SUPPORTBOT_MODEL_CHECK_MIN_ANSWERS ({self.model_check_min_answers}) must not exceed "
+                f"SUPPORTBOT_MODEL_CHECK_QUESTIONS ({self.model_check_questions}), the questions it asks"
             )
         return self
 

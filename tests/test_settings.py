@@ -64,6 +64,7 @@ def test_new_settings_and_their_defaults():
         ("MAX_QUESTION_CHARS", "not-a-number"),
         ("CHANNEL_MODES", "C123"),
         ("CHANNEL_MODES", "C123:sometimes"),
+        ("CHANNEL_MODES", "C123:all,C456:never,C123:never"),  # two modes for one channel
         ("DATABASE_URL", "postgres://u@db/bot"),
         ("CHROMA_URL", "ftp://chroma"),
         ("HANDOFF_WEBHOOK_URL", "tickets.example/hook"),
@@ -109,8 +110,22 @@ def test_lenient_where_nothing_is_lost(monkeypatch):
     monkeypatch.setenv("SUPPORTBOT_REVIEW_CHANNEL", "")
     monkeypatch.setenv("SUPPORTBOT_ADMIN_USERS", "")
     monkeypatch.setenv("SUPPORTBOT_LOG_LEVEL", "debug")
-    monkeypatch.setenv("SUPPORTBOT_CHANNEL_MODES", " C123:all , C456 : never ,")
+    monkeypatch.setenv("SUPPORTBOT_CHANNEL_MODES", " C123:all , C456 : never ,C123: all")
     s = Settings()
     assert s.review_channel is None and s.admin_users == [] and s.log_level == "DEBUG"
     assert s.channel_modes == {"C123": "all", "C456": "never"}
     assert s.channel_mode("C456") == "never" and s.channel_mode("C789") == "mention"
+
+
+def test_a_model_check_that_could_never_count_is_refused(monkeypatch):
+    monkeypatch.setenv("SUPPORTBOT_MODEL_CHECK_QUESTIONS", "10")
+    monkeypatch.setenv("SUPPORTBOT_MODEL_CHECK_MIN_ANSWERS", "20")
+    with pytest.raises(ValidationError) as exc:
+        Settings()
+    (line,) = describe_errors(exc.value)
+    assert (
+        "SUPPORTBOT_MODEL_CHECK_MIN_ANSWERS (20) must not exceed SUPPORTBOT_MODEL_CHECK_QUESTIONS (10)"
+        in line
+    )
+    monkeypatch.setenv("SUPPORTBOT_MODEL_CHECK_MIN_ANSWERS", "10")
+    assert Settings().model_check_min_answers == 10
