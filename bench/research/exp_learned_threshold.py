@@ -51,26 +51,21 @@ def negatives(index, snap) -> list[float]:
     return [round(float(c), 4) for c in caught[0]]
 
 
-def positives(index, snap, rng) -> list[tuple[float, bool]]:
+def without(snap, drop: set[int]):
+    """``snap`` as if the phrasings at scorer rows ``drop`` had never been learned: their vectors (tuned
+    and base) and their words in BM25."""
     scorer = snap.scorer
     owners = np.repeat(scorer.group_owner, scorer.counts)
-    learned = [i for i, k in enumerate(snap.kinds) if k == "learned"]
-    if not learned:
-        return []
-    fold = set(rng.choice(learned, min(FOLD, len(learned)), replace=False).tolist())
-    keep = np.array([i not in fold for i in range(len(owners))])
+    keep = np.array([i not in drop for i in range(len(owners))])
     held = PhrasingScorer(
         scorer.entry_ids, scorer.embeddings[keep], owners[keep], ["x"] * len(scorer.entry_ids), scorer.weights
     )
-    fold_texts = {(snap.entry_ids[owners[i]], snap.texts[i]) for i in fold}
-    base = snap.base_scorer
+    dropped = {(snap.entry_ids[owners[i]], snap.texts[i]) for i in drop}
+    base, base_texts = snap.base_scorer, snap.base_texts
     if base is not None:
         base_owners = np.repeat(base.group_owner, base.counts)
         bkeep = np.array(
-            [
-                (base.entry_ids[base_owners[i]], snap.base_texts[i]) not in fold_texts
-                for i in range(len(base_owners))
-            ]
+            [(base.entry_ids[base_owners[i]], base_texts[i]) not in dropped for i in range(len(base_owners))]
         )
         base = PhrasingScorer(
             base.entry_ids,
@@ -79,24 +74,50 @@ def positives(index, snap, rng) -> list[tuple[float, bool]]:
             ["x"] * len(base.entry_ids),
             base.weights,
         )
+        base_texts = [t for t, k in zip(base_texts, bkeep) if k]
     lexical = snap.lexical
     if lexical is not None:
         texts = []
         for row in range(len(snap.entry_ids)):
-            parts = [snap.texts[i] for i in range(len(owners)) if owners[i] == row and i not in fold]
+            parts = [snap.texts[i] for i in range(len(owners)) if owners[i] == row and i not in drop]
             parts.append(snap.answers[row] if row < len(snap.answers) else "")
             texts.append("\n".join(parts))
         lexical = LexicalScorer(list(snap.entry_ids), texts, lexical.language)
-    held_snap = dataclasses.replace(snap, scorer=held, base_scorer=base, lexical=lexical)
+    return dataclasses.replace(
+        snap,
+        scorer=held,
+        base_scorer=base,
+        lexical=lexical,
+        texts=[t for t, k in zip(snap.texts, keep) if k],
+        kinds=[t for t, k in zip(snap.kinds, keep) if k],
+        base_texts=base_texts,
+        phrasings_per_entry=int(keep.sum()) / max(len(snap.entry_ids), 1),
+    )
+
+
+def learned_rows(snap) -> list[int]:
+    return [i for i, k in enumerate(snap.kinds) if k == "learned"]
+
+
+def positives(index, snap, rng) -> list[tuple[float, bool]]:
+    """Learned phrasings, a fold at a time left out of the index and asked: what admins confirmed."""
+    learned = learned_rows(snap)
+    if not learned:
+        return []
+    owners = np.repeat(snap.scorer.group_owner, snap.scorer.counts)
+    fold = set(rng.choice(learned, min(FOLD, len(learned)), replace=False).tolist())
+    held_snap = without(snap, fold)
     base_embedder = index._embedder_for(index.base_embedder)
-    out = []
     order = sorted(fold)
     base_vecs = (
-        base_embedder.encode([snap.texts[i] for i in order]) if base is not None else [None] * len(order)
+        base_embedder.encode([snap.texts[i] for i in order])
+        if held_snap.base_scorer is not None
+        else [None] * len(order)
     )
+    out = []
     for i, bv in zip(order, base_vecs):
         text = snap.texts[i]
-        scores, _ = index._rank(held_snap, text, scorer.embeddings[i])
+        scores, _ = index._rank(held_snap, text, snap.scorer.embeddings[i])
         conf = index._confidence(held_snap, scores, text, bv)
         out.append((round(conf, 4), bool(int(np.argmax(scores)) == owners[i])))
     return out
@@ -115,6 +136,10 @@ def dump(day, index, test, rng) -> dict:
         "floor": calibration.default_threshold(snap.phrasings_per_entry, snap.embedder_path is not None),
         "test": rows,
         "neg": negatives(index, snap),
+        # calibration on the FAQ as written: the learned phrasings left out of the index
+        "neg_written": negatives(index, without(snap, set(learned_rows(snap))))
+        if learned_rows(snap)
+        else None,
         "pos": positives(index, snap, rng),
         "seconds": round(time.time() - t0, 1),
     }
