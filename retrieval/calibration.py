@@ -17,18 +17,30 @@ more tightly (CLINC150 val: tuned 0.377 at 5 phrasings, 0.438 at 10). Within one
 entry's own count does not matter (bench/research/exp_threshold_by_count.py: flat across 3-15), the
 FAQ's mean does. So the default is read off these measurements at the index's mean, interpolated on
 a log scale and held flat beyond the ends. Rows: bench/calibrate_threshold.py; docs/benchmarks.md.
+
+What admins confirmed: held-out questions say what to refuse, but as admins teach the bot, every
+learned phrasing makes an entry's neighbours look closer too, and that rule's threshold rose with
+them (CLINC150: 0.540 -> 0.608 over 5 days of reviews) while coverage stalled at 0.71. Questions an
+admin confirmed (learned phrasings) are the evidence it lacks: once enough are confirmed, the
+threshold is lowered to the one that answers nine in ten of them, asked as if new, but never so far
+that it answers more than one in ten of the questions admins rejected. To stay "new", one learned
+phrasing in CONFIRMED_FOLD never trains the embedder (retrieval/tune.py) and is asked with the
+whole fold left out of the index. Measured: docs/benchmarks.md, "Learning from reviews".
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 
 import numpy as np
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db.models import IndexState
+from bot.db.models import IndexState, text_key
 from retrieval.chunking import split_sentences
+from retrieval.negatives import hard_negatives
+from retrieval.scoring import LexicalScorer, PhrasingScorer
 from retrieval.search import HYBRID, LEXICAL, SEMANTIC
 from retrieval.snapshot import _Snapshot
 
@@ -73,8 +85,85 @@ def default_threshold(phrasings_per_entry: float, tuned: bool) -> float:
 CALIBRATION_QUERIES = 600
 # Bump when calibration itself changes (what is held out, how it is scored): thresholds stored in
 # SQL by an older version are then recalibrated instead of reused.
-CALIBRATION_VERSION = 1
+CALIBRATION_VERSION = 2
 MIN_UNIT_TOKENS = 3  # shorter answer sentences ("Yes.", "See below.") say nothing of a question
+
+# What admins confirmed (the module's docstring): one learned phrasing in CONFIRMED_FOLD is held out
+# of tuning and asked by calibration; from MIN_CONFIRMED of them on, the threshold answers all but
+# CONFIRMED_QUANTILE of them (up to CONFIRMED_QUERIES, a seeded sample) unless that would answer
+# more than one in ten of the questions admins rejected (the latest CONFIRMED_QUERIES of them).
+CONFIRMED_FOLD = 5
+CONFIRMED_QUANTILE = 0.1
+MIN_CONFIRMED = 40
+CONFIRMED_QUERIES = 400
+
+
+def held_out_of_tuning(text: str) -> bool:
+    """Whether a learned phrasing is in the fold that calibration asks as new and tuning never
+    trains on: decided by a hash of its text, so every process and every night agree."""
+    return int(text_key(" ".join(text.split()))[:8], 16) % CONFIRMED_FOLD == 0
+
+
+def confirmed_threshold(
+    held_out: float, confirmed: np.ndarray, rejected: np.ndarray, quantile: float = CONFIRMED_QUANTILE
+) -> float:
+    """The threshold from held-out negatives (``held_out``, self_calibrated_threshold), lowered to
+    answer all but ``quantile`` of the confirmed questions' confidences once MIN_CONFIRMED are at
+    hand, but never below the confidence that answers more than one in ten rejected questions."""
+    if len(confirmed) < MIN_CONFIRMED:
+        return held_out
+    answer_from = float(np.quantile(confirmed, quantile))
+    if len(rejected):
+        answer_from = max(answer_from, self_calibrated_threshold(rejected))
+    return min(held_out, answer_from)
+
+
+def without_phrasings(snap: _Snapshot, drop: set[int]) -> _Snapshot:
+    """``snap`` as if the phrasings at scorer rows ``drop`` had never been learned: their vectors
+    (tuned and base) and their words in BM25 are left out; the snapshot itself is not changed."""
+    scorer = snap.scorer
+    owners = np.repeat(scorer.group_owner, scorer.counts)  # entry row of each phrasing, scorer order
+    keep = np.array([i not in drop for i in range(len(owners))], dtype=bool)
+    held = PhrasingScorer(
+        scorer.entry_ids, scorer.embeddings[keep], owners[keep], [""] * len(scorer.entry_ids), scorer.weights
+    )
+    dropped = {(snap.entry_ids[owners[i]], snap.texts[i]) for i in drop}
+    base, base_texts = snap.base_scorer, snap.base_texts
+    if base is not None:
+        base_owners = np.repeat(base.group_owner, base.counts)
+        base_keep = np.array(
+            [(base.entry_ids[o], t) not in dropped for o, t in zip(base_owners, base_texts)], dtype=bool
+        )
+        base = PhrasingScorer(
+            base.entry_ids,
+            base.embeddings[base_keep],
+            base_owners[base_keep],
+            [""] * len(base.entry_ids),
+            base.weights,
+        )
+        base_texts = [t for t, k in zip(base_texts, base_keep) if k]
+    lexical = snap.lexical
+    if lexical is not None:
+        parts: list[list[str]] = [[] for _ in snap.entry_ids]
+        for i, row in enumerate(owners):
+            if keep[i]:
+                parts[row].append(snap.texts[i])
+        texts = [
+            "\n".join([*p, snap.answers[row] if row < len(snap.answers) else ""])
+            for row, p in enumerate(parts)
+        ]
+        lexical = LexicalScorer(list(snap.entry_ids), texts, lexical.language)
+    return dataclasses.replace(
+        snap,
+        scorer=held,
+        base_scorer=base,
+        lexical=lexical,
+        texts=[t for t, k in zip(snap.texts, keep) if k],
+        kinds=[t for t, k in zip(snap.kinds, keep) if k],
+        owners=owners[keep],
+        base_texts=base_texts,
+        thresholds={},
+    )
 
 
 class IndexCalibration:
@@ -87,7 +176,8 @@ class IndexCalibration:
         only: it is on the embedder's scale) is used as is. Otherwise the one calibrated on this FAQ
         (self_calibrated_threshold): the confidence that answers at most one in ten questions of the
         FAQ's own domain that it has no entry for; for semantic ranking never below the floor
-        measured on CLINC150 for the FAQ's phrasings per entry."""
+        measured on CLINC150 for the FAQ's phrasings per entry. Once admins have confirmed enough
+        questions, lowered to answer nine in ten of them (confirmed_threshold)."""
         snap = snap or self._fresh()
         tuned = snap.embedder_path is not None
         if mode == SEMANTIC:
@@ -194,4 +284,50 @@ class IndexCalibration:
                 snap, question, vec if mode != LEXICAL else None, exclude=row, hybrid=mode == HYBRID
             )
             confidences.append(self._confidence(snap, scores, question, base_vec, exclude=row))
-        return self_calibrated_threshold(np.array(confidences, np.float64))
+        held_out = self_calibrated_threshold(np.array(confidences, np.float64))
+        confirmed = self._confirmed_confidences(snap, mode)
+        if len(confirmed) < MIN_CONFIRMED:
+            return held_out
+        return confirmed_threshold(held_out, confirmed, self._rejected_confidences(snap, mode))
+
+    def _ask(self, snap: _Snapshot, mode: str, texts: list[str], vectors: np.ndarray | None) -> np.ndarray:
+        """The confidences of ``texts`` asked as live questions of ``snap`` (``vectors``: their
+        embeddings by the index's embedder, None to embed them here)."""
+        if not texts:
+            return np.zeros(0, np.float64)
+        if mode != LEXICAL and vectors is None:
+            vectors = self._unit_vectors(snap.embedder_path or self.base_embedder, texts)
+        base_vectors = None
+        if mode == SEMANTIC and snap.base_scorer is not None and len(snap.base_scorer):
+            base_vectors = self._unit_vectors(self.base_embedder, texts)
+        out = []
+        for i, text in enumerate(texts):
+            vec = vectors[i] if mode != LEXICAL and vectors is not None else None
+            scores, _ = self._rank(snap, text, vec, hybrid=mode == HYBRID)
+            out.append(
+                self._confidence(snap, scores, text, None if base_vectors is None else base_vectors[i])
+            )
+        return np.array(out, np.float64)
+
+    def _confirmed_confidences(self, snap: _Snapshot, mode: str) -> np.ndarray:
+        """Learned phrasings of the held-out fold (held_out_of_tuning), asked with the whole fold
+        left out of the index: what admins confirmed, as if asked for the first time."""
+        rows = [i for i, k in enumerate(snap.kinds) if k == "learned" and held_out_of_tuning(snap.texts[i])]
+        if len(rows) < MIN_CONFIRMED:
+            return np.zeros(0, np.float64)
+        if len(rows) > CONFIRMED_QUERIES:
+            rows = sorted(np.random.default_rng(0).choice(rows, CONFIRMED_QUERIES, replace=False).tolist())
+        held = without_phrasings(snap, set(rows))
+        vectors = snap.scorer.embeddings[rows] if mode != LEXICAL else None
+        return self._ask(held, mode, [snap.texts[i] for i in rows], vectors)
+
+    def _rejected_confidences(self, snap: _Snapshot, mode: str) -> np.ndarray:
+        """Questions admins rejected an answer to (the latest CONFIRMED_QUERIES), asked as they
+        would be now."""
+        try:
+            rejected = [n.question for n in hard_negatives(self.sessions) if n.action == "reject"]
+        except SQLAlchemyError as exc:  # no guard is no reason to lose the rest of calibration
+            log.warning("could not read rejected questions for calibration: %s", exc)
+            return np.zeros(0, np.float64)
+        texts = list(dict.fromkeys(reversed(rejected)))[:CONFIRMED_QUERIES]
+        return self._ask(snap, mode, texts, None)

@@ -113,3 +113,106 @@ def test_a_calibrated_threshold_is_stored_and_reused_by_other_processes_until_th
     third = Container(Settings(data_dir=data_dir))
     assert third.index.retrieve("vpn password").threshold == changed
     assert len(calls) == 1  # the second process reused what the first stored
+
+
+# ---- what admins confirmed ------------------------------------------------------------------------
+def test_confirmed_questions_lower_the_threshold_to_answer_nine_in_ten_but_never_raise_it():
+    from retrieval.calibration import MIN_CONFIRMED, confirmed_threshold
+
+    confirmed = np.linspace(0.40, 0.80, MIN_CONFIRMED * 2)
+    t = confirmed_threshold(0.60, confirmed, np.zeros(0))
+    assert t < 0.60 and np.mean(confirmed >= t) == pytest.approx(0.9, abs=0.02)
+    assert confirmed_threshold(0.41, confirmed, np.zeros(0)) == 0.41  # never above the negatives' rule
+    assert confirmed_threshold(0.60, confirmed[: MIN_CONFIRMED - 1], np.zeros(0)) == 0.60  # too few
+
+
+def test_questions_admins_rejected_keep_the_threshold_from_answering_them_again():
+    from retrieval.calibration import MIN_CONFIRMED, confirmed_threshold
+
+    confirmed = np.linspace(0.40, 0.80, MIN_CONFIRMED * 2)
+    lowered = confirmed_threshold(0.60, confirmed, np.zeros(0))
+    rejected = np.linspace(0.45, 0.55, 101)
+    guarded = confirmed_threshold(0.60, confirmed, rejected)
+    assert lowered < guarded < 0.60
+    assert np.mean(rejected >= guarded) == pytest.approx(0.1, abs=0.011)
+    # rejected questions the re-tuned index already scores low do not hold anything back
+    assert confirmed_threshold(0.60, confirmed, rejected - 0.2) == lowered
+
+
+def test_one_learned_phrasing_in_five_is_held_out_of_tuning_the_same_way_everywhere():
+    from retrieval.calibration import CONFIRMED_FOLD, held_out_of_tuning
+
+    texts = [f"how do I reset the thing number {i}" for i in range(2000)]
+    share = np.mean([held_out_of_tuning(t) for t in texts])
+    assert share == pytest.approx(1 / CONFIRMED_FOLD, abs=0.03)
+    assert held_out_of_tuning("reset  my\tvpn") == held_out_of_tuning("reset my vpn")  # as stored
+
+
+def _phrasings(fold: bool, per_topic: int) -> list[tuple[str, str]]:
+    """(entry id, learned phrasing) pairs whose held_out_of_tuning() is ``fold``."""
+    from retrieval.calibration import held_out_of_tuning
+
+    topics = ["vpn password", "payslip", "holiday allowance", "printer jam", "guest wifi", "laptop order"]
+    out = []
+    for i, t in enumerate(topics):
+        k = n = 0
+        while n < per_topic:
+            text = f"help me with the {t}, case {k}"
+            k += 1
+            if held_out_of_tuning(text) == fold:
+                out.append((f"e{i}", text))
+                n += 1
+    return out
+
+
+@pytest.mark.slow
+def test_confirmed_questions_are_asked_as_if_the_whole_fold_had_never_been_learned(data_dir, monkeypatch):
+    """Calibration's confidence for each held-out learned phrasing is the one a live question gets
+    from the same FAQ in which only the other phrasings were learned: vectors and BM25 words alike."""
+    import retrieval.calibration as calibration
+    from retrieval.search import SEMANTIC
+
+    monkeypatch.setattr(calibration, "MIN_CONFIRMED", 6)
+    trained, held = _phrasings(False, 2), _phrasings(True, 2)
+    full, reference = (Container(Settings(data_dir=data_dir / name)) for name in ("full", "reference"))
+    for c, learned in ((full, trained + held), (reference, trained)):
+        c.ensure_schema()
+        c.index.import_items(_items(3))
+        for entry_id, text in learned:
+            c.index.learn_phrasing(entry_id, text)
+    snap = full.index._fresh()
+    got = full.index._confirmed_confidences(snap, SEMANTIC)
+    want = [reference.index.retrieve(text).confidence for _, text in held]
+    order = [snap.texts.index(text) for _, text in held]  # calibration asks them in index order
+    assert got.tolist() == pytest.approx([w for _, w in sorted(zip(order, want))], abs=1e-5)
+
+    # The threshold follows them: the lower of the negatives' rule and nine in ten of these.
+    lowered = full.index._calibrate(snap, SEMANTIC)
+    monkeypatch.setattr(calibration, "MIN_CONFIRMED", 10_000)
+    negatives_only = full.index._calibrate(snap, SEMANTIC)
+    assert lowered == pytest.approx(min(negatives_only, float(np.quantile(got, 0.1))))
+
+
+def test_tuning_never_trains_on_the_held_out_fold(data_dir, monkeypatch):
+    import retrieval.tune as tune
+
+    c = Container(Settings(data_dir=data_dir, tune_on_import=False))
+    c.ensure_schema()
+    c.index.import_items(_items(3))
+    trained, held = _phrasings(False, 1), _phrasings(True, 1)
+    for entry_id, text in trained + held:
+        c.index.learn_phrasing(entry_id, text)
+    seen = []
+
+    class Stop(Exception):
+        pass
+
+    def record(base, groups, *args, **kwargs):
+        seen.extend(t for g in groups for t in g)
+        raise Stop  # what was handed to training is all this test needs
+
+    monkeypatch.setattr(tune, "tune_embedder", record)
+    with pytest.raises(Stop):
+        c.index.tune(data_dir / "tuned")
+    assert {t for _, t in trained} <= set(seen)
+    assert not {t for _, t in held} & set(seen)
