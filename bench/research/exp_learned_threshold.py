@@ -15,7 +15,6 @@ after each day, dumps for offline analysis (one JSON line per day):
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import tempfile
@@ -34,7 +33,6 @@ import retrieval.calibration as calibration  # noqa: E402
 from bot.cli._common import _settings  # noqa: E402
 from bot.cli.evaluate import _eval_inputs, _import_for_eval, _throwaway_store  # noqa: E402
 from bot.services.learning import SimulatedAdmin  # noqa: E402
-from retrieval.scoring import LexicalScorer, PhrasingScorer  # noqa: E402
 from retrieval.search import SEMANTIC  # noqa: E402
 
 FOLD = 400
@@ -52,47 +50,9 @@ def negatives(index, snap) -> list[float]:
 
 
 def without(snap, drop: set[int]):
-    """``snap`` as if the phrasings at scorer rows ``drop`` had never been learned: their vectors (tuned
-    and base) and their words in BM25."""
-    scorer = snap.scorer
-    owners = np.repeat(scorer.group_owner, scorer.counts)
-    keep = np.array([i not in drop for i in range(len(owners))])
-    held = PhrasingScorer(
-        scorer.entry_ids, scorer.embeddings[keep], owners[keep], ["x"] * len(scorer.entry_ids), scorer.weights
-    )
-    dropped = {(snap.entry_ids[owners[i]], snap.texts[i]) for i in drop}
-    base, base_texts = snap.base_scorer, snap.base_texts
-    if base is not None:
-        base_owners = np.repeat(base.group_owner, base.counts)
-        bkeep = np.array(
-            [(base.entry_ids[base_owners[i]], base_texts[i]) not in dropped for i in range(len(base_owners))]
-        )
-        base = PhrasingScorer(
-            base.entry_ids,
-            base.embeddings[bkeep],
-            base_owners[bkeep],
-            ["x"] * len(base.entry_ids),
-            base.weights,
-        )
-        base_texts = [t for t, k in zip(base_texts, bkeep) if k]
-    lexical = snap.lexical
-    if lexical is not None:
-        texts = []
-        for row in range(len(snap.entry_ids)):
-            parts = [snap.texts[i] for i in range(len(owners)) if owners[i] == row and i not in drop]
-            parts.append(snap.answers[row] if row < len(snap.answers) else "")
-            texts.append("\n".join(parts))
-        lexical = LexicalScorer(list(snap.entry_ids), texts, lexical.language)
-    return dataclasses.replace(
-        snap,
-        scorer=held,
-        base_scorer=base,
-        lexical=lexical,
-        texts=[t for t, k in zip(snap.texts, keep) if k],
-        kinds=[t for t, k in zip(snap.kinds, keep) if k],
-        base_texts=base_texts,
-        phrasings_per_entry=int(keep.sum()) / max(len(snap.entry_ids), 1),
-    )
+    """``snap`` as if the phrasings at scorer rows ``drop`` had never been learned (what calibration
+    now uses for the confirmed fold: retrieval/calibration.py)."""
+    return calibration.without_phrasings(snap, drop)
 
 
 def learned_rows(snap) -> list[int]:
