@@ -70,6 +70,14 @@ def main(path: str) -> None:
                 f"confidence q10/q50={np.quantile(conf, 0.1):.3f}/{np.quantile(conf, 0.5):.3f}; "
                 f"negatives q50/q90={np.quantile(neg, 0.5):.3f}/{np.quantile(neg, 0.9):.3f}"
             )
+        conf = np.array(d.get("confirmed") or [])
+        if len(conf):
+            rejected = np.array(d.get("rejected") or [])
+            guard = float(np.quantile(rejected, 0.9)) if len(rejected) else 0.0
+            for q in (0.05, 0.075, 0.1):
+                rule = min(float(np.quantile(neg, 0.9)), max(float(np.quantile(conf, q)), guard))
+                rows.append((f"confirmed_q{q:g}", max(floor, rule)))
+            print(f"  confirmed fold: n={len(conf)}; rejected: n={len(rejected)} q90={guard:.3f}")
         for name, t in rows:
             p, cov, oos = test_at(test, t)
             print(f"   {name:12s} t={t:.3f}  P={p:.3f} C={cov:.3f} oos_abstained={oos:.3f}")

@@ -7,9 +7,12 @@ after each day, dumps for offline analysis (one JSON line per day):
   with that entry left out: questions of the FAQ's domain it has no entry for);
 - ``pos``: (confidence, top entry right?) of a sample of learned phrasings, each asked against the
   index with that fold of learned phrasings left out (vectors and BM25 text): questions an admin
-  confirmed, asked as if new.
+  confirmed, asked as if new;
+- ``confirmed``: the confidences calibration computes for its confirmed fold (learned phrasings held
+  out of tuning, asked with the fold left out: retrieval/calibration.py), at any count;
+- ``rejected``: the confidences of the questions admins rejected, as calibration asks them.
 
-    .venv/bin/python bench/research/exp_learned_threshold.py --days 5 --per-day 300 [--tune] --out F
+    .venv/bin/python bench/research/exp_learned_threshold.py --days 5 --per-day 300 [--tune] [--set S] --out F
 """
 
 from __future__ import annotations
@@ -83,6 +86,15 @@ def positives(index, snap, rng) -> list[tuple[float, bool]]:
     return out
 
 
+def confirmed(index, snap) -> list[float]:
+    real = calibration.MIN_CONFIRMED
+    calibration.MIN_CONFIRMED = 1  # every day's fold, however small
+    try:
+        return [round(float(c), 4) for c in index._confirmed_confidences(snap, SEMANTIC)]
+    finally:
+        calibration.MIN_CONFIRMED = real
+
+
 def dump(day, index, test, rng) -> dict:
     t0 = time.time()
     snap = index._fresh()
@@ -101,6 +113,8 @@ def dump(day, index, test, rng) -> dict:
         if learned_rows(snap)
         else None,
         "pos": positives(index, snap, rng),
+        "confirmed": confirmed(index, snap),
+        "rejected": [round(float(c), 4) for c in index._rejected_confidences(snap, SEMANTIC)],
         "seconds": round(time.time() - t0, 1),
     }
 
@@ -111,13 +125,14 @@ def main() -> None:
     ap.add_argument("--per-day", type=int, default=300)
     ap.add_argument("--test-sample", type=int, default=500)
     ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--set", default="clinc150", help="a set bench/learning_public.py builds")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     from bot.worker import run_nightly
 
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp, open(args.out, "w") as fh:
-        faq, stream, test = build("clinc150", Path(tmp), args.test_sample)
+        faq, stream, test = build(args.set, Path(tmp), args.test_sample)
         items, (asked, measured) = _eval_inputs(faq, stream, test)
         base = _settings()
         changes = {"direct_answer_score": 0.0, "model_backend": "mock", "tune_on_import": args.tune}
