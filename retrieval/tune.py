@@ -8,7 +8,8 @@ holds distinct entries, one (anchor, positive) pair of phrasings per entry, so n
 false one. Hard negatives (questions an admin said an entry does not answer: retrieval/negatives.py)
 join an entry's row as one more negative column, so the entry's phrasings learn to sit further from
 them than from each other. Always starts from the base embedder, never from an earlier tuned one:
-no drift.
+no drift. One learned phrasing in five (retrieval/calibration.py: held_out_of_tuning) is left out of
+the training pairs, still indexed: calibration asks those as new questions to set the threshold.
 """
 
 from __future__ import annotations
