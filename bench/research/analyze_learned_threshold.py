@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from retrieval.calibration import quantile_upper_bound  # noqa: E402
 
 TARGET = 0.9
 FIXED = (0.48, 0.50, 0.52, 0.54, 0.56, 0.58, 0.60)
@@ -77,10 +81,15 @@ def main(path: str) -> None:
             for q in (0.05, 0.075, 0.1):
                 rule = min(float(np.quantile(neg, 0.9)), max(float(np.quantile(conf, q)), guard))
                 rows.append((f"confirmed_q{q:g}", max(floor, rule)))
+            # the order statistic at or above the true q-quantile with probability c (shipped: 0.05, 0.95)
+            for q, c in ((0.05, 0.95), (0.05, 0.9), (0.1, 0.95)):
+                bound = quantile_upper_bound(conf, q, c)
+                rule = min(float(np.quantile(neg, 0.9)), max(bound, guard))
+                rows.append((f"bound_q{q:g}_c{c:g}", max(floor, rule)))
             print(f"  confirmed fold: n={len(conf)}; rejected: n={len(rejected)} q90={guard:.3f}")
         for name, t in rows:
             p, cov, oos = test_at(test, t)
-            print(f"   {name:12s} t={t:.3f}  P={p:.3f} C={cov:.3f} oos_abstained={oos:.3f}")
+            print(f"   {name:17s} t={t:.3f}  P={p:.3f} C={cov:.3f} oos_abstained={oos:.3f}")
     print("fixed thresholds: precision/coverage per day")
     print("day " + " ".join(f"{t:>11.2f}" for t in FIXED))
     for d in days:
