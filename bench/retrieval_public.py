@@ -56,6 +56,12 @@ BEFORE = ScoringWeights(temperature=0.05, centroid=0.5, bm25=0.05)
 NOW = ScoringWeights()
 
 
+def set_data_root(root: Path) -> None:
+    """Read the sets from ``root`` (a copy with changed FAQs, e.g. bench/research/exp_doc2query.py's)."""
+    global DATA
+    DATA = root
+
+
 def load_set(name: str, clinc_sample: int) -> tuple[list[FaqItem], list[EvalQuery]]:
     if name.startswith("clinc150"):
         k = int(name.split("_")[1])
@@ -110,7 +116,11 @@ def main() -> None:
     ap.add_argument(
         "--lexical-weights", default="", help="Also run the product at these lexical weights, e.g. 0,0.1"
     )
+    ap.add_argument(
+        "--data", type=Path, default=DATA, help="Folder holding the sets (default ../shared/data)."
+    )
     args = ap.parse_args()
+    set_data_root(args.data)
     variants = ("plain dense", "before", "now") + tuple(
         f"now@{w}" for w in args.lexical_weights.split(",") if w.strip()
     )

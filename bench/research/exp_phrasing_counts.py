@@ -107,7 +107,9 @@ def main() -> None:
     layouts = [("uniform 3", {i: 3 for i in intents}), ("uniform 10", {i: 10 for i in intents})]
     for seed in map(int, args.seeds.split(",")):
         rng = np.random.default_rng(seed)
-        layouts.append((f"mixed 3..{args.max} seed {seed}", {i: int(rng.integers(3, args.max + 1)) for i in intents}))
+        layouts.append(
+            (f"mixed 3..{args.max} seed {seed}", {i: int(rng.integers(3, args.max + 1)) for i in intents})
+        )
     for name, counts in layouts:
         names, phr, owner = faq(data, counts)
         idx = {n: i for i, n in enumerate(names)}
@@ -119,7 +121,10 @@ def main() -> None:
             # hit@1 split by the right entry's phrasing count: does a taught entry lose?
             n_right = np.array([counts[names[y]] for y in y_test])
             right = s[2].argmax(1) == y_test
-            lo, hi = right[n_right <= 6].mean() if (n_right <= 6).any() else float("nan"), right[n_right >= 11].mean() if (n_right >= 11).any() else float("nan")
+            lo, hi = (
+                right[n_right <= 6].mean() if (n_right <= 6).any() else float("nan"),
+                right[n_right >= 11].mean() if (n_right >= 11).any() else float("nan"),
+            )
             print(
                 f"{name:22s} {how:5s} hit@1 {hit1:.4f}  P {prec:.3f} C {cov:.3f}  hit@1 by count <=6 {lo:.3f} >=11 {hi:.3f}",
                 flush=True,
