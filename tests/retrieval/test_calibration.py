@@ -243,3 +243,78 @@ def test_tuning_never_trains_on_the_held_out_fold(data_dir, monkeypatch):
         c.index.tune(data_dir / "tuned")
     assert {t for _, t in trained} <= set(seen)
     assert not {t for _, t in held} & set(seen)
+
+
+# ---- what admins rejected, next to what they confirmed --------------------------------------------
+def _precision_at(t, confirmed, right, rejected, w_confirmed=1.0, w_rejected=1.0):
+    answered_right = w_confirmed * np.sum((confirmed >= t) & right)
+    answered = w_confirmed * np.sum(confirmed >= t) + w_rejected * np.sum(rejected >= t)
+    return answered_right / answered
+
+
+def test_rejected_questions_raise_the_threshold_until_reviewed_answers_are_nine_in_ten_right():
+    from retrieval.calibration import TARGET_PRECISION, reviewed_precision_threshold
+
+    rng = np.random.default_rng(0)
+    confirmed = rng.uniform(0.4, 0.9, 300)
+    right = rng.uniform(0, 1, 300) < 0.95
+    rejected = rng.uniform(0.4, 0.7, 300)  # off-topic questions answered at low confidence
+    assert _precision_at(0.5, confirmed, right, rejected) < 0.7
+    t = reviewed_precision_threshold(0.5, confirmed, right, rejected)
+    assert t > 0.5
+    assert _precision_at(t, confirmed, right, rejected) >= TARGET_PRECISION
+    # the lowest such threshold: one reviewed question lower, precision falls short
+    below = np.max(np.r_[confirmed, rejected][np.r_[confirmed, rejected] < t])
+    assert _precision_at(below, confirmed, right, rejected) < TARGET_PRECISION
+    # each confirmed question standing for five (a fold of one in five) needs less raising
+    t5 = reviewed_precision_threshold(0.5, confirmed, right, rejected, confirmed_weight=5.0)
+    assert 0.5 <= t5 < t and _precision_at(t5, confirmed, right, rejected, 5.0) >= TARGET_PRECISION
+
+
+def test_the_reviews_never_lower_the_threshold_nor_act_on_a_handful():
+    from retrieval.calibration import MIN_GUARD_QUESTIONS, reviewed_precision_threshold
+
+    confirmed = np.linspace(0.4, 0.9, 200)
+    right = np.ones(200, bool)
+    far_below = np.linspace(0.1, 0.3, 50)  # rejected questions the index now scores low
+    assert reviewed_precision_threshold(0.5, confirmed, right, far_below) == 0.5
+    close = np.linspace(0.5, 0.9, 500)
+    few = MIN_GUARD_QUESTIONS - 1
+    assert reviewed_precision_threshold(0.5, confirmed, right, close[:few]) == 0.5
+    assert reviewed_precision_threshold(0.5, confirmed[:few], right[:few], close) == 0.5
+    # a reviewed set that no threshold answers nine in ten right: the nearest it comes
+    wrong = np.zeros(200, bool)
+    wrong[::2] = True
+    t = reviewed_precision_threshold(0.5, confirmed, wrong, close)
+    assert 0.5 < t <= 0.9
+
+
+@pytest.mark.slow
+def test_calibration_raises_the_threshold_when_admins_rejected_what_it_answered(data_dir, monkeypatch):
+    """Through the index: the held-out fold of learned phrasings and the rejected questions, each
+    asked now, set the threshold reviewed_precision_threshold gives."""
+    import retrieval.calibration as calibration
+    from retrieval.negatives import record_hard_negative
+    from retrieval.search import SEMANTIC
+
+    monkeypatch.setattr(calibration, "MIN_GUARD_QUESTIONS", 4)
+    c = Container(Settings(data_dir=data_dir, tune_on_import=False))
+    c.ensure_schema()
+    c.index.import_items(_items(3))
+    for entry_id, text in _phrasings(False, 2) + _phrasings(True, 2):
+        c.index.learn_phrasing(entry_id, text)
+    snap = c.index._fresh()
+    before = c.index._calibrate(snap, SEMANTIC)
+    # off-topic questions close to the FAQ's words, each rejected on the entry it was answered with
+    for i, t in enumerate(["vpn password", "payslip", "holiday allowance", "printer jam", "guest wifi"]):
+        for q in (f"help me with the {t}, case {i} on my other job", f"what is the {t} of the moon"):
+            assert record_hard_negative(c.sessions, q, f"e{i}", action="reject")
+    confirmed, right, weight = c.index._confirmed_reviews(snap, SEMANTIC)
+    rejected, rejected_weight = c.index._rejected_reviews(snap, SEMANTIC)
+    assert len(confirmed) == 12 and weight == pytest.approx(24 / 12) and rejected_weight == 1.0
+    assert len(rejected) == 10
+    after = c.index._calibrate(snap, SEMANTIC)
+    assert after == pytest.approx(
+        calibration.reviewed_precision_threshold(before, confirmed, right, rejected, weight, rejected_weight)
+    )
+    assert after > before  # these rejected questions score like the FAQ's own
