@@ -31,15 +31,6 @@ in 20 as admins confirm more. To stay "new", one learned phrasing in CONFIRMED_F
 embedder (retrieval/tune.py) and is asked with the whole fold left out of the index. Measured against a plain 10th percentile and other
 quantiles on the same replay (bench/research/results/learned_threshold_clinc150.txt) and in
 docs/benchmarks.md, "Learning from reviews".
-
-What admins rejected, next to what they confirmed: held-out questions cannot know how many of a
-team's questions are off-topic (two in three of a live support bot's, hint3), and a rule that
-refuses nine in ten of them still answers too many wrong where most questions are. The reviews are
-a labelled sample of exactly that traffic: the confirmed fold (each asked with the fold left out,
-right when its own entry ranks first) and the rejected questions, each asked now and each weighted
-by how many reviews it stands for. The threshold is raised to the lowest confidence at which they
-would be answered with TARGET_PRECISION (reviewed_precision_threshold); never lowered by it, since
-below the threshold the refused off-topic questions were never reviewed.
 """
 
 from __future__ import annotations
@@ -100,7 +91,7 @@ def default_threshold(phrasings_per_entry: float, tuned: bool) -> float:
 CALIBRATION_QUERIES = 600
 # Bump when calibration itself changes (what is held out, how it is scored): thresholds stored in
 # SQL by an older version are then recalibrated instead of reused.
-CALIBRATION_VERSION = 4
+CALIBRATION_VERSION = 3
 MIN_UNIT_TOKENS = 3  # shorter answer sentences ("Yes.", "See below.") say nothing of a question
 
 # What admins confirmed (the module's docstring): one learned phrasing in CONFIRMED_FOLD is held out
@@ -113,11 +104,6 @@ CONFIRMED_QUANTILE = 0.05
 CONFIRMED_CONFIDENCE = 0.95
 MIN_CONFIRMED = 40
 CONFIRMED_QUERIES = 400
-# What admins rejected, next to what they confirmed (reviewed_precision_threshold): the threshold is
-# raised until the reviewed questions, asked now, would be answered with TARGET_PRECISION (the
-# precision issue 15 asks of every FAQ), once MIN_GUARD_QUESTIONS of each kind are at hand.
-TARGET_PRECISION = 0.9
-MIN_GUARD_QUESTIONS = 10
 
 
 def held_out_of_tuning(text: str) -> bool:
@@ -153,44 +139,6 @@ def confirmed_threshold(
     if len(rejected):
         answer_from = max(answer_from, self_calibrated_threshold(rejected))
     return min(held_out, answer_from)
-
-
-def reviewed_precision_threshold(
-    threshold: float,
-    confirmed: np.ndarray,
-    confirmed_right: np.ndarray,
-    rejected: np.ndarray,
-    confirmed_weight: float = 1.0,
-    rejected_weight: float = 1.0,
-    target: float = TARGET_PRECISION,
-) -> float:
-    """``threshold``, raised to the lowest confidence at which the questions admins reviewed, asked
-    now, would be answered with at least ``target`` precision: ``confirmed`` (their confidences) are
-    questions with a right entry, ``confirmed_right`` whether the index now ranks it first, and
-    ``rejected`` questions no entry answers; each weighted by how many reviewed questions it stands
-    for. Only raised: below the threshold the questions nobody reviewed (off-topic ones that were
-    refused) are missing, so precision there cannot be read off the reviews."""
-    if len(rejected) < MIN_GUARD_QUESTIONS or len(confirmed) < MIN_GUARD_QUESTIONS:
-        return threshold
-    conf = np.r_[np.asarray(confirmed, np.float64), np.asarray(rejected, np.float64)]
-    right = np.r_[np.asarray(confirmed_right, bool), np.zeros(len(rejected), bool)]
-    weight = np.r_[np.full(len(confirmed), confirmed_weight), np.full(len(rejected), rejected_weight)]
-    keep = conf >= threshold
-    conf, right, weight = conf[keep], right[keep], weight[keep]
-    if not len(conf):
-        return threshold
-    order = np.argsort(-conf, kind="stable")
-    conf, right, weight = conf[order], right[order], weight[order]
-    answered = np.cumsum(weight)  # answering every question down to this one
-    precision = np.cumsum(weight * right) / answered
-    # Only a cut between distinct confidences is a threshold: the last row of each tie group.
-    cut = np.r_[conf[1:] != conf[:-1], True]
-    ok = np.flatnonzero(cut & (precision >= target))
-    if not len(ok):  # no cut reaches it: the one that comes nearest
-        ok = np.flatnonzero(cut & (precision >= precision[cut].max()))
-    if ok[-1] == len(conf) - 1:  # everything reviewed above the threshold is answered well enough
-        return threshold
-    return float(max(threshold, conf[ok[-1]]))
 
 
 def without_phrasings(snap: _Snapshot, drop: set[int]) -> _Snapshot:
@@ -252,9 +200,7 @@ class IndexCalibration:
         (self_calibrated_threshold): the confidence that answers at most one in ten questions of the
         FAQ's own domain that it has no entry for; for semantic ranking never below the floor
         measured on CLINC150 for the FAQ's phrasings per entry. Once admins have confirmed enough
-        questions, lowered to answer nineteen in twenty of them (confirmed_threshold); once they
-        have rejected some too, raised until the reviewed questions would be answered nine in ten
-        right (reviewed_precision_threshold)."""
+        questions, lowered to answer nineteen in twenty of them (confirmed_threshold)."""
         snap = snap or self._fresh()
         tuned = snap.embedder_path is not None
         if mode == SEMANTIC:
@@ -362,93 +308,49 @@ class IndexCalibration:
             )
             confidences.append(self._confidence(snap, scores, question, base_vec, exclude=row))
         held_out = self_calibrated_threshold(np.array(confidences, np.float64))
-        confirmed, confirmed_right, confirmed_weight = self._confirmed_reviews(snap, mode)
-        if len(confirmed) < MIN_GUARD_QUESTIONS:
+        confirmed = self._confirmed_confidences(snap, mode)
+        if len(confirmed) < MIN_CONFIRMED:
             return held_out
-        rejected, rejected_weight = self._rejected_reviews(snap, mode)
-        threshold = held_out
-        if len(confirmed) >= MIN_CONFIRMED:
-            threshold = confirmed_threshold(held_out, confirmed, rejected)
-        return reviewed_precision_threshold(
-            threshold, confirmed, confirmed_right, rejected, confirmed_weight, rejected_weight
-        )
+        return confirmed_threshold(held_out, confirmed, self._rejected_confidences(snap, mode))
 
     def _ask(self, snap: _Snapshot, mode: str, texts: list[str], vectors: np.ndarray | None) -> np.ndarray:
         """The confidences of ``texts`` asked as live questions of ``snap`` (``vectors``: their
         embeddings by the index's embedder, None to embed them here)."""
-        return self._ask_ranked(snap, mode, texts, vectors)[0]
-
-    def _ask_ranked(
-        self, snap: _Snapshot, mode: str, texts: list[str], vectors: np.ndarray | None
-    ) -> tuple[np.ndarray, list[str | None]]:
-        """(confidences, the entry each is ranked first to) of ``texts`` asked as live questions."""
         if not texts:
-            return np.zeros(0, np.float64), []
+            return np.zeros(0, np.float64)
         if mode != LEXICAL and vectors is None:
             vectors = self._unit_vectors(snap.embedder_path or self.base_embedder, texts)
         base_vectors = None
         if mode == SEMANTIC and snap.base_scorer is not None and len(snap.base_scorer):
             base_vectors = self._unit_vectors(self.base_embedder, texts)
-        out, tops = [], []
+        out = []
         for i, text in enumerate(texts):
             vec = vectors[i] if mode != LEXICAL and vectors is not None else None
             scores, _ = self._rank(snap, text, vec, hybrid=mode == HYBRID)
             out.append(
                 self._confidence(snap, scores, text, None if base_vectors is None else base_vectors[i])
             )
-            tops.append(snap.entry_ids[int(np.argmax(scores))] if len(scores) else None)
-        return np.array(out, np.float64), tops
-
-    def _asked_in(self, snap: _Snapshot, text: str, mode: str) -> bool:
-        """Whether ``text``, asked as a question, is ranked in ``mode``: its language decides, and a
-        French question says nothing of an English one's confidence. Cached: the same reviewed
-        questions are asked again at every calibration."""
-        key = (text, snap.embedder_path is not None, snap.language)
-        if key not in self._mode_cache:
-            if len(self._mode_cache) > 50_000:
-                self._mode_cache.clear()
-            self._mode_cache[key] = self._mode(snap, self._language(snap, text))
-        return self._mode_cache[key] == mode
+        return np.array(out, np.float64)
 
     def _confirmed_confidences(self, snap: _Snapshot, mode: str) -> np.ndarray:
         """Learned phrasings of the held-out fold (held_out_of_tuning), asked with the whole fold
         left out of the index: what admins confirmed, as if asked for the first time."""
-        confidences, _, _ = self._confirmed_reviews(snap, mode)
-        return confidences if len(confidences) >= MIN_CONFIRMED else np.zeros(0, np.float64)
-
-    def _confirmed_reviews(self, snap: _Snapshot, mode: str) -> tuple[np.ndarray, np.ndarray, float]:
-        """(confidences, whether each is ranked first to its own entry, how many learned phrasings
-        each stands for) of the held-out fold's learned phrasings, asked with the whole fold left out
-        of the index; none below MIN_GUARD_QUESTIONS."""
-        learned = [
-            i
-            for i, k in enumerate(snap.kinds)
-            if k == "learned" and self._asked_in(snap, snap.texts[i], mode)
-        ]
-        rows = [i for i in learned if held_out_of_tuning(snap.texts[i])]
-        if len(rows) < MIN_GUARD_QUESTIONS:
-            return np.zeros(0, np.float64), np.zeros(0, bool), 1.0
+        rows = [i for i, k in enumerate(snap.kinds) if k == "learned" and held_out_of_tuning(snap.texts[i])]
+        if len(rows) < MIN_CONFIRMED:
+            return np.zeros(0, np.float64)
         if len(rows) > CONFIRMED_QUERIES:
             rows = sorted(np.random.default_rng(0).choice(rows, CONFIRMED_QUERIES, replace=False).tolist())
         held = without_phrasings(snap, set(rows))
         vectors = snap.scorer.embeddings[rows] if mode != LEXICAL else None
-        confidences, tops = self._ask_ranked(held, mode, [snap.texts[i] for i in rows], vectors)
-        right = np.array([top == snap.entry_ids[snap.owners[i]] for top, i in zip(tops, rows)], bool)
-        return confidences, right, len(learned) / len(rows)
+        return self._ask(held, mode, [snap.texts[i] for i in rows], vectors)
 
     def _rejected_confidences(self, snap: _Snapshot, mode: str) -> np.ndarray:
         """Questions admins rejected an answer to (the latest CONFIRMED_QUERIES), asked as they
         would be now."""
-        return self._rejected_reviews(snap, mode)[0]
-
-    def _rejected_reviews(self, snap: _Snapshot, mode: str) -> tuple[np.ndarray, float]:
-        """(confidences, how many rejected questions each stands for) of the questions admins
-        rejected an answer to (the latest CONFIRMED_QUERIES), asked as they would be now."""
         try:
             rejected = [n.question for n in hard_negatives(self.sessions) if n.action == "reject"]
         except SQLAlchemyError as exc:  # no guard is no reason to lose the rest of calibration
             log.warning("could not read rejected questions for calibration: %s", exc)
-            return np.zeros(0, np.float64), 1.0
-        every = [t for t in dict.fromkeys(reversed(rejected)) if self._asked_in(snap, t, mode)]
-        texts = every[:CONFIRMED_QUERIES]
-        return self._ask(snap, mode, texts, None), len(every) / max(len(texts), 1)
+            return np.zeros(0, np.float64)
+        texts = list(dict.fromkeys(reversed(rejected)))[:CONFIRMED_QUERIES]
+        return self._ask(snap, mode, texts, None)

@@ -132,7 +132,6 @@ class FaqIndex(IndexWrites, IndexTuning, IndexSnapshots, IndexSearch, IndexCalib
         self.embedder_languages = None if embedder_languages is None else frozenset(embedder_languages)
         self._snapshot: _Snapshot | None = None
         self._unit_cache: dict[str, dict[str, np.ndarray]] = {}
-        self._mode_cache: dict[tuple[str, bool, str | None], str] = {}  # IndexCalibration._asked_in
         self._lock = threading.Lock()
         self._stores: dict[str, VectorStore] = {}
         self.writer_lock = IndexLock(sessions.kw["bind"])

@@ -110,11 +110,6 @@ class IndexSearch:
             return sure
         return detect_language(question, expected or None, fallback=snap.language)
 
-    def _mode(self, snap: _Snapshot, language: str | None) -> str:
-        """How a question in ``language`` is ranked: with the embedder where it reads the language;
-        else on words, fused with the embedder once it is tuned on the FAQ's own phrasings."""
-        return SEMANTIC if self._reads(language) else HYBRID if snap.embedder_path else LEXICAL
-
     def _dense(self, snap: _Snapshot, query_vec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(per entry row: dense score, per entry row: which won, 1 = an answer chunk)."""
         dense = np.full(len(snap.entry_ids), -1.0, np.float32)
@@ -189,7 +184,7 @@ class IndexSearch:
         """(ranked entries, the confidence abstention is decided on, mode, question language)."""
         snap = self._fresh()
         language = self._language(snap, question)
-        mode = self._mode(snap, language)
+        mode = SEMANTIC if self._reads(language) else HYBRID if snap.embedder_path else LEXICAL
         query_vec = base_vec = None
         if mode != LEXICAL:
             query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
