@@ -109,7 +109,10 @@ def test_a_missed_night_within_the_grace_runs_once_coalesced(tmp_path):
 def test_a_run_missed_beyond_the_grace_waits_for_the_next_night(tmp_path):
     from apscheduler.events import EVENT_JOB_MISSED
 
-    s = _settings(tmp_path, finetune_misfire_grace_s=3600)
+    # The nightly time half a day away: with the default 02:00, a run of this test between 02:00 and
+    # 03:00 UTC found today's night still within the grace, and the scheduler ran it (2026-12-04).
+    far = (datetime.now(UTC) + timedelta(hours=12)).strftime("%H:%M")
+    s = _settings(tmp_path, finetune_misfire_grace_s=3600, finetune_time=far, finetune_timezone="UTC")
     build_scheduler(s, func=FUNC).shutdown()
     _set_next_run(s, datetime.now(UTC) - timedelta(hours=5))
     scheduler = build_scheduler(s, func=FUNC)
