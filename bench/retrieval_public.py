@@ -56,12 +56,6 @@ BEFORE = ScoringWeights(temperature=0.05, centroid=0.5, bm25=0.05)
 NOW = ScoringWeights()
 
 
-def set_data_root(root: Path) -> None:
-    """Read the sets from ``root`` (a copy with changed FAQs, e.g. bench/research/exp_doc2query.py's)."""
-    global DATA
-    DATA = root
-
-
 def load_set(name: str, clinc_sample: int) -> tuple[list[FaqItem], list[EvalQuery]]:
     if name.startswith("clinc150"):
         k = int(name.split("_")[1])
@@ -108,6 +102,7 @@ def configure(index: FaqIndex, variant: str) -> None:
 
 
 def main() -> None:
+    global DATA
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--no-tune", action="store_true", help="Leave the embedder untuned.")
@@ -120,7 +115,7 @@ def main() -> None:
         "--data", type=Path, default=DATA, help="Folder holding the sets (default ../shared/data)."
     )
     args = ap.parse_args()
-    set_data_root(args.data)
+    DATA = args.data  # load_set reads from here: a copy with changed FAQs (bench/research/exp_doc2query.py)
     variants = ("plain dense", "before", "now") + tuple(
         f"now@{w}" for w in args.lexical_weights.split(",") if w.strip()
     )

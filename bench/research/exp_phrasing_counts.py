@@ -42,6 +42,14 @@ def faq(data, counts: dict[str, int]):
     return names, phr, np.array(owner)
 
 
+def splits(data) -> tuple[list[str], list[str], list[str], list[str], list[str], list[str]]:
+    """(val texts, val intents, test texts, test intents, oos_train texts, oos_val texts)."""
+    vt, vl = zip(*data["val"])
+    tt, tl = zip(*data["test"])
+    oos_tr = [t for t, _ in data["oos_train"]]
+    return list(vt), list(vl), list(tt), list(tl), oos_tr, [t for t, _ in data["oos_val"]]
+
+
 def scores(q: np.ndarray, p: np.ndarray, owner: np.ndarray, n: int, how: str) -> np.ndarray:
     sim = q @ p.T
     out = np.empty((len(q), n))
@@ -99,11 +107,8 @@ def main() -> None:
     args = ap.parse_args()
     data = load_data()
     intents = sorted({i for _, i in data["train"]})
-    vt, vl = zip(*data["val"])
-    tt, tl = zip(*data["test"])
-    q_val, q_test = encode(args.model, list(vt)), encode(args.model, list(tt))
-    q_oos_tr = encode(args.model, [t for t, _ in data["oos_train"]])
-    q_oos = encode(args.model, [t for t, _ in data["oos_val"]])
+    vt, vl, tt, tl, oos_tr, oos = splits(data)
+    q_val, q_test, q_oos_tr, q_oos = (encode(args.model, x) for x in (vt, tt, oos_tr, oos))
     layouts = [("uniform 3", {i: 3 for i in intents}), ("uniform 10", {i: 10 for i in intents})]
     for seed in map(int, args.seeds.split(",")):
         rng = np.random.default_rng(seed)

@@ -22,17 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from common import load_data, minilm_path  # noqa: E402
-from exp_phrasing_counts import evaluate, faq, scores  # noqa: E402
+from common import encode, load_data, minilm_path  # noqa: E402
+from exp_phrasing_counts import evaluate, faq, scores, splits  # noqa: E402
 
 from retrieval.tune import TuneParams, tune_embedder  # noqa: E402
-
-
-def encode(path: str, texts: list[str]) -> np.ndarray:
-    from sentence_transformers import SentenceTransformer
-
-    m = SentenceTransformer(path, device="cpu", local_files_only=True)
-    return m.encode(texts, batch_size=128, normalize_embeddings=True, convert_to_numpy=True)
 
 
 def main() -> None:
@@ -42,10 +35,7 @@ def main() -> None:
     args = ap.parse_args()
     data = load_data()
     intents = sorted({i for _, i in data["train"]})
-    vt, vl = zip(*data["val"])
-    tt, tl = zip(*data["test"])
-    oos_tr = [t for t, _ in data["oos_train"]]
-    oos = [t for t, _ in data["oos_val"]]
+    vt, vl, tt, tl, oos_tr, oos = splits(data)
     for k in map(int, args.ks.split(",")):
         names, phr, owner = faq(data, {i: k for i in intents})
         idx = {n: i for i, n in enumerate(names)}
@@ -58,7 +48,7 @@ def main() -> None:
                 if steps:
                     path = str(tune_embedder(minilm_path(), groups, Path(tmp) / "m", TuneParams(steps=steps)))
                 took = time.time() - t0
-                p, qv, qo, qt, qs = (encode(path, x) for x in (phr, list(vt), oos_tr, list(tt), oos))
+                p, qv, qo, qt, qs = (encode(path, x, cache=False) for x in (phr, vt, oos_tr, tt, oos))
             s = [scores(q, p, owner, len(names), "mean") for q in (qv, qo, qt, qs)]
             hit1, prec, cov = evaluate(s[0], y_val, s[1], s[2], y_test, s[3])
             print(
