@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import re
 import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,19 +32,34 @@ from retrieval.chunking import chunk_text  # noqa: E402
 from retrieval.faq import load_faq  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
+# The product's runtime reads the Alpaca template as plain text (ctransformers does not parse ChatML
+# markers written as text), and SmolLM2-135M asked without an example mostly writes "What is the
+# answer to this question?": one worked example in the same template, unrelated to any public set.
 PROMPT = (
-    "<|im_start|>system\nYou write the question a user would ask that the given text answers.<|im_end|>\n"
-    "<|im_start|>user\nTopic: {topic}\nText: {passage}\n\nWrite one short question that this text answers."
-    "<|im_end|>\n<|im_start|>assistant\n"
+    "Below is a passage from a help page. Write a question that a user would ask, which this passage answers.\n\n"
+    "### Instruction:\nPassage: {example}\n\n### Response:\n{example_question}\n\n"
+    "### Instruction:\nPassage: {passage}\n\n### Response:\n"
 )
+EXAMPLE = (
+    "To reset your password, open the sign-in page, choose Forgot password and follow the link we "
+    "email you. The link expires after one hour."
+)
+EXAMPLE_QUESTION = "How do I reset my password?"
 
 
-def clean(text: str) -> str | None:
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"\w{4,}", text.lower())}
+
+
+def clean(text: str, passage: str) -> str | None:
     line = text.strip().split("\n")[0].strip().strip('"')
     if "?" in line:
         line = line[: line.index("?") + 1]
     words = line.split()
-    if len(words) < 3 or len(words) > 30:
+    if len(words) < 3 or len(words) > 30 or line == EXAMPLE_QUESTION:
+        return None
+    # A question sharing no word of four letters or more with its passage was not drawn from it.
+    if not content_words(line) & content_words(passage):
         return None
     return line
 
@@ -59,42 +76,50 @@ def main() -> None:
         model = Path(tmp) / "m.gguf"
         adapt_for_ctransformers(bundled_gguf(), model)
         llm = CTransformersRuntime(model)
-        params = GenerationParams(max_new_tokens=40, stop=("<|im_end|>", "\n"))
+        params = GenerationParams(max_new_tokens=40, stop=("\n",))
         out_dir = args.out / args.set
         out_dir.mkdir(parents=True, exist_ok=True)
-        t0, made, samples = time.time(), 0, []
-        rows = []
+        t0, made = time.time(), 0
+        per_item: list[list[str]] = []
         for n, item in enumerate(items):
             generated: list[str] = []
             for passage in chunk_text(" ".join(item.answer.split()))[: args.per_entry]:
-                q = clean(
-                    "".join(llm.stream(PROMPT.format(topic=item.question, passage=passage[:1200]), params))
+                prompt = PROMPT.format(
+                    example=EXAMPLE, example_question=EXAMPLE_QUESTION, passage=passage[:1200]
                 )
+                q = clean("".join(llm.stream(prompt, params)), passage)
                 if q and q.lower() != item.question.lower() and q not in generated:
                     generated.append(q)
             made += len(generated)
-            if n < 5:
-                samples.append((item.question, generated))
-            rows.append(
-                {
-                    "id": item.id,
-                    "question": item.question,
-                    "answer": item.answer,
-                    "alt_questions": "|".join([*item.alt_questions, *generated]),
-                    "url": item.url or "",
-                    "tags": "|".join(item.tags),
-                }
-            )
+            per_item.append(generated)
             if n % 25 == 0:
                 print(f"{n}/{len(items)} entries, {made} questions, {time.time() - t0:.0f}s", flush=True)
+    # A question the model wrote for two entries tells neither apart: drop it from both.
+    counts = Counter(q.lower() for generated in per_item for q in generated)
+    per_item = [[q for q in generated if counts[q.lower()] == 1] for generated in per_item]
+    kept = sum(map(len, per_item))
+    rows = [
+        {
+            "id": item.id,
+            "question": item.question,
+            "answer": item.answer,
+            "alt_questions": "|".join([*item.alt_questions, *generated]),
+            "url": item.url or "",
+            "tags": "|".join(item.tags),
+        }
+        for item, generated in zip(items, per_item, strict=True)
+    ]
     with open(out_dir / "faq.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["id", "question", "answer", "alt_questions", "url", "tags"])
         w.writeheader()
         w.writerows(rows)
     shutil.copy(src / "queries.jsonl", out_dir / "queries.jsonl")
-    print(f"{len(items)} entries, {made} generated questions in {time.time() - t0:.0f}s -> {out_dir}")
-    for q, g in samples:
-        print(f"  {q!r}: {g}")
+    print(
+        f"{len(items)} entries, {made} generated questions ({kept} kept, written for one entry only) "
+        f"in {time.time() - t0:.0f}s -> {out_dir}"
+    )
+    for item, generated in list(zip(items, per_item, strict=True))[:8]:
+        print(f"  {item.question!r}: {generated}")
 
 
 if __name__ == "__main__":
