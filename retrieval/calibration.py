@@ -175,7 +175,7 @@ def without_phrasings(snap: _Snapshot, drop: set[int]) -> _Snapshot:
             "\n".join([*p, snap.answers[row] if row < len(snap.answers) else ""])
             for row, p in enumerate(parts)
         ]
-        lexical = LexicalScorer(list(snap.entry_ids), texts, lexical.language)
+        lexical = LexicalScorer(list(snap.entry_ids), texts, lexical.language, lexical.extra_texts)
     return dataclasses.replace(
         snap,
         scorer=held,

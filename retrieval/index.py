@@ -27,6 +27,7 @@ from retrieval.calibration import (
     IndexCalibration,
 )
 from retrieval.embedder import Embedder
+from retrieval.offtopic import OffTopicCache
 from retrieval.scoring import ScoringWeights
 from retrieval.search import (
     BASE_CANDIDATES,
@@ -132,6 +133,7 @@ class FaqIndex(IndexWrites, IndexTuning, IndexSnapshots, IndexSearch, IndexCalib
         self.embedder_languages = None if embedder_languages is None else frozenset(embedder_languages)
         self._snapshot: _Snapshot | None = None
         self._unit_cache: dict[str, dict[str, np.ndarray]] = {}
+        self._offtopic_cache = OffTopicCache()
         self._lock = threading.Lock()
         self._stores: dict[str, VectorStore] = {}
         self.writer_lock = IndexLock(sessions.kw["bind"])

@@ -47,7 +47,13 @@ class LexicalScorer:
     (bench/research/results/rank_longanswer_doc2dial_minilm.txt, selective_public_sets.txt). For a
     question in a language the embedder does not read it is the whole ranking."""
 
-    def __init__(self, entry_ids: list[str], entry_texts: list[str], language: str | None):
+    def __init__(
+        self,
+        entry_ids: list[str],
+        entry_texts: list[str],
+        language: str | None,
+        extra_texts: Sequence[str] = (),
+    ):
         import bm25s
 
         from retrieval.language import analyzer
@@ -55,8 +61,11 @@ class LexicalScorer:
         self.entry_ids = entry_ids
         self.language = language
         self.analyzer = analyzer(language)
+        # Questions admins rejected (retrieval/offtopic.py) are documents of the same corpus, after
+        # the entries, so that their scores and the entries' are on one scale.
+        self.extra_texts = list(extra_texts)
         self._bm25 = None
-        corpus = [self.analyzer.tokens(t) for t in entry_texts]
+        corpus = [self.analyzer.tokens(t) for t in [*entry_texts, *self.extra_texts]]
         if any(corpus):
             self._bm25 = bm25s.BM25()
             self._bm25.index(corpus, show_progress=False)
@@ -64,13 +73,17 @@ class LexicalScorer:
     def scores(self, text: str) -> np.ndarray:
         """Raw BM25 of ``text`` against every entry, in ``entry_ids`` order (all zeros when no token
         of it is in the FAQ)."""
-        out = np.zeros(len(self.entry_ids), np.float32)
-        if self._bm25 is None:
-            return out
-        ids = self._bm25.get_tokens_ids(self.analyzer.tokens(text))
-        if not ids:
-            return out
-        return self._bm25.get_scores_from_ids(ids).astype(np.float32)
+        return self.all_scores(text)[0]
+
+    def all_scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(raw BM25 against every entry, against every extra text), one pass over the corpus."""
+        n = len(self.entry_ids)
+        out = np.zeros(n + len(self.extra_texts), np.float32)
+        if self._bm25 is not None:
+            ids = self._bm25.get_tokens_ids(self.analyzer.tokens(text))
+            if ids:
+                out = self._bm25.get_scores_from_ids(ids).astype(np.float32)
+        return out[:n], out[n:]
 
 
 class PhrasingScorer:

@@ -61,6 +61,7 @@ class Retrieval:
     mode: str = SEMANTIC
     language: str | None = None  # the question's, as detected (or the FAQ's when it says too little)
     threshold: float | None = None
+    off_topic: bool = False  # a question admins rejected ranks above every entry (retrieval/offtopic.py)
 
     @property
     def top(self) -> RetrievedEntry | None:
@@ -143,19 +144,39 @@ class IndexSearch:
         else:
             scores, from_answer = self._dense(snap, query_vec)
             top = float(lexical.max()) if len(lexical) else 0.0
-            weight = (
-                HYBRID_LEXICAL_WEIGHT
-                if hybrid
-                else self.tuned_lexical_weight
-                if snap.embedder_path
-                else self.lexical_weight
-            )
+            weight = self._lexical_weight(snap, hybrid)
             if weight and top > 0:
                 scores = (scores + weight * lexical / top) / (1 + weight)
         if exclude is not None:
             scores = scores.copy()
             scores[exclude] = -np.inf
         return scores, from_answer
+
+    def _lexical_weight(self, snap: _Snapshot, hybrid: bool) -> float:
+        return (
+            HYBRID_LEXICAL_WEIGHT
+            if hybrid
+            else self.tuned_lexical_weight
+            if snap.embedder_path
+            else self.lexical_weight
+        )
+
+    def _off_topic_score(
+        self, snap: _Snapshot, question: str, query_vec: np.ndarray | None, hybrid: bool
+    ) -> float:
+        """The best score of a question admins rejected, on the entries' scale (``_rank``): ranked as
+        an entry of that one phrasing, its BM25 normalised by the entries' top one."""
+        if not snap.offtopic_texts or snap.lexical is None:
+            return -np.inf
+        lexical, extra = snap.lexical.all_scores(question)
+        if query_vec is None:
+            return float(extra.max())
+        scores = self._off_topic_vectors(snap) @ query_vec
+        top = float(lexical.max()) if len(lexical) else 0.0
+        weight = self._lexical_weight(snap, hybrid)
+        if weight and top > 0:
+            scores = (scores + weight * extra / top) / (1 + weight)
+        return float(scores.max())
 
     def _confidence(
         self,
@@ -180,8 +201,9 @@ class IndexSearch:
         base_top = float(snap.base_scorer.score(base_vec, question, only=groups)[1].max())
         return (1 - BASE_CONFIDENCE_WEIGHT) * confidence + BASE_CONFIDENCE_WEIGHT * base_top
 
-    def _search(self, question: str, k: int) -> tuple[list[RetrievedEntry], float, str, str | None]:
-        """(ranked entries, the confidence abstention is decided on, mode, question language)."""
+    def _search(self, question: str, k: int) -> tuple[list[RetrievedEntry], float, str, str | None, bool]:
+        """(ranked entries, the confidence abstention is decided on, mode, question language, whether
+        a question admins rejected ranks above every entry)."""
         snap = self._fresh()
         language = self._language(snap, question)
         mode = SEMANTIC if self._reads(language) else HYBRID if snap.embedder_path else LEXICAL
@@ -192,7 +214,8 @@ class IndexSearch:
             base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
         scores, from_answer = self._rank(snap, question, query_vec, hybrid=mode == HYBRID)
         if not len(scores) or (mode == LEXICAL and float(scores.max()) <= 0):
-            return [], 0.0, mode, language
+            return [], 0.0, mode, language, False
+        off_topic = self._off_topic_score(snap, question, query_vec, mode == HYBRID) > float(scores.max())
         n = min(k, len(scores))
         top_rows = np.argpartition(-scores, n - 1)[:n]
         top_rows = top_rows[np.argsort(-scores[top_rows], kind="stable")]
@@ -223,7 +246,7 @@ class IndexSearch:
                 )
             )
         confidence = self._confidence(snap, scores, question, base_vec) if out else 0.0
-        return out, confidence, mode, language
+        return out, confidence, mode, language, off_topic
 
     @staticmethod
     def _best_chunk(snap: _Snapshot, row: int, query_vec: np.ndarray) -> str:
@@ -241,15 +264,16 @@ class IndexSearch:
 
     def retrieve(self, question: str, k: int = 5) -> Retrieval:
         """Ranked entries and whether the FAQ covers the question at all."""
-        hits, confidence, mode, language = self._search(question, k)
+        hits, confidence, mode, language, off_topic = self._search(question, k)
         threshold = self.threshold(self._snapshot, mode)
         return Retrieval(
             hits,
             confidence,
-            abstain=not hits or confidence < threshold,
+            abstain=not hits or confidence < threshold or off_topic,
             mode=mode,
             language=language,
             threshold=threshold,
+            off_topic=off_topic and bool(hits),
         )
 
     def warm_up(self) -> None:

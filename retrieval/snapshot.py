@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from bot.db.models import FaqEntry
 from retrieval.language import dominant_language
+from retrieval.offtopic import rejected_questions
 from retrieval.scoring import LexicalScorer, PhrasingScorer
 from retrieval.writes import BASE_KINDS, PHRASING_KINDS
 
@@ -43,6 +44,9 @@ class _Snapshot:
     base_texts: list[str] = field(default_factory=list)  # base-embedder phrasings, in base_scorer order
     thresholds: dict[str, float] = field(default_factory=dict)  # calibrated per mode, on first use
     answers: list[str] = field(default_factory=list)  # per entry row
+    # Questions admins rejected (retrieval/offtopic.py): BM25 rows after the entries', and vectors.
+    offtopic_texts: list[str] = field(default_factory=list)
+    offtopic_vectors: np.ndarray | None = None  # embedded on the first question that needs them
 
 
 class IndexSnapshots:
@@ -108,7 +112,9 @@ class IndexSnapshots:
                 else np.array([], np.int64)
             )
             answer_rows = chunk_rows[answer_starts] if len(chunk_rows) else np.array([], np.int64)
-            lexical, language, answers = self._lexical(ids)
+            with self.sessions() as session:
+                offtopic = rejected_questions(session, texts)
+            lexical, language, answers = self._lexical(ids, offtopic)
             snap = _Snapshot(
                 revision,
                 embedder_path,
@@ -130,9 +136,22 @@ class IndexSnapshots:
                 answer_starts,
                 base_texts,
                 answers=answers,
+                offtopic_texts=offtopic,
             )
             self._snapshot = snap
             return snap
+
+    def _off_topic_vectors(self, snap: _Snapshot) -> np.ndarray:
+        """The rejected questions' vectors on the snapshot's embedder, embedded when a question first
+        needs them (one ranked on words never does; new ones only, OffTopicCache)."""
+        if snap.offtopic_vectors is None:
+            with self._lock:
+                if snap.offtopic_vectors is None:
+                    path = snap.embedder_path or self.base_embedder
+                    snap.offtopic_vectors = self._offtopic_cache.vectors(
+                        path, snap.offtopic_texts, self._embedder_for(path).encode
+                    )
+        return snap.offtopic_vectors
 
     def _scorer(self, entry_ids: list[str], texts: list[str], vectors: np.ndarray) -> PhrasingScorer:
         ids = sorted(set(entry_ids))
@@ -148,8 +167,11 @@ class IndexSnapshots:
             self.weights,
         )
 
-    def _lexical(self, entry_ids: list[str]) -> tuple[LexicalScorer, str | None, list[str]]:
-        """BM25 over each entry's whole text (rows: ``entry_ids``), in the FAQ's language."""
+    def _lexical(
+        self, entry_ids: list[str], offtopic: list[str]
+    ) -> tuple[LexicalScorer, str | None, list[str]]:
+        """BM25 over each entry's whole text (rows: ``entry_ids``), in the FAQ's language, and over
+        the ``offtopic`` questions after them."""
         with self.sessions() as session:
             entries = {e.id: e for e in session.scalars(select(FaqEntry).where(FaqEntry.id.in_(entry_ids)))}
             learned = self._learned(session, entry_ids)
@@ -162,4 +184,4 @@ class IndexSnapshots:
             [e.question for e in entries.values()] + [e.answer for e in entries.values()]
         )
         answers = [entries[eid].answer if eid in entries else "" for eid in entry_ids]
-        return LexicalScorer(entry_ids, texts, language), language, answers
+        return LexicalScorer(entry_ids, texts, language, offtopic), language, answers

@@ -378,6 +378,24 @@ class IndexWrites:
             session.commit()
         return True
 
+    def reject_question(
+        self, question: str, entry_id: str, *, answer_id: int | None = None, reviewer_id: str | None = None
+    ) -> bool:
+        """An admin said ``entry_id`` does not answer ``question`` and the FAQ has nothing better: a
+        hard negative for the next tuning (retrieval/negatives.py), and an off-topic neighbour
+        (retrieval/offtopic.py) for every process from its next question on. False when the pair
+        was already known."""
+        from retrieval.negatives import record_hard_negative
+
+        recorded = record_hard_negative(
+            self.sessions, question, entry_id, action="reject", answer_id=answer_id, reviewer_id=reviewer_id
+        )
+        if recorded:
+            with self.sessions() as session:
+                self._bump(session)
+                session.commit()
+        return recorded
+
     def add_curated_entry(
         self, question: str, answer: str, *, url: str | None = None, approved_by: str | None = None
     ) -> str:

@@ -594,6 +594,8 @@ class AnswerService:
 def _abstain_why(found: Retrieval) -> str:
     if not found.hits:
         return "the FAQ is empty"
+    if found.off_topic:
+        return "it reads like questions an admin said the FAQ does not answer"
     if found.threshold is None:
         return f"no FAQ entry is close enough (confidence {found.confidence:.2f})"
     return f"no FAQ entry is close enough (confidence {found.confidence:.2f} < {found.threshold:.2f})"

@@ -140,7 +140,8 @@ class ReviewService:
 
     def reject(self, answer_id: int, reviewer: str, *, trusted: bool = False) -> ReviewOutcome:
         """The answer was wrong: kept out of training; the entry it cited is recorded as a hard
-        negative for its question."""
+        negative for its question, and the question is kept as an off-topic neighbour: questions
+        like it are not answered from now on (retrieval/offtopic.py)."""
         self._check(reviewer, trusted)
         with self.sessions() as session:
             answer = session.get(Answer, answer_id)
@@ -154,9 +155,7 @@ class ReviewService:
             self.metrics.reviews.labels("reject").inc()
             review_id = review.id
         if wrong:
-            record_hard_negative(
-                self.sessions, question, wrong, action="reject", answer_id=answer_id, reviewer_id=reviewer
-            )
+            self.index.reject_question(question, wrong, answer_id=answer_id, reviewer_id=reviewer)
         return ReviewOutcome(review_id, "reject", None, None, wrong)
 
     def correct(
