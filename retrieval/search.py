@@ -133,10 +133,15 @@ class IndexSearch:
         query_vec: np.ndarray | None,
         exclude: int | None = None,
         hybrid: bool = False,
+        lexical: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """(per entry row: score, per entry row: won by an answer chunk). ``query_vec`` None: BM25
-        alone, raw. ``exclude``: that entry row as if it were not in the FAQ (calibration)."""
-        lexical = snap.lexical.scores(question) if snap.lexical is not None else np.zeros(len(snap.entry_ids))
+        alone, raw. ``exclude``: that entry row as if it were not in the FAQ (calibration).
+        ``lexical``: the entries' BM25 of ``question``, when the caller has it already."""
+        if lexical is None:
+            lexical = (
+                snap.lexical.scores(question) if snap.lexical is not None else np.zeros(len(snap.entry_ids))
+            )
         if exclude is not None:
             lexical[exclude] = 0.0
         if query_vec is None:
@@ -162,13 +167,17 @@ class IndexSearch:
         )
 
     def _off_topic_score(
-        self, snap: _Snapshot, question: str, query_vec: np.ndarray | None, hybrid: bool
+        self,
+        snap: _Snapshot,
+        query_vec: np.ndarray | None,
+        hybrid: bool,
+        lexical: np.ndarray,
+        extra: np.ndarray,
     ) -> float:
         """The best score of a question admins rejected, on the entries' scale (``_rank``): ranked as
-        an entry of that one phrasing, its BM25 normalised by the entries' top one."""
-        if not snap.offtopic_texts or snap.lexical is None:
+        an entry of that one phrasing, its BM25 (``extra``) normalised by the entries' top one."""
+        if not len(extra):
             return -np.inf
-        lexical, extra = snap.lexical.all_scores(question)
         if query_vec is None:
             return float(extra.max())
         scores = self._off_topic_vectors(snap) @ query_vec
@@ -212,10 +221,17 @@ class IndexSearch:
             query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
         if mode == SEMANTIC and snap.base_scorer is not None and len(snap.base_scorer):
             base_vec = self._embedder_for(self.base_embedder).encode([question])[0]
-        scores, from_answer = self._rank(snap, question, query_vec, hybrid=mode == HYBRID)
+        # One BM25 pass for both: the entries' scores and the rejected questions' (retrieval/offtopic.py).
+        if snap.lexical is not None:
+            lexical, extra = snap.lexical.all_scores(question)
+        else:
+            lexical, extra = np.zeros(len(snap.entry_ids), np.float32), np.zeros(0, np.float32)
+        scores, from_answer = self._rank(snap, question, query_vec, hybrid=mode == HYBRID, lexical=lexical)
         if not len(scores) or (mode == LEXICAL and float(scores.max()) <= 0):
             return [], 0.0, mode, language, False
-        off_topic = self._off_topic_score(snap, question, query_vec, mode == HYBRID) > float(scores.max())
+        off_topic = self._off_topic_score(snap, query_vec, mode == HYBRID, lexical, extra) > float(
+            scores.max()
+        )
         n = min(k, len(scores))
         top_rows = np.argpartition(-scores, n - 1)[:n]
         top_rows = top_rows[np.argsort(-scores[top_rows], kind="stable")]

@@ -44,9 +44,9 @@ class _Snapshot:
     base_texts: list[str] = field(default_factory=list)  # base-embedder phrasings, in base_scorer order
     thresholds: dict[str, float] = field(default_factory=dict)  # calibrated per mode, on first use
     answers: list[str] = field(default_factory=list)  # per entry row
-    # Questions admins rejected (retrieval/offtopic.py): BM25 rows after the entries', and vectors.
-    offtopic_texts: list[str] = field(default_factory=list)
-    offtopic_vectors: np.ndarray | None = None  # embedded on the first question that needs them
+    # Vectors of the questions admins rejected (retrieval/offtopic.py; their texts are lexical's
+    # extra_texts), embedded on the first question that needs them.
+    offtopic_vectors: np.ndarray | None = None
 
 
 class IndexSnapshots:
@@ -136,7 +136,6 @@ class IndexSnapshots:
                 answer_starts,
                 base_texts,
                 answers=answers,
-                offtopic_texts=offtopic,
             )
             self._snapshot = snap
             return snap
@@ -149,7 +148,7 @@ class IndexSnapshots:
                 if snap.offtopic_vectors is None:
                     path = snap.embedder_path or self.base_embedder
                     snap.offtopic_vectors = self._offtopic_cache.vectors(
-                        path, snap.offtopic_texts, self._embedder_for(path).encode
+                        path, snap.lexical.extra_texts, self._embedder_for(path).encode
                     )
         return snap.offtopic_vectors
 
