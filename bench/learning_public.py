@@ -95,7 +95,16 @@ def build(name: str, folder: Path, test_sample: int) -> tuple[Path, Path, Path]:
     return faq, write_jsonl(folder / "stream.jsonl", stream), write_jsonl(folder / "test.jsonl", tests)
 
 
-def run(faq: Path, stream: Path, test: Path, days: int, per_day: int, finetune: bool, cwd: Path) -> dict:
+def run(
+    faq: Path,
+    stream: Path,
+    test: Path,
+    days: int,
+    per_day: int,
+    finetune: bool,
+    cwd: Path,
+    settings: dict[str, str],
+) -> dict:
     """`supportbot eval learning ... --json` in a fresh process; its last line."""
     exe = Path(sys.executable).with_name("supportbot")
     cmd = [str(exe), "eval", "learning", "--faq", str(faq), "--stream", str(stream), "--test", str(test)]
@@ -103,6 +112,7 @@ def run(faq: Path, stream: Path, test: Path, days: int, per_day: int, finetune: 
     # The product's defaults, whatever this shell sets: no SUPPORTBOT_* variable, no .env (cwd is empty).
     env = {k: v for k, v in os.environ.items() if not k.startswith("SUPPORTBOT_")}
     env["SUPPORTBOT_DATA_DIR"] = str(cwd / "data")  # only --finetune reads it (the served model)
+    env.update(settings)  # what --setting asked for, named on the command line, never inherited
     proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"eval learning failed ({proc.returncode}):\n{proc.stdout[-2000:]}")
@@ -161,7 +171,17 @@ def main() -> None:
     ap.add_argument("--test-sample", type=int, default=1000, help="In-scope test questions kept (0: all).")
     ap.add_argument("--finetune", action="store_true", help="Also run the nightly LoRA fine-tune (slow).")
     ap.add_argument("--json", type=Path, help="Also write every figure here.")
+    ap.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="SUPPORTBOT_NAME=VALUE",
+        help="Run the replay with this setting changed (repeatable); by default, the product's defaults.",
+    )
     args = ap.parse_args()
+    settings = dict(item.split("=", 1) for item in args.setting)
+    if any(not name.startswith("SUPPORTBOT_") for name in settings):
+        ap.error("--setting takes SUPPORTBOT_NAME=VALUE")
     everything = {}
     for name in args.sets.split(","):
         with tempfile.TemporaryDirectory(prefix="supportbot-learning-") as tmp:
@@ -171,7 +191,7 @@ def main() -> None:
             per_day = min(args.per_day, max(1, n_stream // args.days))
             print(f"\n== {name}: stream of {n_stream}, {args.days} days of {per_day}", flush=True)
             t0 = time.perf_counter()
-            result = run(faq, stream, test, args.days, per_day, args.finetune, folder)
+            result = run(faq, stream, test, args.days, per_day, args.finetune, folder, settings)
             result["per_day"], result["seconds"] = per_day, round(time.perf_counter() - t0)
             everything[name] = result
             show(name, result)

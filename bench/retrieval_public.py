@@ -8,7 +8,13 @@ measured in the same run (issue 15):
   default threshold);
 - ``now``: the product as it ships (BM25 over the whole entry in the FAQ's language fused at 0.3,
   questions in languages the embedder does not read ranked on words, abstention calibrated on the
-  FAQ's own entries).
+  FAQ's own entries);
+- ``words only``: the lexical baseline issue 15 compares other languages against: every question
+  ranked on BM25 over the whole entry in the FAQ's language (its segmenter or stemmer) and nothing
+  else, abstention calibrated by the same rule on the same scale. Because coverage is only
+  comparable at equal precision, the run also prints the coverage that the baseline's best
+  threshold *on the test itself* reaches at ``now``'s precision: a bound no calibrated rule can
+  beat on that ranking.
 
 All three read the same imported index (one import, one tuning per set, as `faq import` does with
 the default settings); only the ranking and abstention differ. Sets are read from ../shared/data
@@ -38,7 +44,7 @@ from bot.settings import Settings  # noqa: E402
 from retrieval.calibration import default_threshold  # noqa: E402
 from retrieval.evaluate import EvalQuery, evaluate  # noqa: E402
 from retrieval.faq import FaqItem, load_faq  # noqa: E402
-from retrieval.index import LEXICAL_WEIGHT, TUNED_LEXICAL_WEIGHT, FaqIndex  # noqa: E402
+from retrieval.index import LEXICAL, LEXICAL_WEIGHT, TUNED_LEXICAL_WEIGHT, FaqIndex  # noqa: E402
 from retrieval.scoring import ScoringWeights  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -86,7 +92,13 @@ def configure(index: FaqIndex, variant: str) -> None:
     its in-memory snapshot. "now@W": the product with lexical weight W."""
     snap = index._fresh()
     tuned = snap.embedder_path is not None
-    if variant.startswith("now"):
+    index.__dict__.pop("_mode", None)  # the product's own routing unless a variant overrides it
+    if variant == "words only":
+        index.weights, index.embedder_languages = NOW, frozenset({"en"})
+        index.lexical_weight, index.tuned_lexical_weight = LEXICAL_WEIGHT, TUNED_LEXICAL_WEIGHT
+        index.abstain_threshold = index.tuned_abstain_threshold = None
+        index._mode = lambda snap, language: LEXICAL
+    elif variant.startswith("now"):
         weight = float(variant.split("@")[1]) if "@" in variant else LEXICAL_WEIGHT
         index.weights, index.embedder_languages = NOW, frozenset({"en"})
         index.lexical_weight = weight
@@ -116,7 +128,7 @@ def main() -> None:
     )
     args = ap.parse_args()
     DATA = args.data  # load_set reads from here: a copy with changed FAQs (bench/research/exp_doc2query.py)
-    variants = ("plain dense", "before", "now") + tuple(
+    variants = ("plain dense", "before", "now", "words only") + tuple(
         f"now@{w}" for w in args.lexical_weights.split(",") if w.strip()
     )
     keys = ("hit@1", "hit@5", "answer_precision", "coverage", "oos_abstain", "n_answers")
@@ -145,6 +157,7 @@ def main() -> None:
             )
             print(f"  {'variant':12s} " + " ".join(f"{k:>16s}" for k in keys) + "   threshold  p50 ms")
             everything[name] = {}
+            results: dict[str, list] = {}
             for variant in variants:
                 configure(c.index, variant)
                 c.index.retrieve("warm up")
@@ -156,6 +169,7 @@ def main() -> None:
                 report = evaluate(queries, search)
                 data = report.to_json()
                 everything[name][variant] = data
+                results[variant] = report.results
                 thresholds = sorted({round(t, 3) for t in c.index._snapshot.thresholds.values()}) or [
                     round(c.index.threshold(), 3)
                 ]
@@ -174,9 +188,45 @@ def main() -> None:
                             f"P {_f(fig['answer_precision'])} C {_f(fig['coverage'])} "
                             f"hit@1 {_f(fig['hit@1'])} oos_abstain {_f(fig['oos_abstain'])}"
                         )
+            now = everything[name]["now"]["answer_precision"]
+            if now is not None:
+                best = best_coverage_at(results["words only"], now)
+                everything[name]["words only"]["coverage_at_now_precision"] = best
+                print(
+                    f"  words only, its best threshold on the test at now's precision ({now:.3f}): "
+                    f"coverage {_f(best)} (now: {_f(everything[name]['now']['coverage'])})",
+                    flush=True,
+                )
             c.close()
     if args.json:
         args.json.write_text(json.dumps(everything, indent=1, ensure_ascii=False))
+
+
+def best_coverage_at(results, precision: float) -> float | None:
+    """The highest coverage any threshold on the top score reaches with answer precision at least
+    ``precision`` (questions the variant abstained on for want of any match stay unanswered)."""
+    scored = sorted(
+        (
+            (r.top[0]["score"], r.top[0]["id"] == r.expected_id, r.expected_id is not None)
+            for r in results
+            if r.top
+        ),
+        key=lambda t: -t[0],
+    )
+    n_in = sum(r.expected_id is not None for r in results)
+    if not n_in:
+        return None
+    best, right, answers, i = 0.0, 0, 0, 0
+    while i < len(scored):  # a threshold answers every question at or above it: ties go together
+        j = i
+        while j < len(scored) and scored[j][0] == scored[i][0]:
+            right += scored[j][1] and scored[j][2]
+            answers += 1
+            j += 1
+        if right / answers >= precision:
+            best = max(best, right / n_in)
+        i = j
+    return best
 
 
 def _f(v) -> str:

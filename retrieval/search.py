@@ -98,6 +98,12 @@ class IndexSearch:
     def _reads(self, language: str | None) -> bool:
         return self.embedder_languages is None or language is None or language in self.embedder_languages
 
+    def _mode(self, snap: _Snapshot, language: str | None) -> str:
+        """How a question in ``language`` is ranked: with the embedder where it reads the language;
+        else on the tuned embedder and words together (it learned the FAQ's own words), or on words
+        alone for an untuned index."""
+        return SEMANTIC if self._reads(language) else HYBRID if snap.embedder_path else LEXICAL
+
     def _language(self, snap: _Snapshot, question: str) -> str | None:
         """The question's language: any language the detector is sure of (FOREIGN_CONFIDENCE), else
         the likelier of the FAQ's and the embedder's languages. Short questions fool a detector over
@@ -215,7 +221,7 @@ class IndexSearch:
         a question admins rejected ranks above every entry)."""
         snap = self._fresh()
         language = self._language(snap, question)
-        mode = SEMANTIC if self._reads(language) else HYBRID if snap.embedder_path else LEXICAL
+        mode = self._mode(snap, language)
         query_vec = base_vec = None
         if mode != LEXICAL:
             query_vec = self._embedder_for(snap.embedder_path or self.base_embedder).encode([question])[0]
