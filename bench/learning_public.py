@@ -179,9 +179,9 @@ def main() -> None:
         help="Run the replay with this setting changed (repeatable); by default, the product's defaults.",
     )
     args = ap.parse_args()
-    settings = dict(item.split("=", 1) for item in args.setting)
-    if any(not name.startswith("SUPPORTBOT_") for name in settings):
+    if any("=" not in item or not item.startswith("SUPPORTBOT_") for item in args.setting):
         ap.error("--setting takes SUPPORTBOT_NAME=VALUE")
+    settings = dict(item.split("=", 1) for item in args.setting)
     everything = {}
     for name in args.sets.split(","):
         with tempfile.TemporaryDirectory(prefix="supportbot-learning-") as tmp:
