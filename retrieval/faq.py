@@ -8,9 +8,12 @@ import io
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from anyascii import anyascii
 
 from retrieval.jsonl import DEFAULT_MAX_BYTES, InputFileError, read_jsonl_objects, read_text, split_lines
 
@@ -31,13 +34,16 @@ class FaqItem:
     url: str | None = None
     tags: tuple[str, ...] = ()
     source: str | None = field(default=None, compare=False)
+    # The id an earlier version gave this entry (legacy_slug), adopted on import where the index still
+    # has it (retrieval/writes.py), so its learned phrasings and reviews stay with it.
+    former_id: str | None = field(default=None, compare=False)
 
     @property
     def phrasings(self) -> tuple[str, ...]:
         return (self.question, *self.alt_questions)
 
     def content_hash(self) -> str:
-        payload = {k: v for k, v in asdict(self).items() if k != "source"}
+        payload = {k: v for k, v in asdict(self).items() if k not in ("source", "former_id")}
         return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
@@ -105,7 +111,12 @@ def validate_items(items: Iterable[tuple[str, FaqItem]], problems: list[str] | N
         elif not ID_PATTERN.match(item.id):
             problems.append(f"{where}: id {item.id!r} must be 1-128 characters of letters, digits and ._:/-")
         elif item.id in seen:
-            problems.append(f"{where}: duplicate id {item.id!r} (first at {seen[item.id]})")
+            hint = (
+                " (give one an id of its own: '## Question {#my-id}')"
+                if (item.source or "").endswith((".md", ".markdown"))
+                else ""
+            )
+            problems.append(f"{where}: duplicate id {item.id!r} (first at {seen[item.id]}){hint}")
         else:
             seen[item.id] = where
         if not item.question:
@@ -239,7 +250,25 @@ _META = re.compile(r"^<!--\s*(?P<key>alt|alt_questions|url|tags|id)\s*:\s*(?P<va
 _FENCE = re.compile(r"^\s*(```|~~~)")
 
 
+def _syllable(char: str) -> bool:
+    """A Chinese character or a Korean syllable block: a syllable (often a word) of its own."""
+    return unicodedata.name(char, "").startswith(
+        ("CJK UNIFIED", "CJK COMPATIBILITY IDEOGRAPH", "HANGUL SYLLABLE")
+    )
+
+
 def slugify(text: str) -> str:
+    """An ASCII id (ID_PATTERN) from a heading in any script: transliterated by anyascii (ändere ->
+    andere, Straße -> strasse, Как -> kak, 重置 -> zhong-zhi), lower-cased, every run of anything but
+    letters and digits one hyphen. Ids must stay ASCII (Slack block ids, URLs, the CLI), and keeping
+    only ASCII letters gave every Chinese heading the same id ("entry") and refused such a FAQ."""
+    spaced = "".join(f" {c} " if _syllable(c) else c for c in text)
+    return re.sub(r"[^a-z0-9]+", "-", anyascii(spaced).lower()).strip("-")[:96] or "entry"
+
+
+def legacy_slug(text: str) -> str:
+    """The id slugify gave before it transliterated (ASCII letters kept, the rest dropped): an index
+    imported then knows its entries by these, and keeps them (FaqItem.former_id)."""
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:96] or "entry"
 
 
@@ -267,6 +296,8 @@ def parse_markdown(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Loca
                     url=_clean(current["url"]) or None,
                     tags=_split(_clean(current["tags"]), ","),
                     source=str(path),
+                    # only while the id is the heading's slug (no {#id}, no <!-- id: --> line)
+                    former_id=current["former_id"] if current["id"] == slugify(current["q"]) else None,
                 ),
             )
         )
@@ -282,6 +313,7 @@ def parse_markdown(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> tuple[Loca
                 "where": f"{path}:{n}",
                 "q": q,
                 "id": heading["id"] or slugify(q),
+                "former_id": None if heading["id"] or legacy_slug(q) == slugify(q) else legacy_slug(q),
                 "alt": "",
                 "url": "",
                 "tags": "",

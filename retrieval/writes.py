@@ -11,10 +11,12 @@ mistaken for one that died.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +113,25 @@ class IndexLock:
                 yield True
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def adopt_former_ids(items: Sequence[FaqItem], current: Mapping[str, object]) -> list[FaqItem]:
+    """``items`` with each one's former id (FaqItem.former_id: the id an earlier version's Markdown
+    slug gave it) put back where the index knows the entry only by that id and no other item claims
+    it: re-importing after an upgrade updates the entry instead of adding a twin of it and, with
+    --prune, deleting the original with its learned phrasings and reviews."""
+    incoming = {it.id for it in items}
+    claims = Counter(it.former_id for it in items if it.former_id)
+    return [
+        dataclasses.replace(it, id=it.former_id)
+        if it.former_id
+        and it.id not in current
+        and it.former_id in current
+        and it.former_id not in incoming
+        and claims[it.former_id] == 1
+        else it
+        for it in items
+    ]
 
 
 @dataclass
@@ -282,6 +303,7 @@ class IndexWrites:
         report.orphans_removed, indexed = self._heal(store, locked=True)
         with self.sessions() as session:
             current = {e.id: e for e in session.scalars(select(FaqEntry))}
+            items = adopt_former_ids(items, current)
             changed = [
                 it for it in items if it.id not in current or current[it.id].content_hash != it.content_hash()
             ]

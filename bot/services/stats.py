@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.models import Answer, Feedback, Handoff, Message, Review
-from bot.services.grounding import content_words
+from bot.services.faithfulness import content_tokens
+from retrieval.language import detect_language, is_cjk
 
 
 @dataclass
@@ -101,8 +102,13 @@ class SupportStats:
 
 
 def topic_key(question: str) -> str:
-    """Content words, stemmed, de-duplicated and sorted: word order and filler don't split a topic."""
-    return " ".join(sorted(set(content_words(question)))) or " ".join(question.lower().split())
+    """Content words in the question's language (Unicode, stemmed, stop words dropped), de-duplicated
+    and sorted: word order and filler don't split a topic. Chinese and Japanese words count by
+    character: their segmentation shifts with word order (年假我有多少天 / 我有多少天年假)."""
+    words: set[str] = set()
+    for token in content_tokens(question, detect_language(question, fallback="en")):
+        words.update(token if any(is_cjk(c) for c in token) else (token,))
+    return " ".join(sorted(words)) or " ".join(question.lower().split())
 
 
 class StatsService:

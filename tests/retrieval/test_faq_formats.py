@@ -130,3 +130,33 @@ def test_directory_is_validated_as_one_faq(tmp_path):
 def test_empty_directory(tmp_path):
     with pytest.raises(FaqFormatError, match="no FAQ files"):
         load_faq(tmp_path)
+
+
+def test_markdown_headings_in_any_script_get_distinct_ascii_ids(tmp_path):
+    """Ids are ASCII (Slack block ids, the CLI): headings are transliterated, not stripped. Keeping
+    only ASCII letters gave every Chinese heading the id "entry", and such a FAQ was refused."""
+    p = tmp_path / "faq.md"
+    p.write_text(
+        "## 我有多少天年假？\n每年二十五天。\n\n## 如何申请报销？\n在财务系统提交发票。\n\n"
+        "## 如何重置VPN密码？\n访问身份门户。\n\n## Wie ändere ich mein Passwort? Straße\nÜber das Portal.\n\n"
+        "## Как сменить пароль?\nВ личном кабинете.\n\n## 비밀번호 재설정\n포털에서.\n",
+        encoding="utf-8",
+    )
+    ids = [item.id for item in load_faq(p)]
+    assert ids == [
+        "wo-you-duo-shao-tian-nian-jia",
+        "ru-he-shen-qing-bao-xiao",
+        "ru-he-zhong-zhi-vpn-mi-ma",
+        "wie-andere-ich-mein-passwort-strasse",
+        "kak-smenit-parol",
+        "bi-mil-beon-ho-jae-seol-jeong",
+    ]
+
+
+def test_a_markdown_id_clash_says_how_to_resolve_it(tmp_path):
+    p = tmp_path / "faq.md"
+    p.write_text(
+        "## Wo ist der Drucker?\nIm 2. Stock.\n\n## Wo ist der Drucker?\nIm Keller.\n", encoding="utf-8"
+    )
+    with pytest.raises(FaqFormatError, match=r"faq.md:4: duplicate id 'wo-ist-der-drucker' .*\{#my-id\}"):
+        load_faq(p)
