@@ -492,7 +492,7 @@ def language_name(code: str) -> str:
 def language_warning(texts: Iterable[str], config: EmbedderConfig) -> str | None:
     """One line when the texts (a FAQ's questions and answers) are mostly in a language the configured
     embedder does not read, naming the settings that choose another; None when it reads it."""
-    from retrieval.language import dominant_language
+    from retrieval.language import dominant_language, language_script
 
     language = dominant_language(texts)
     languages, source = config.resolved_languages()
@@ -505,10 +505,18 @@ def language_warning(texts: Iterable[str], config: EmbedderConfig) -> str | None
         "model card": "its model card",
         "assumed": "assumed: no model card says; list them in SUPPORTBOT_EMBEDDING_LANGUAGES",
     }[source]
+    # Where the scripts agree, retrieval/search.py fuses the embedder's similarity with the words.
+    same_script = language_script(language) in {language_script(code) for code in languages}
+    how = (
+        "matched on their words, with the embedder's similarity beside them (it shares their script, "
+        "not their meaning), never on it alone"
+        if same_script
+        else "matched lexically, by their words, not by meaning"
+    )
     return (
         f"this FAQ is in {language_name(language)}, which the embedder ({config.describe()}) does not "
         f"read (it reads {reads}; {basis}): questions in {LANGUAGE_NAMES.get(language, language)} will be "
-        "matched lexically, by their words, not by meaning. For better answers set "
+        f"{how}. For better answers set "
         "SUPPORTBOT_EMBEDDING_MODEL_PATH to a multilingual sentence-transformers folder, or "
         "SUPPORTBOT_EMBEDDING_BACKEND=openai with SUPPORTBOT_EMBEDDING_URL and SUPPORTBOT_EMBEDDING_MODEL "
         "of an embedding server that reads it."

@@ -101,6 +101,42 @@ _CJK_RANGES = (
 _CJK_PARTS = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _CJK_RANGES) + "]+")
 
 
+# The scripts of the languages the detector knows that are not written in the Latin alphabet
+# (language_script). An embedder trained on English text shares word pieces, names and cognates with
+# the other Latin-script languages, and none with these.
+_SCRIPTS = {
+    "Cyrillic": ("ru", "uk", "bg", "be", "mk", "sr", "kk", "ky", "mn"),
+    "Greek": ("el",),
+    "Armenian": ("hy",),
+    "Georgian": ("ka",),
+    "Hebrew": ("he",),
+    "Arabic": ("ar", "fa", "ur", "ps", "ug"),
+    "Devanagari": ("hi", "mr", "ne"),
+    "Bengali": ("bn", "as"),
+    "Gurmukhi": ("pa",),
+    "Gujarati": ("gu",),
+    "Oriya": ("or",),
+    "Tamil": ("ta",),
+    "Telugu": ("te",),
+    "Kannada": ("kn",),
+    "Malayalam": ("ml",),
+    "Sinhala": ("si",),
+    "Thai": ("th",),
+    "Lao": ("lo",),
+    "Khmer": ("km",),
+    "Tibetan": ("dz",),
+    "Ethiopic": ("am",),
+    "Han": ("zh", "ja"),
+    "Hangul": ("ko",),
+}
+_SCRIPT_OF = {code: script for script, codes in _SCRIPTS.items() for code in codes}
+
+
+def language_script(language: str) -> str:
+    """The script ``language`` (ISO 639-1) is written in: Latin unless listed in _SCRIPTS."""
+    return _SCRIPT_OF.get(language, "Latin")
+
+
 def is_cjk(ch: str) -> bool:
     code = ord(ch)
     return any(lo <= code <= hi for lo, hi in _CJK_RANGES)

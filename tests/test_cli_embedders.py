@@ -49,7 +49,8 @@ def test_a_german_or_chinese_faq_with_the_english_embedder_warns(cli, name, lang
     (line,) = warnings(stderr)
     assert f"this FAQ is in {language} ({name})" in line and "bundled all-MiniLM-L6-v2" in line
     assert "SUPPORTBOT_EMBEDDING_MODEL_PATH" in line and "SUPPORTBOT_EMBEDDING_BACKEND" in line
-    assert f"questions in {language} will be matched lexically" in line
+    how = "on their words, with the embedder's similarity beside them" if name == "de" else "lexically"
+    assert f"questions in {language} will be matched {how}" in line
 
 
 def test_an_english_faq_does_not_warn_nor_one_the_embedder_is_said_to_read(cli):

@@ -1,5 +1,6 @@
 """Questions in a language the embedder does not read are ranked and judged on their words, in the
-FAQ's own language analysis (issue 15): the real bundled English embedder, real Chroma, real jieba."""
+FAQ's own language analysis (issue 15), fused with the embedder only where it is tuned to the FAQ or
+the language shares its script: the real bundled English embedder, real Chroma, real jieba."""
 
 from pathlib import Path
 
@@ -27,20 +28,32 @@ def german(data_dir):
     c.close()
 
 
-def test_a_german_question_is_matched_on_its_stemmed_words(german):
+def test_a_german_question_is_matched_on_its_stemmed_words_and_the_embedder_together(german):
+    """German is written in the English embedder's script: its similarity is fused with the words,
+    never used alone (retrieval/search.py HYBRID)."""
     result = german.retrieve("Ich möchte mein VPN Passwort zurücksetzen")
-    assert result.mode == LEXICAL and result.language == "de"
+    assert result.mode == HYBRID and result.language == "de"
     assert result.top.id == "vpn-passwort" and not result.abstain
-    assert all(hit.mode == LEXICAL for hit in result.hits)
+    assert all(hit.mode == HYBRID for hit in result.hits)
     # "Urlaubstage" in the FAQ, "Urlaubstagen" asked: the Snowball stemmer makes them one word.
     assert german.retrieve("Wie viele Urlaubstagen bekomme ich?").top.id == "urlaubstage"
 
 
 def test_a_german_question_the_faq_does_not_answer_is_refused(german):
-    # Shares only common words with the FAQ: the embedder's similarity would have answered it.
+    # Shares only common words with the FAQ: the embedder's similarity alone would have answered it.
     refused = german.retrieve("Wo kann ich mein Fahrrad parken?")
-    assert refused.abstain and refused.mode == LEXICAL
+    assert refused.abstain and refused.mode == HYBRID
     assert refused.threshold is not None and refused.confidence < refused.threshold
+
+
+def test_an_embedder_of_another_script_leaves_german_to_its_words(data_dir):
+    c = _index(data_dir, "faq_de.csv", embedding_languages="ru")
+    try:
+        result = c.index.retrieve("Ich möchte mein VPN Passwort zurücksetzen")
+        assert result.mode == LEXICAL and result.top.id == "vpn-passwort" and not result.abstain
+        assert c.index.retrieve("Wo kann ich mein Fahrrad parken?").abstain
+    finally:
+        c.close()
 
 
 def test_an_english_question_still_goes_through_the_embedder(german):
