@@ -41,7 +41,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from retrieval_public import DATA, load_set  # noqa: E402  (bench/ is this script's folder)
+import retrieval_public  # noqa: E402  (bench/ is this script's folder)
+from retrieval_public import DATA, load_set  # noqa: E402
 
 SETS = ("clinc150", "hint3_powerplay11_en", "doc2dial_gov_en", "crosswoz_zh", "chitchat_fr", "chitchat_es")
 CLINC_PHRASINGS = 3  # FAQ phrasings per intent, as clinc150_3 in bench/retrieval_public.py
@@ -163,6 +164,12 @@ def _delta(v, ref) -> str:
     return "-" if v is None or ref is None else f"{v - ref:+.3f}"
 
 
+def set_data(folder: Path) -> None:
+    """Read the sets from ``folder`` (build here, load_set in retrieval_public)."""
+    global DATA
+    DATA = retrieval_public.DATA = folder
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default=",".join(SETS))
@@ -178,7 +185,11 @@ def main() -> None:
         metavar="SUPPORTBOT_NAME=VALUE",
         help="Run the replay with this setting changed (repeatable); by default, the product's defaults.",
     )
+    ap.add_argument(
+        "--data", type=Path, default=DATA, help="Folder holding the sets (default ../shared/data)."
+    )
     args = ap.parse_args()
+    set_data(args.data)
     if any("=" not in item or not item.startswith("SUPPORTBOT_") for item in args.setting):
         ap.error("--setting takes SUPPORTBOT_NAME=VALUE")
     settings = dict(item.split("=", 1) for item in args.setting)
