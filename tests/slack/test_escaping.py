@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.db.models import Answer, Message
+from bot.slack.blocks import HANDOFF_TEXT
 from bot.slack.webhook import Webhook
 from retrieval.faq import FaqItem
 from tests.slack.harness import ADMIN, AGENT, ASKER, REVIEW, SUPPORT
@@ -130,8 +131,11 @@ def _review_post(slack, answer_id: int) -> Call:
 
 
 def _handoff_post(slack, channel: str) -> Call:
-    """The support-channel post for the asker's thread in ``channel`` (its permalink names it)."""
-    return slack.peer.wait_for(
+    """The support-channel post for the asker's thread in ``channel`` (its permalink names it).
+
+    Returned once the asker has been told too: the bot records the support thread between the two
+    posts, and an agent's reply that arrived before that would, rightly, belong to no hand-off."""
+    post = slack.peer.wait_for(
         lambda: [
             c
             for c in slack.peer.calls_to("chat.postMessage", channel=SUPPORT)
@@ -139,6 +143,15 @@ def _handoff_post(slack, channel: str) -> Call:
         ],
         what="the hand-off post",
     )[0]
+    slack.peer.wait_for(
+        lambda: [
+            c
+            for c in slack.peer.calls_to("chat.postMessage", channel=channel)
+            if c.args.get("text") == HANDOFF_TEXT
+        ],
+        what="the asker told of the hand-off",
+    )
+    return post
 
 
 def _submit_edit(slack, opened: Call, text: str):
