@@ -31,6 +31,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from word_guard import STOPWORDS, check_words  # noqa: E402  (bench/, the script's own folder)
+
 from bot.services import grounding  # noqa: E402
 from bot.services.faithfulness import sentences  # noqa: E402
 from retrieval.language import analyzer  # noqa: E402
@@ -125,7 +127,7 @@ def content(lang: str, word: str) -> bool:
     """A content word: kept by the language's analyzer, not a function word (bm25s's English list
     is short, so the old guard's English function words are added), longer than two letters."""
     low = word.casefold()
-    if lang == "en" and low in grounding.STOPWORDS:
+    if lang == "en" and low in STOPWORDS:
         return False
     return bool(analyzer(lang).tokens(word)) and len(word) > 2
 
@@ -432,7 +434,7 @@ def main() -> int:
         tally: dict = defaultdict(lambda: {"n": 0, "new": 0, "baseline": 0, "reasons": Counter()})
         for eid, kind, good, text, source, question in variants(name, lang, args.seed):
             g = grounding.check(text, source, question)
-            b = grounding.check_words(text, source, question)
+            b = check_words(text, source, question)
             n_checks += 1
             t = tally[kind]
             t["n"] += 1
@@ -448,7 +450,9 @@ def main() -> int:
     print(
         f"guard benchmark: sets {', '.join(args.sets)}; seed {args.seed}; {n_checks} variants, {elapsed:.0f} s"
     )
-    print("accepted share per kind (new sentence-level guard | baseline word-level check_words)\n")
+    print(
+        "accepted share per kind (new sentence-level guard | baseline word-level check_words, bench/word_guard.py)\n"
+    )
     header = f"{'kind':<12}" + "".join(f"{n[:15]:>26}" for n in args.sets) + f"{'all':>22}"
     print(header)
     summary: dict = {}

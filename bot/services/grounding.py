@@ -5,8 +5,8 @@ word-level checks below on Unicode words of any language (retrieval.language's a
 sentence-level ones of bot.services.faithfulness (every sentence said by a sentence of the entry:
 negation, numbers and units, dates, names and contacts, word order, collapse, truncation,
 repetition), and says which check failed and why (`Grounding.reason`, `Grounding.why`).
-`check_words` is the word-level guard alone, as it was (English words only), kept as the baseline
-of bench/faithfulness_guard.py.
+The word-level guard as it was (English words only), the baseline bench/faithfulness_guard.py
+measures this one against, lives in bench/word_guard.py: nothing that serves or trains uses it.
 
 The word-level checks, cheap and explainable:
 - specifics: every number, URL, e-mail address or extension in the answer must appear in the
@@ -25,17 +25,7 @@ from dataclasses import dataclass
 from bot.services import faithfulness
 from retrieval.language import detect_language
 
-_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SPECIFIC = re.compile(r"https?://\S+|[\w.+-]+@[\w-]+\.[\w.]+|\b\d[\d.,:/-]*\d\b|\b\d\b")
-STOPWORDS = frozenset(
-    """
-a an and are as at be been but by can could do does did for from has have had how i if in into is it its
-just me my no not of on or our please so that the their them then there these they this to up was we
-were what when where which who will with would you your yours also any all more most other some such
-than too very should may might must here out about over after before again once only own same both each
-few further off while s t don now get got go going need needs make sure use using one first next able
-""".split()
-)
 
 
 @dataclass(frozen=True)
@@ -48,36 +38,8 @@ class Grounding:
     why: str = ""  # for the logs and the review post: which sentence, which check, what was wrong
 
 
-def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
-            return word[: -len(suffix)]
-    return word
-
-
-def content_words(text: str) -> list[str]:
-    return [_stem(w) for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
-
-
-def _specifics(text: str) -> set[str]:
+def specifics(text: str) -> set[str]:
     return {m.group(0).rstrip(".,;:)").lower() for m in _SPECIFIC.finditer(text)}
-
-
-def check_words(
-    answer: str, sources: str, question: str = "", threshold: float = 0.8, min_from_sources: int = 2
-) -> Grounding:
-    """The word-level guard alone (English words; the baseline the sentence checks are measured against)."""
-    words = content_words(answer)
-    if not words:
-        return Grounding(False, 0.0, ())
-    source_words, question_words = set(content_words(sources)), set(content_words(question))
-    missing = [w for w in words if w not in source_words and w not in question_words]
-    support = 1 - len(missing) / len(words)
-    substance = len({w for w in words if w in source_words and w not in question_words})
-    src_lower = sources.lower()
-    bad_specifics = sorted(s for s in _specifics(answer) if s not in src_lower)
-    grounded = support >= threshold and not bad_specifics and substance >= min_from_sources
-    return Grounding(grounded, round(support, 4), tuple(dict.fromkeys([*bad_specifics, *missing])), substance)
 
 
 def check(
@@ -104,7 +66,7 @@ def check(
     support = 1 - len(missing) / len(words)
     substance = len({w for w in words if w in source_words and w not in question_words})
     src_lower = sources.lower()
-    bad_specifics = sorted(s for s in _specifics(answer) if s not in src_lower)
+    bad_specifics = sorted(s for s in specifics(answer) if s not in src_lower)
     unsupported = tuple(dict.fromkeys([*bad_specifics, *missing]))
     result = Grounding(False, round(support, 4), unsupported, substance)
     verdict = faithfulness.faithful(answer, sources, question, threshold=threshold, language=language)

@@ -1,4 +1,5 @@
-from bot.services.grounding import check, content_words
+from bot.services.faithfulness import content_tokens
+from bot.services.grounding import check
 
 SOURCE = (
     'How do I reset my VPN password? Go to https://id.brightwater.example, choose "Forgot password" '
@@ -35,8 +36,9 @@ def test_empty_answer_is_not_grounded():
     assert not check("the and of", SOURCE).grounded
 
 
-def test_content_words_drop_stopwords_and_stem():
-    assert content_words("The passwords are locking") == ["password", "lock"]
+def test_content_words_drop_function_words_and_stem_in_the_language():
+    assert content_tokens("The passwords are locking", "en") == ["password", "lock"]
+    assert content_tokens("Die Passwörter werden gesperrt", "de") == ["passwort", "gesperrt"]
 
 
 def test_echoing_the_question_is_not_grounded():
