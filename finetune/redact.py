@@ -11,7 +11,10 @@ import re
 
 # Order matters: secrets and cards before phone numbers (their digit runs look alike).
 _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
-    ("[EMAIL]", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")),
+    # Letters of any script (\w is Unicode): "jürgen@müller.de" and "张伟@公司.中国" are addresses too
+    # (RFC 6531, internationalised domains). In unspaced Chinese the match may take a neighbouring
+    # word with it; removing too much is the side to err on.
+    ("[EMAIL]", re.compile(r"[\w.%+-]+@[\w-]+(?:\.[\w-]+)*\.[^\W\d_]{2,}")),
     (
         "[SECRET]",
         re.compile(

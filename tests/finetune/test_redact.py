@@ -32,6 +32,11 @@ from finetune.redact import redact
         ("employee no. 11872 here", "11872", "here"),
         ("Employee ID: BW-30981 cannot log in", "30981", "cannot log in"),
         ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY-----", "MIIEow", ""),
+        # Addresses in any script (RFC 6531 local parts, internationalised domains)
+        ("Schreib an jürgen.müller@beispiel.de bitte", "jürgen", "bitte"),
+        ("Kontakt: info@müller.de, danke", "müller", "danke"),
+        ("邮箱 张伟@公司.中国 谢谢", "张伟", "谢谢"),
+        ("почта: иван@пример.рф сегодня", "иван", "сегодня"),
     ],
 )
 def test_pii_and_secrets_are_redacted(text, leaked, kept):
