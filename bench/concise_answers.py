@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bot.container import Container, quiet_libraries  # noqa: E402
 from bot.services.concise import LEAD_CHARS, lead, units  # noqa: E402
+from bot.services.evaluation import rouge_l_score  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 from retrieval.faq import load_faq  # noqa: E402
 
@@ -44,11 +45,8 @@ HOLDS = 0.8
 
 def rouge(reply: str, reference: str) -> tuple[float, float]:
     """(recall: the share of the reference the reply holds, precision: the share of the reply that
-    is in the reference), ROUGE-L."""
-    from rouge_score import rouge_scorer
-
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    score = scorer.score(reference, reply)["rougeL"]
+    is in the reference), ROUGE-L as the product scores it (words of any script)."""
+    score = rouge_l_score(reply, reference)
     return score.recall, score.precision
 
 

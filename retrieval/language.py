@@ -235,12 +235,18 @@ class Analyzer:
                 out.extend(t for t in self._cjk(word) if t not in self._stop)
             elif word not in self._stop:
                 out.append(word)
-        if self._stemmer is not None and out:
-            with self._lock:
-                out = [
-                    t if any(is_cjk(ch) for ch in t) else s for t, s in zip(out, self._stemmer.stemWords(out))
-                ]
-        return out
+        return self.stems(out)
+
+    def stems(self, tokens: list[str]) -> list[str]:
+        """``tokens`` (case-folded words) stemmed by the language's Snowball stemmer; CJK tokens, and
+        every token of a language without one, as given."""
+        if self._stemmer is None or not tokens:
+            return tokens
+        with self._lock:
+            return [
+                t if any(is_cjk(ch) for ch in t) else s
+                for t, s in zip(tokens, self._stemmer.stemWords(tokens))
+            ]
 
     def _cjk(self, run: str) -> list[str]:
         """A run of CJK (and maybe Latin) characters as words: for Chinese, jieba's words and the

@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import groupby
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,7 @@ from bot.llm.base import GenerationParams
 from bot.prompts import STOP_SEQUENCES, ContextEntry, build_prompt
 from bot.services import grounding
 from retrieval.jsonl import read_jsonl_objects
+from retrieval.language import analyzer, detect_language, is_cjk, words
 
 
 class QAFileError(ValueError):
@@ -63,11 +66,43 @@ class Outcome:
     why: str = ""  # why that mode (the product's own words: AnswerResult.why)
 
 
-def rouge_l(prediction: str, reference: str) -> float:
+class _RougeTokens:
+    """rouge_score's tokenizer interface over words of any script. Its own keeps [a-z0-9] only, so a
+    Chinese answer scored 0 against itself and "Passwörter" became "passw rter". Here: Unicode words,
+    case-folded, stemmed in the reference's language (as its use_stemmer stems English); CJK text
+    character by character, the usual unit of Chinese ROUGE (no segmenter's choices in the score);
+    nothing dropped, as in ROUGE."""
+
+    def __init__(self, language: str | None):
+        self._analyzer = analyzer(language)
+
+    def tokenize(self, text: str) -> list[str]:
+        parts: list[str] = []
+        for word in words(text):
+            for cjk, run in groupby(word, is_cjk):
+                chars = list(run)
+                parts.extend(chars if cjk else ["".join(chars)])
+        return self._analyzer.stems(parts)
+
+
+@lru_cache(maxsize=32)
+def _rouge_scorer(language: str | None):
     from rouge_score import rouge_scorer
 
-    scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-    return scorer.score(reference, prediction)["rougeL"].fmeasure
+    return rouge_scorer.RougeScorer(["rougeL"], tokenizer=_RougeTokens(language))
+
+
+def rouge_l_score(prediction: str, reference: str, language: str | None = None):
+    """ROUGE-L of ``prediction`` against ``reference`` (rouge_score's Score: precision, recall,
+    fmeasure), in their language (detected from both when not given: one short sentence says little)."""
+    if language is None:
+        language = detect_language(f"{reference}\n{prediction}", fallback=None)
+    return _rouge_scorer(language).score(reference, prediction)["rougeL"]
+
+
+def rouge_l(prediction: str, reference: str, language: str | None = None) -> float:
+    """ROUGE-L F1 of ``prediction`` against ``reference``."""
+    return rouge_l_score(prediction, reference, language).fmeasure
 
 
 def summarize(items: Sequence[QAItem], outcomes: Sequence[Outcome]) -> dict:
