@@ -69,7 +69,7 @@ class Outcome:
 class _RougeTokens:
     """rouge_score's tokenizer interface over words of any script. Its own keeps [a-z0-9] only, so a
     Chinese answer scored 0 against itself and "Passwörter" became "passw rter". Here: Unicode words,
-    case-folded, stemmed in the reference's language (as its use_stemmer stems English); CJK text
+    case-folded, stemmed in the texts' language (as its use_stemmer stems English); CJK text
     character by character, the usual unit of Chinese ROUGE (no segmenter's choices in the score);
     nothing dropped, as in ROUGE."""
 

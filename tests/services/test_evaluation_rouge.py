@@ -39,7 +39,7 @@ def test_chinese_is_compared_character_by_character():
     assert rouge_l("今天天气很好", "如何申请报销") == 0.0
 
 
-def test_words_are_stemmed_in_the_references_language():
+def test_words_are_stemmed_in_their_language():
     # Snowball German: Passwörter/Passwort share a stem; "Passw rter" (the old tokenizer) would not.
     assert rouge_l("Das Passwort läuft ab", "Die Passwörter laufen ab") > rouge_l(
         "Das Konto wird gesperrt", "Die Passwörter laufen ab"
