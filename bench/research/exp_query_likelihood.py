@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import retrieval_public  # noqa: E402
 from retrieval_public import configure, load_set  # noqa: E402
 
-import retrieval_public  # noqa: E402
 from bot.container import Container  # noqa: E402
 from bot.settings import Settings  # noqa: E402
 
@@ -78,7 +78,11 @@ class Scorer:
             text = "Please write a question.\nQuestion:"
         else:
             ids = self.tok(passage, add_special_tokens=False)["input_ids"][: self.max_passage]
-            text = "Passage: " + self.tok.decode(ids) + "\nPlease write a question based on this passage.\nQuestion:"
+            text = (
+                "Passage: "
+                + self.tok.decode(ids)
+                + "\nPlease write a question based on this passage.\nQuestion:"
+            )
         return self.tok(text, add_special_tokens=False)["input_ids"]
 
     def score(self, pairs: list[tuple[list[int], list[int]]], batch: int = 8) -> list[float]:
@@ -117,7 +121,6 @@ def main() -> None:
     items, queries = load_set(args.set, args.clinc_sample)
     if args.limit:
         queries = queries[: args.limit]
-    by_id = {it.id: it for it in items}
     rows = []
     with tempfile.TemporaryDirectory(prefix="qlm-") as tmp:
         c = Container(Settings(_env_file=None, data_dir=Path(tmp), tune_on_import=not args.no_tune))
@@ -168,7 +171,9 @@ def main() -> None:
         else:
             rows[n].setdefault("cond", []).append(v)
     lm_s = time.perf_counter() - t0
-    print(f"{args.set}: {len(rows)} queries, {len(pairs)} LM scorings in {lm_s:.0f} s ({1000 * lm_s / len(rows):.0f} ms/query)")
+    print(
+        f"{args.set}: {len(rows)} queries, {len(pairs)} LM scorings in {lm_s:.0f} s ({1000 * lm_s / len(rows):.0f} ms/query)"
+    )
     if args.dump:
         args.dump.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows))
 
@@ -224,13 +229,12 @@ def main() -> None:
         evaluate(f"product top 1, z(conf)+{a}z(pmi)", lambda r, mix=mix: (r["ids"][0], mix[id(r)]))
     oos = [r for r in rows if r["expected"] is None]
     ins = [r for r in rows if r["expected"] is not None]
+    right_pmi = np.mean([r["cond"][0] - r["null"] for r in ins if r["ids"][0] == r["expected"]] or [np.nan])
+    wrong_pmi = np.mean([r["cond"][0] - r["null"] for r in ins if r["ids"][0] != r["expected"]] or [np.nan])
+    oos_pmi = np.mean([r["cond"][0] - r["null"] for r in oos] or [np.nan])
     print(
-        "  pmi of the top entry: in scope & right mean %.3f, in scope & wrong %.3f, out of scope %.3f"
-        % (
-            np.mean([r["cond"][0] - r["null"] for r in ins if r["ids"][0] == r["expected"]] or [np.nan]),
-            np.mean([r["cond"][0] - r["null"] for r in ins if r["ids"][0] != r["expected"]] or [np.nan]),
-            np.mean([r["cond"][0] - r["null"] for r in oos] or [np.nan]),
-        )
+        f"  pmi of the top entry: in scope & right mean {right_pmi:.3f}, in scope & wrong {wrong_pmi:.3f}, "
+        f"out of scope {oos_pmi:.3f}"
     )
 
 
