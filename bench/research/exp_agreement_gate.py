@@ -14,20 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval_public  # noqa: E402
-
-from bot.container import Container  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from retrieval.tune import TuneError  # noqa: E402
+from product_index import imported_now  # noqa: E402
 
 
 def best_coverage(rows: list[dict], n_in: int, precision: float) -> float:
@@ -42,22 +35,12 @@ def best_coverage(rows: list[dict], n_in: int, precision: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="chitchat_fr,chitchat_es,hint3_powerplay11_en")
-    ap.add_argument("--data", type=Path, default=retrieval_public.DATA)
+    ap.add_argument("--data", type=Path)
     args = ap.parse_args()
-    retrieval_public.DATA = args.data
     for name in args.sets.split(","):
-        items, queries = retrieval_public.load_set(name, 1500)
-        n_in = sum(q.expected_id is not None for q in queries)
         rows = []
-        with tempfile.TemporaryDirectory(prefix="agree-") as tmp:
-            c = Container(Settings(_env_file=None, data_dir=Path(tmp)))
-            c.ensure_schema()
-            c.index.import_items(items)
-            try:
-                c.tune_embedder()
-            except TuneError as exc:
-                print(f"  ({name} not tuned: {exc})")
-            retrieval_public.configure(c.index, "now")
+        with imported_now(name, args.data) as (c, _items, queries):
+            n_in = sum(q.expected_id is not None for q in queries)
             index = c.index
             index.retrieve("warm up")
             snap = index._fresh()
@@ -78,7 +61,6 @@ def main() -> None:
                         "confidence": r.confidence,
                     }
                 )
-            c.close()
 
         def show(label: str, chosen: list[dict]) -> None:
             right = sum(r["right"] for r in chosen)

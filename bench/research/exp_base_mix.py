@@ -11,19 +11,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval_public  # noqa: E402
-
-from bot.container import Container  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from product_index import imported_now  # noqa: E402
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -31,17 +25,10 @@ WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="clinc150_3,hint3_powerplay11_en")
-    ap.add_argument("--data", type=Path, default=retrieval_public.DATA)
+    ap.add_argument("--data", type=Path)
     args = ap.parse_args()
-    retrieval_public.DATA = args.data
     for name in args.sets.split(","):
-        items, queries = retrieval_public.load_set(name, 1500)
-        with tempfile.TemporaryDirectory(prefix="base-mix-") as tmp:
-            c = Container(Settings(_env_file=None, data_dir=Path(tmp)))
-            c.ensure_schema()
-            c.index.import_items(items)
-            c.tune_embedder()
-            retrieval_public.configure(c.index, "now")
+        with imported_now(name, args.data) as (c, _items, queries):
             c.index.retrieve("warm up")
             index, snap = c.index, c.index._fresh()
             row_of = {e: i for i, e in enumerate(snap.entry_ids)}
@@ -57,7 +44,6 @@ def main() -> None:
                     mixed_in[row_of[snap.base_scorer.entry_ids[r]]] = s
                 for w in WEIGHTS:
                     hits[w] += snap.entry_ids[int(np.argmax(scores + w * mixed_in))] == q.expected_id
-            c.close()
         print(
             f"{name}: hit@1 by base weight "
             + ", ".join(f"{w}: {h / len(asked):.4f}" for w, h in hits.items())

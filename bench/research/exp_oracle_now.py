@@ -12,45 +12,29 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval_public  # noqa: E402
+import retrieval_public  # noqa: E402  (on the path through product_index)
+from product_index import imported_now  # noqa: E402
 
-from bot.container import Container  # noqa: E402
-from bot.settings import Settings  # noqa: E402
 from retrieval.evaluate import evaluate  # noqa: E402
-from retrieval.tune import TuneError  # noqa: E402
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sets", default="chitchat_fr,chitchat_es,hint3_powerplay11_en")
-    ap.add_argument("--data", type=Path, default=retrieval_public.DATA)
+    ap.add_argument("--data", type=Path)
     args = ap.parse_args()
-    retrieval_public.DATA = args.data
     for name in args.sets.split(","):
-        items, queries = retrieval_public.load_set(name, 1500)
-        with tempfile.TemporaryDirectory(prefix="oracle-") as tmp:
-            c = Container(Settings(_env_file=None, data_dir=Path(tmp)))
-            c.ensure_schema()
-            c.index.import_items(items)
-            try:
-                c.tune_embedder()
-            except TuneError as exc:  # as `faq import` does: serve untuned
-                print(f"  ({name} not tuned: {exc})")
-            retrieval_public.configure(c.index, "now")
+        with imported_now(name, args.data) as (c, _items, queries):
 
             def search(q: str, c=c):
                 r = c.index.retrieve(q, 5)
                 return r.hits, r.abstain, r.language
 
             report = evaluate(queries, search)
-            c.close()
         data = report.to_json()
         at90 = retrieval_public.best_coverage_at(report.results, 0.9)
         at80 = retrieval_public.best_coverage_at(report.results, 0.8)

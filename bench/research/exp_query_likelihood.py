@@ -24,21 +24,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import retrieval_public  # noqa: E402
-from retrieval_public import configure, load_set  # noqa: E402
-
-from bot.container import Container  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from product_index import imported_now  # noqa: E402
 
 
 def best_coverage_at(conf, right, n_in, precision=0.9):
@@ -109,7 +102,7 @@ class Scorer:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--set", default="doc2dial_gov_en")
-    ap.add_argument("--data", type=Path, default=retrieval_public.DATA)
+    ap.add_argument("--data", type=Path)
     ap.add_argument("--k", type=int, default=5)
     ap.add_argument("--limit", type=int, default=0, help="Only the first N queries (0: all).")
     ap.add_argument("--passage-tokens", type=int, default=192)
@@ -117,21 +110,10 @@ def main() -> None:
     ap.add_argument("--no-tune", action="store_true")
     ap.add_argument("--dump", type=Path)
     args = ap.parse_args()
-    retrieval_public.DATA = args.data
-    items, queries = load_set(args.set, args.clinc_sample)
-    if args.limit:
-        queries = queries[: args.limit]
     rows = []
-    with tempfile.TemporaryDirectory(prefix="qlm-") as tmp:
-        c = Container(Settings(_env_file=None, data_dir=Path(tmp), tune_on_import=not args.no_tune))
-        c.ensure_schema()
-        c.index.import_items(items)
-        if not args.no_tune:
-            try:
-                c.tune_embedder()
-            except Exception as exc:  # noqa: BLE001
-                print("not tuned:", exc)
-        configure(c.index, "now")
+    with imported_now(args.set, args.data, args.clinc_sample, tune=not args.no_tune) as (c, items, queries):
+        if args.limit:
+            queries = queries[: args.limit]
         for q in queries:
             r = c.index.retrieve(q.query, args.k)
             rows.append(
@@ -145,7 +127,6 @@ def main() -> None:
                     "language": r.language,
                 }
             )
-        c.close()
     scorer = Scorer(args.passage_tokens)
     t0 = time.perf_counter()
     prompts: dict[str | None, list[int]] = {None: scorer.prompt(None)}
