@@ -15,8 +15,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import retrieval_public  # noqa: E402  (on the path through product_index)
+import retrieval_public  # noqa: E402
 from product_index import imported_now  # noqa: E402
 
 from retrieval.evaluate import evaluate  # noqa: E402
