@@ -4,11 +4,14 @@ The embedder's tuning (retrieval/tune.py) ranks each phrasing's partner above th
 its batch (in-batch negatives). Batches of random entries seldom hold the entries a question is
 confused with (two joke entries, a "who made you" beside a "what is your name"), so tuning hardly
 learns to tell those apart. Topic-aware batches (as in TAS-Balanced, Hofstätter et al., 2021) draw
-each entry with its nearest entries. This runs the public
-bench (bench/retrieval_public.py, every argument passed through) with every tuning in the process
-using clusters of ``--cluster`` entries (1 is the shipped tuning), or, with
-``--neighbour-negatives``, random batches where each anchor also ranks one phrasing of one of its
-three nearest entries below its partner (a copy of retrieval/tune.py's loop with these two changes, below: the product is unchanged).
+each entry with its nearest entries. This runs the public bench (bench/retrieval_public.py, every
+argument passed through) with every tuning in the process using clusters of ``--cluster`` entries
+(1 is the shipped tuning), or, with ``--neighbour-negatives``, random batches where each anchor also
+ranks one phrasing of one of its three nearest entries below its partner.
+
+The tuning run is a copy of retrieval/tune.py's loop as of 2026-12-07 with these two changes
+(``variant_tune_embedder``, below), so the product is unchanged; a later change to the product's
+loop does not reach the copy.
 
     .venv/bin/python bench/research/exp_clustered_batches.py --cluster 4 --data /tmp/sets --sets chitchat_fr
 """
