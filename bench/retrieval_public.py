@@ -239,17 +239,24 @@ def plain_dense_untuned(items: list[FaqItem], queries: list[EvalQuery]) -> dict:
 def best_coverage_at(results, precision: float) -> float | None:
     """The highest coverage any threshold on the top score reaches with answer precision at least
     ``precision`` (questions the variant abstained on for want of any match stay unanswered)."""
-    scored = sorted(
-        ((r.top[0]["score"], r.top[0]["id"] == r.expected_id) for r in results if r.top), key=lambda t: -t[0]
-    )
     n_in = sum(r.expected_id is not None for r in results)
     if not n_in:
         return None
+    # An out-of-scope question's expected id is None: never right.
+    return coverage_at(
+        ((r.top[0]["score"], r.top[0]["id"] == r.expected_id) for r in results if r.top), n_in, precision
+    )
+
+
+def coverage_at(scored, n_in: int, precision: float) -> float:
+    """The highest coverage (right answers / ``n_in``) any threshold on the scores of ``scored``
+    ((score, right) pairs) reaches with answer precision at least ``precision``."""
+    scored = sorted(scored, key=lambda t: -t[0])
     best, right, answers, i = 0.0, 0, 0, 0
     while i < len(scored):  # a threshold answers every question at or above it: ties go together
         j = i
         while j < len(scored) and scored[j][0] == scored[i][0]:
-            right += scored[j][1]  # an out-of-scope question's expected id is None: never right
+            right += scored[j][1]
             answers += 1
             j += 1
         if right / answers >= precision:

@@ -33,6 +33,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from product_index import imported_now  # noqa: E402
+from retrieval_public import coverage_at  # noqa: E402
 
 from retrieval.search import HYBRID, LEXICAL  # noqa: E402
 
@@ -60,19 +61,8 @@ def top_k_stats(values: np.ndarray, k: int) -> tuple[float, float]:
 
 def separation(conf: np.ndarray, right: np.ndarray, n_in: int) -> tuple[float, float, float]:
     """(AUROC right vs not, best coverage at P >= 0.9, at P >= 0.8) over questions with a top."""
-    order = np.argsort(-conf, kind="stable")
-    c, r = conf[order], right[order]
-    best90 = best80 = 0.0
-    cum_right = np.cumsum(r)
-    answers = np.arange(1, len(r) + 1)
-    last_of_tie = np.r_[c[1:] != c[:-1], True]
-    prec = cum_right / answers
-    cov = cum_right / n_in
-    ok = last_of_tie
-    if np.any(ok & (prec >= 0.9)):
-        best90 = float(cov[ok & (prec >= 0.9)].max())
-    if np.any(ok & (prec >= 0.8)):
-        best80 = float(cov[ok & (prec >= 0.8)].max())
+    pairs = list(zip(conf.tolist(), right.tolist()))
+    best90, best80 = coverage_at(pairs, n_in, 0.9), coverage_at(pairs, n_in, 0.8)
     pos, neg = conf[right], conf[~right]
     if len(pos) and len(neg):
         ranks = np.argsort(np.argsort(np.r_[pos, neg], kind="stable"), kind="stable") + 1
