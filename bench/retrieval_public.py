@@ -97,9 +97,13 @@ def configure(index: FaqIndex, variant: str) -> None:
     snap = index._fresh()
     tuned = snap.embedder_path is not None
     index.__dict__.pop("_mode", None)  # the product's own routing unless a variant overrides it
+    # The languages the configured embedder reads, as the container set them (English for the
+    # bundled MiniLM; all for SUPPORTBOT_EMBEDDING_LANGUAGES=multilingual), kept before the
+    # baselines below overwrite them.
+    languages = index.__dict__.setdefault("_configured_languages", index.embedder_languages)
     if variant.startswith("now") or variant == "words only":
         weight = float(variant.split("@")[1]) if "@" in variant else LEXICAL_WEIGHT
-        index.weights, index.embedder_languages = NOW, frozenset({"en"})
+        index.weights, index.embedder_languages = NOW, languages
         index.lexical_weight = weight
         index.tuned_lexical_weight = weight if "@" in variant else TUNED_LEXICAL_WEIGHT
         index.abstain_threshold = index.tuned_abstain_threshold = None
@@ -203,6 +207,11 @@ def main() -> None:
                 print(
                     f"  now's hit@1 over the untuned plain dense baseline: {100 * (hit1 - untuned['hit@1']):+.1f} points"
                 )
+            # How well now's confidence separates right answers from wrong ones, before calibration:
+            # the coverage its best threshold on the test itself reaches at precision 0.9.
+            bound = best_coverage_at(results["now"], 0.9)
+            everything[name]["now"]["coverage_at_0.9_best_threshold"] = bound
+            print(f"  now, its best threshold on the test at precision 0.9: coverage {_f(bound)}", flush=True)
             now = everything[name]["now"]["answer_precision"]
             if now is not None:
                 best = best_coverage_at(results["words only"], now)
