@@ -116,14 +116,15 @@ class Container:
             languages=tuple(s.embedding_languages) if s.embedding_languages else None,
             batch_size=s.embedding_batch_size,
             timeout_s=s.embedding_timeout_s,
+            prompt_name=s.embedding_prompt_name,
         )
 
     def _embedder_for(self, path: str | None) -> TextEmbedder:
         """The index asks for None (the base embedder) or a folder tuned from it."""
         if path is None or path == self._base_embedder:
             return self.embedder_config.build()
-        try:
-            return get_embedder(path)
+        try:  # tuned from the base folder, whose prompts it keeps
+            return get_embedder(path, self.embedder_config.prompt_name)
         except EmbedderUnavailable as exc:
             raise EmbedderUnavailable(
                 f"{exc}: the index was built with this tuned embedder. Tune it again with "

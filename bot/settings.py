@@ -167,6 +167,13 @@ class Settings(BaseSettings):
         description="ISO 639-1 codes of the languages the embedder reads, comma-separated, or "
         "multilingual; default: the model card's (README.md), else en",
     )
+    embedding_prompt_name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=64,
+        description="A prompt the sentence-transformers folder declares (config_sentence_transformers.json), "
+        "put before every text it embeds, e.g. STS for EmbeddingGemma; default: the folder's default prompt, if any",
+    )
     embedding_batch_size: int = Field(64, ge=1, le=4096, description="Texts per embedding request")
     embedding_timeout_s: float = Field(
         60.0, gt=0, le=3600, description="Most time one embedding request takes, retries included"
@@ -531,6 +538,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"SUPPORTBOT_EMBEDDING_MODEL_PATH is a local folder, for {backend}=sentence-transformers; "
                     "unset one of the two"
+                )
+            if self.embedding_prompt_name is not None:
+                raise ValueError(
+                    f"SUPPORTBOT_EMBEDDING_PROMPT_NAME names a prompt of a local folder, for "
+                    f"{backend}=sentence-transformers; the server applies its own: unset it"
                 )
         else:
             for name in ("embedding_url", "embedding_model"):

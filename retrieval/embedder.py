@@ -123,9 +123,16 @@ def _st_identity(path: str | Path | None) -> str:
 
 
 class Embedder:
-    """A local sentence-transformers folder, on the CPU."""
+    """A local sentence-transformers folder, on the CPU.
 
-    def __init__(self, path: str | Path | None = None):
+    ``prompt_name``: one of the prompts the folder declares (config_sentence_transformers.json), put
+    before every text it embeds, questions and FAQ texts alike: the FAQ index compares a question
+    with phrasings of questions as much as with answers, so one symmetric prompt. Models trained
+    with task prompts read better with them (EmbeddingGemma's "STS" on a French FAQ: hit@1 0.650 ->
+    0.692, docs/benchmarks.md). Unset: the folder's own default prompt, if it names one, as
+    sentence-transformers does; else none."""
+
+    def __init__(self, path: str | Path | None = None, prompt_name: str | None = None):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder must never turn into a download
         from sentence_transformers import SentenceTransformer
 
@@ -133,12 +140,13 @@ class Embedder:
         if not (self.path / "config.json").is_file() and not (self.path / "modules.json").is_file():
             # sentence-transformers would take a missing folder for a hub id and fail with a traceback
             raise EmbedderUnavailable(f"the embedder folder {self.path} is missing or holds no model")
-        self.name = _st_identity(path)
+        self.name = _st_identity(path) + (f"#prompt={prompt_name}" if prompt_name else "")
         # The bundled MiniLM reads English (its card says so too); another folder: its card, else
         # English is assumed (EmbedderConfig.language_source says so).
         self.languages = ("en",) if path is None else (card_languages(self.path) or ("en",))
         self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         self._model.eval()
+        self.prompt = self._prompt(prompt_name)
         self._lock = threading.Lock()  # torch modules are not safe to call from many threads at once
         self.dim = (
             self._model.get_embedding_dimension()
@@ -146,12 +154,28 @@ class Embedder:
             else self._model.get_sentence_embedding_dimension()
         )
 
+    def _prompt(self, name: str | None) -> str:
+        prompts = getattr(self._model, "prompts", None) or {}
+        if name is None:
+            name = getattr(self._model, "default_prompt_name", None)
+            return prompts.get(name, "") if name else ""
+        if name not in prompts:
+            declared = ", ".join(sorted(prompts)) or "none"
+            raise EmbedderUnavailable(
+                f"the embedder folder {self.path} declares no prompt named {name!r} (its prompts: "
+                f"{declared}); set SUPPORTBOT_EMBEDDING_PROMPT_NAME to one of them, or unset it"
+            )
+        return prompts[name]
+
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
-        if len(texts) <= 8:
+        if len(texts) <= 8 and not self.prompt:
             return self._encode_small(texts)
         with self._lock:
+            # The prompt is passed even when empty: sentence-transformers would otherwise put the
+            # folder's default prompt before these texts and not before the query path's.
             return self._model.encode(
                 texts,
+                prompt=self.prompt,
                 batch_size=batch_size,
                 normalize_embeddings=True,
                 convert_to_numpy=True,
@@ -172,8 +196,8 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def get_embedder(path: str | None = None) -> Embedder:
-    return Embedder(path)
+def get_embedder(path: str | None = None, prompt_name: str | None = None) -> Embedder:
+    return Embedder(path, prompt_name)
 
 
 # ---- an OpenAI-compatible embeddings server ------------------------------------------------------
@@ -379,13 +403,16 @@ class EmbedderConfig:
     languages: tuple[str, ...] | None = None  # None: the model card's, else English
     batch_size: int = 64
     timeout_s: float = 60.0
+    prompt_name: str | None = None  # sentence-transformers: a prompt the folder declares (Embedder)
 
     @property
     def identity(self) -> str:
         if self.backend == "openai":
             root = (self.url or "").rstrip("/").removesuffix("/v1")
             return f"openai:{root}/v1#{self.model}"
-        return _st_identity(self.path)
+        # Another prompt gives other vectors: an index built with one is re-embedded for the other.
+        prompt = f"#prompt={self.prompt_name}" if self.prompt_name else ""
+        return _st_identity(self.path) + prompt
 
     def describe(self) -> str:
         if self.backend == "openai":
@@ -401,7 +428,7 @@ class EmbedderConfig:
     def build(self) -> TextEmbedder:
         if self.backend == "openai":
             return _openai_embedder(self)
-        return get_embedder(self.path)
+        return get_embedder(self.path, self.prompt_name)
 
     def resolved_languages(self) -> tuple[tuple[str, ...], str]:
         """(languages the embedder reads, where that comes from: "setting", "bundled", "model card" or
@@ -436,6 +463,7 @@ class EmbedderConfig:
             api_key=key,
             batch_size=int(config.get("batch_size") or 64),
             timeout_s=float(config.get("timeout_s") or 60.0),
+            prompt_name=config.get("prompt_name") or None,
         )
 
 

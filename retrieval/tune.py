@@ -49,17 +49,22 @@ def tune_embedder(
     params: TuneParams = TuneParams(),
     progress: Callable[[int], None] | None = None,
     negatives: Sequence[Sequence[str]] | None = None,
+    prompt: str = "",
 ) -> Path:
     """Fine-tune the sentence-transformers model at ``base_path`` so that phrasings of the same entry
     (one group each) embed close together, and away from ``negatives[i]`` (questions group i must not
-    answer); save it (safetensors) to ``out_dir``."""
+    answer); save it (safetensors) to ``out_dir``. ``prompt``: what the embedder puts before every
+    text it embeds (retrieval/embedder.py), so the model learns the texts as it will read them."""
     import torch
     import torch.nn.functional as F
     from sentence_transformers import SentenceTransformer
 
     negatives = negatives or [()] * len(groups)
     pairs_of = [
-        (list(dict.fromkeys(g)), [n for n in dict.fromkeys(neg) if n not in g])
+        (
+            [prompt + t for t in dict.fromkeys(g)],
+            [prompt + n for n in dict.fromkeys(neg) if n not in g],
+        )
         for g, neg in zip(groups, negatives)
     ]
     usable = [g for g, _ in pairs_of if len(g) >= 2]
@@ -173,6 +178,7 @@ class IndexTuning:
             params,
             progress,
             negatives=negatives,
+            prompt=getattr(self._embedder_for(base), "prompt", ""),
         )
         collection = f"{self.default_collection}-{stamp}".replace(":", "-")[:60]
         store = self.store(collection)

@@ -40,8 +40,10 @@ SHIPPED_TUNE = tune_module.tune_embedder
 def interpolated(alpha: float):
     """tune_embedder, then the saved model's weights moved back towards the base's by 1 - alpha."""
 
-    def tune(base_path, groups, out_dir, params=tune_module.TuneParams(), progress=None, negatives=None):
-        out = SHIPPED_TUNE(base_path, groups, out_dir, params, progress, negatives=negatives)
+    def tune(
+        base_path, groups, out_dir, params=tune_module.TuneParams(), progress=None, negatives=None, prompt=""
+    ):
+        out = SHIPPED_TUNE(base_path, groups, out_dir, params, progress, negatives=negatives, prompt=prompt)
         if alpha == 1.0:
             return out
         from sentence_transformers import SentenceTransformer

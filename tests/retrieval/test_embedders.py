@@ -253,3 +253,78 @@ def test_a_foreign_faq_warns_with_the_english_embedder_only(name):
     assert language_warning(texts, EmbedderConfig(languages=("multilingual",))) is None
     english = load_faq(SAMPLE_FAQ)
     assert language_warning([t for it in english for t in (it.question, it.answer)], EmbedderConfig()) is None
+
+
+def _folder_with_prompts(tmp_path: Path, default: str | None = None) -> Path:
+    """A copy of the bundled MiniLM that declares prompts, as EmbeddingGemma's folder does."""
+    import json
+
+    folder = tmp_path / f"prompted-{default}"
+    shutil.copytree(bundled_model_path(), folder)
+    config = json.loads((folder / "config_sentence_transformers.json").read_text())
+    config["prompts"] = {"STS": "task: sentence similarity | query: ", "query": "q: "}
+    config["default_prompt_name"] = default
+    (folder / "config_sentence_transformers.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.slow
+def test_a_prompt_the_folder_declares_goes_before_every_text_on_both_paths(embedder, tmp_path):
+    from retrieval.embedder import Embedder
+
+    folder = _folder_with_prompts(tmp_path)
+    many = QUESTIONS * 2  # more than the query path's 8: sentence-transformers' batched encode
+    plain = Embedder(folder)
+    assert plain.prompt == "" and np.allclose(
+        plain.encode(QUESTIONS[:1]), embedder.encode(QUESTIONS[:1]), atol=1e-5
+    )
+    sts = Embedder(folder, "STS")
+    for texts in (QUESTIONS[:1], many):
+        expected = embedder.encode([f"task: sentence similarity | query: {t}" for t in texts])
+        assert np.allclose(sts.encode(texts), expected, atol=1e-5)
+        assert not np.allclose(sts.encode(texts), embedder.encode(texts), atol=1e-3)
+    # A folder's default prompt is sentence-transformers' choice for its batched encode: the query
+    # path must read the same, or questions and FAQ texts would be embedded differently.
+    default = Embedder(_folder_with_prompts(tmp_path, default="query"))
+    for texts in (QUESTIONS[:1], many):
+        assert np.allclose(default.encode(texts), embedder.encode([f"q: {t}" for t in texts]), atol=1e-5)
+    with pytest.raises(EmbedderUnavailable, match=r"no prompt named 'nope' \(its prompts: STS, .*query\)"):
+        Embedder(folder, "nope")
+
+
+@pytest.mark.slow
+def test_the_index_embeds_and_tunes_with_the_prompt_and_a_new_prompt_reembeds(settings, tmp_path):
+    folder = _folder_with_prompts(tmp_path)
+    prompted = settings.model_copy(update={"embedding_model_path": folder, "embedding_prompt_name": "STS"})
+    c = Container(prompted)
+    c.ensure_schema()
+    assert c.embedder_config.identity == f"sentence-transformers:{folder.resolve()}#prompt=STS"
+    c.index.import_items(load_faq(SAMPLE_FAQ))
+    assert c.index.search("How do I reset my VPN password?", 1)[0].id == "vpn-password-reset"
+    stored = c.index.store().embedding_function_config()
+    assert stored["prompt_name"] == "STS" and stored["identity"].endswith("#prompt=STS")
+    tuned = c.index.tune(tmp_path / "embedders", TuneParams(steps=2, batch_entries=8))
+    # The tuned folder keeps the base's prompts, and the index reads it with the same one.
+    assert c._embedder_for(str(tuned)).prompt == "task: sentence similarity | query: "
+    assert c.index.search("How do I reset my VPN password?", 1)[0].id == "vpn-password-reset"
+    # Vectors of another prompt are other vectors: refused until re-embedded, never mixed.
+    other = Container(settings.model_copy(update={"embedding_model_path": folder}))
+    with pytest.raises(EmbedderChanged, match="#prompt=STS"):
+        other.index.search("vpn password", 1)
+
+
+def test_a_prompt_is_refused_for_an_embedding_server(settings):
+    from pydantic import ValidationError
+
+    with pytest.raises(
+        ValidationError, match="SUPPORTBOT_EMBEDDING_PROMPT_NAME names a prompt of a local folder"
+    ):
+        settings.model_validate(
+            {
+                **settings.model_dump(),
+                "embedding_backend": "openai",
+                "embedding_url": "http://127.0.0.1:9/v1",
+                "embedding_model": "m",
+                "embedding_prompt_name": "STS",
+            }
+        )
