@@ -110,7 +110,9 @@ def card_languages(folder: str | Path) -> tuple[str, ...] | None:
 
 
 # ---- sentence-transformers, in process ----------------------------------------------------------
-def _st_identity(path: str | Path | None) -> str:
+def _st_identity(path: str | Path | None, prompt_name: str | None = None) -> str:
+    if prompt_name:  # another prompt gives other vectors: an index built with one is re-embedded
+        return _st_identity(path) + f"#prompt={prompt_name}"
     if path is None:
         return f"sentence-transformers:{BUNDLED_NAME} (bundled)"
     resolved = Path(path).resolve()
@@ -140,7 +142,7 @@ class Embedder:
         if not (self.path / "config.json").is_file() and not (self.path / "modules.json").is_file():
             # sentence-transformers would take a missing folder for a hub id and fail with a traceback
             raise EmbedderUnavailable(f"the embedder folder {self.path} is missing or holds no model")
-        self.name = _st_identity(path) + (f"#prompt={prompt_name}" if prompt_name else "")
+        self.name = _st_identity(path, prompt_name)
         # The bundled MiniLM reads English (its card says so too); another folder: its card, else
         # English is assumed (EmbedderConfig.language_source says so).
         self.languages = ("en",) if path is None else (card_languages(self.path) or ("en",))
@@ -410,9 +412,7 @@ class EmbedderConfig:
         if self.backend == "openai":
             root = (self.url or "").rstrip("/").removesuffix("/v1")
             return f"openai:{root}/v1#{self.model}"
-        # Another prompt gives other vectors: an index built with one is re-embedded for the other.
-        prompt = f"#prompt={self.prompt_name}" if self.prompt_name else ""
-        return _st_identity(self.path) + prompt
+        return _st_identity(self.path, self.prompt_name)
 
     def describe(self) -> str:
         if self.backend == "openai":
