@@ -36,6 +36,9 @@ class TuneParams:
     scale: float = 20.0
     warmup: float = 0.1
     seed: int = 0
+    # Keep the token-embedding table as the base model has it: only the words of the FAQ's phrasings
+    # get gradients, so tuning moves those words and leaves every other word where it was.
+    freeze_token_embeddings: bool = False
 
 
 class TuneError(ValueError):
@@ -75,8 +78,11 @@ def tune_embedder(
     rng = random.Random(params.seed)
     model = SentenceTransformer(str(base_path), device="cpu", local_files_only=True)
     model.train()
+    if params.freeze_token_embeddings:
+        model[0].auto_model.get_input_embeddings().weight.requires_grad_(False)
     batch_size = min(params.batch_entries, len(usable))
-    optimizer = torch.optim.AdamW(model.parameters(), lr=params.learning_rate, weight_decay=0.01)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trained, lr=params.learning_rate, weight_decay=0.01)
     warm = max(1, int(params.warmup * params.steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warm, max(0.0, (params.steps - s) / max(1, params.steps - warm)))
