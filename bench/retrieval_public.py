@@ -48,7 +48,7 @@ from bot.settings import Settings  # noqa: E402
 from retrieval.calibration import default_threshold  # noqa: E402
 from retrieval.evaluate import EvalQuery, evaluate  # noqa: E402
 from retrieval.faq import FaqItem, load_faq  # noqa: E402
-from retrieval.index import LEXICAL, LEXICAL_WEIGHT, TUNED_LEXICAL_WEIGHT, FaqIndex  # noqa: E402
+from retrieval.index import LEXICAL, TUNED_LEXICAL_WEIGHT, FaqIndex  # noqa: E402
 from retrieval.scoring import ScoringWeights  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data"
@@ -102,7 +102,7 @@ def configure(index: FaqIndex, variant: str) -> None:
     # baselines below overwrite them.
     languages = index.__dict__.setdefault("_configured_languages", index.embedder_languages)
     if variant.startswith("now") or variant == "words only":
-        weight = float(variant.split("@")[1]) if "@" in variant else LEXICAL_WEIGHT
+        weight = float(variant.split("@")[1]) if "@" in variant else None  # None: the product's choice
         index.weights, index.embedder_languages = NOW, languages
         index.lexical_weight = weight
         index.tuned_lexical_weight = weight if "@" in variant else TUNED_LEXICAL_WEIGHT
@@ -182,7 +182,9 @@ def main() -> None:
                     f"{'-' if data[k] is None else (f'{data[k]:.3f}' if isinstance(data[k], float) else data[k]):>16}"
                     for k in keys
                 )
-                print(f"  {variant:12s} {cells}   {thresholds}  {data['p50_ms']:.1f}", flush=True)
+                chosen = c.index._snapshot.lexical_weight  # an untuned index's own BM25 weight, if it chose
+                weight = f"  (BM25 weight chosen: {chosen:g})" if chosen is not None else ""
+                print(f"  {variant:12s} {cells}   {thresholds}  {data['p50_ms']:.1f}{weight}", flush=True)
                 langs = data.get("by_language") or {}
                 if len(langs) > 1 or variant.startswith("now"):
                     for lang, fig in sorted(langs.items(), key=lambda kv: -kv[1]["n_in_scope"]):

@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.stats import binom
@@ -47,7 +48,7 @@ from bot.db.models import IndexState, text_key
 from retrieval.chunking import split_sentences
 from retrieval.negatives import hard_negatives
 from retrieval.scoring import LexicalScorer, PhrasingScorer
-from retrieval.search import HYBRID, LEXICAL, SEMANTIC
+from retrieval.search import HYBRID, LEXICAL, LEXICAL_WEIGHT, SEMANTIC
 from retrieval.snapshot import _Snapshot
 
 # The facade's name: log lines read as they did before FaqIndex was split into modules.
@@ -91,7 +92,7 @@ def default_threshold(phrasings_per_entry: float, tuned: bool) -> float:
 CALIBRATION_QUERIES = 600
 # Bump when calibration itself changes (what is held out, how it is scored): thresholds stored in
 # SQL by an older version are then recalibrated instead of reused.
-CALIBRATION_VERSION = 3
+CALIBRATION_VERSION = 4
 MIN_UNIT_TOKENS = 3  # shorter answer sentences ("Yes.", "See below.") say nothing of a question
 
 # What admins confirmed (the module's docstring): one learned phrasing in CONFIRMED_FOLD is held out
@@ -104,6 +105,16 @@ CONFIRMED_QUANTILE = 0.05
 CONFIRMED_CONFIDENCE = 0.95
 MIN_CONFIRMED = 40
 CONFIRMED_QUERIES = 400
+
+
+# An untuned index's BM25 fusion weight, chosen on the FAQ itself (IndexCalibration.
+# chosen_lexical_weight): each entry with two or more phrasings has its last one asked with that
+# phrasing left out (up to CALIBRATION_QUERIES of them, a seeded sample), and of these weights the
+# one that ranks most of them first is used (ties: the better mean reciprocal rank), once at least
+# MIN_WEIGHT_QUESTIONS are at hand; else LEXICAL_WEIGHT, read off the bundled MiniLM.
+LEXICAL_WEIGHTS = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
+MIN_WEIGHT_QUESTIONS = 40
+WEIGHT_KEY = "lexical_weight"  # where the chosen weight is stored with the calibrated thresholds
 
 
 def held_out_of_tuning(text: str) -> bool:
@@ -216,6 +227,59 @@ class IndexCalibration:
             return calibrated
         return max(calibrated, default_threshold(snap.phrasings_per_entry, tuned))
 
+    def chosen_lexical_weight(self, snap: _Snapshot) -> float:
+        """The BM25 fusion weight of an untuned index whose embedder reads the question: chosen on
+        this FAQ's own phrasings (_choose_lexical_weight), once per snapshot, stored in SQL with the
+        calibrated thresholds for the other processes. Not under the calibration lock: calibrating
+        ranks, and ranking asks for this (the choice is deterministic, so a race only repeats it)."""
+        if snap.lexical_weight is None:
+            snap.lexical_weight = self._stored_value(
+                snap, WEIGHT_KEY, lambda: self._choose_lexical_weight(snap)
+            )
+        return snap.lexical_weight
+
+    def _choose_lexical_weight(self, snap: _Snapshot) -> float:
+        """Of LEXICAL_WEIGHTS, the one that ranks first most of the FAQ's own phrasings, each entry's
+        last one asked with it left out of the index (its vector and its words), ties broken by the
+        mean reciprocal rank (and then by LEXICAL_WEIGHT); LEXICAL_WEIGHT while fewer than MIN_WEIGHT_QUESTIONS entries have two
+        phrasings or more, or when the embedder does not read the FAQ's language (its questions are
+        then ranked on words, with the embedder or without it: HYBRID). The weight that suits an
+        embedder differs: BM25 adds what the bundled MiniLM misses, and costs a stronger embedder
+        ranking (EmbeddingGemma, untuned: Spanish hit@1 0.549 fused at 0.3, 0.641 without BM25)."""
+        if snap.lexical is None or not self._reads(snap.language):
+            return LEXICAL_WEIGHT
+        scorer = snap.scorer
+        # Scorer rows are grouped by entry: the last phrasing of every group of two or more.
+        last = (scorer.starts + scorer.counts - 1)[scorer.counts >= 2]
+        if len(last) < MIN_WEIGHT_QUESTIONS:
+            return LEXICAL_WEIGHT
+        if len(last) > CALIBRATION_QUERIES:
+            last = np.sort(np.random.default_rng(0).choice(last, CALIBRATION_QUERIES, replace=False))
+        held = without_phrasings(snap, {int(i) for i in last})
+        weights = np.array(LEXICAL_WEIGHTS, np.float32)[:, None]
+        first = np.zeros(len(weights))
+        reciprocal = np.zeros(len(weights))
+        for i in last:
+            right = int(snap.owners[i])
+            dense, _ = self._dense(held, scorer.embeddings[i])
+            lexical = held.lexical.scores(snap.texts[i])
+            top = float(lexical.max()) if len(lexical) else 0.0
+            fused = dense + weights * (lexical / top if top > 0 else 0.0)  # one row per weight
+            rank = 1 + (fused > fused[:, right : right + 1]).sum(axis=1)
+            first += rank == 1
+            reciprocal += 1.0 / rank
+        default = LEXICAL_WEIGHTS.index(LEXICAL_WEIGHT)  # where nothing tells them apart, kept
+        best = max(range(len(LEXICAL_WEIGHTS)), key=lambda w: (first[w], reciprocal[w], w == default))
+        log.info(
+            "lexical weight %.1f chosen on %d of the FAQ's phrasings (hit@1 %.3f; %.3f at %.1f)",
+            LEXICAL_WEIGHTS[best],
+            len(last),
+            first[best] / len(last),
+            first[default] / len(last),
+            LEXICAL_WEIGHT,
+        )
+        return float(LEXICAL_WEIGHTS[best])
+
     def _calibration_key(self, snap: _Snapshot) -> str:
         """What a calibrated threshold depends on besides the mode: the index's content (its
         revision), its vectors (collection, embedder) and how questions are routed and ranked."""
@@ -225,23 +289,28 @@ class IndexCalibration:
     def _stored_threshold(self, snap: _Snapshot, mode: str) -> float:
         """The threshold another process (or an earlier run) calibrated on this very index, else
         calibrate it now and store it for the others."""
+        return self._stored_value(snap, mode, lambda: self._calibrate(snap, mode))
+
+    def _stored_value(self, snap: _Snapshot, name: str, compute: Callable[[], float]) -> float:
+        """``name``'s value that another process (or an earlier run) computed on this very index,
+        else ``compute()`` it now and store it for the others."""
         key = self._calibration_key(snap)
         with self.sessions() as session:
             state = session.get(IndexState, 1)
             stored = (state.calibration or {}) if state is not None else {}
-            if stored.get("key") == key and mode in stored.get("values", {}):
-                return float(stored["values"][mode])
-        value = self._calibrate(snap, mode)
+            if stored.get("key") == key and name in stored.get("values", {}):
+                return float(stored["values"][name])
+        value = compute()
         try:
             with self.sessions() as session:
                 state = session.get(IndexState, 1)
                 if state is not None and state.revision == snap.revision:  # not changed meanwhile
                     stored = dict(state.calibration or {})
                     values = dict(stored.get("values", {})) if stored.get("key") == key else {}
-                    state.calibration = {"key": key, "values": {**values, mode: value}}
+                    state.calibration = {"key": key, "values": {**values, name: value}}
                     session.commit()
         except SQLAlchemyError as exc:  # a busy or read-only database: this process still has it
-            log.warning("could not store the calibrated threshold: %s", exc)
+            log.warning("could not store the calibrated %s: %s", name, exc)
         return value
 
     def _held_out_units(self, snap: _Snapshot) -> list[tuple[int, str, int | None]]:
@@ -341,6 +410,8 @@ class IndexCalibration:
         if len(rows) > CONFIRMED_QUERIES:
             rows = sorted(np.random.default_rng(0).choice(rows, CONFIRMED_QUERIES, replace=False).tolist())
         held = without_phrasings(snap, set(rows))
+        if held.lexical_weight is None and self.lexical_weight is None:
+            held.lexical_weight = self.chosen_lexical_weight(snap)  # ranked as the index ranks
         vectors = snap.scorer.embeddings[rows] if mode != LEXICAL else None
         return self._ask(held, mode, [snap.texts[i] for i in rows], vectors)
 

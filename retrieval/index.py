@@ -108,7 +108,7 @@ class FaqIndex(IndexWrites, IndexTuning, IndexSnapshots, IndexSearch, IndexCalib
         answer_weight: float = 0.9,
         chunk_chars: int = 600,
         weights: ScoringWeights = ScoringWeights(),
-        lexical_weight: float = LEXICAL_WEIGHT,
+        lexical_weight: float | None = None,  # None: chosen on the FAQ (IndexSearch._lexical_weight)
         tuned_lexical_weight: float = TUNED_LEXICAL_WEIGHT,
         embedder_languages: Sequence[str] | None = ("en",),
     ):

@@ -24,6 +24,8 @@ BASE_CONFIDENCE_WEIGHT = 0.5
 BASE_CANDIDATES = 10
 # An entry's score: its dense score plus this share of the query's BM25 against the entry's whole
 # text, over the query's top BM25 (retrieval/scoring.py LexicalScorer), divided by 1 + the share.
+# Read off the bundled MiniLM; an untuned index whose entries have phrasings enough to tell chooses
+# its own (retrieval/calibration.py: LEXICAL_WEIGHTS), as the weight that suits an embedder differs.
 LEXICAL_WEIGHT = 0.3
 # Once the embedder is tuned to the FAQ it has learned the FAQ's own words, and BM25 on top counts
 # them twice: CLINC150 at 3 phrasings, tuned, hit@1 0.814 without BM25, 0.804 at 0.1, 0.771 at 0.3
@@ -178,13 +180,16 @@ class IndexSearch:
         return scores, from_answer
 
     def _lexical_weight(self, snap: _Snapshot, hybrid: bool) -> float:
-        return (
-            HYBRID_LEXICAL_WEIGHT
-            if hybrid
-            else self.tuned_lexical_weight
-            if snap.embedder_path
-            else self.lexical_weight
-        )
+        """BM25's share of an entry's score: HYBRID's for a question the embedder does not read, the
+        tuned one once tuned, else the configured one, or (None, the default) the one chosen on
+        the FAQ's own phrasings (IndexCalibration.chosen_lexical_weight)."""
+        if hybrid:
+            return HYBRID_LEXICAL_WEIGHT
+        if snap.embedder_path:
+            return self.tuned_lexical_weight
+        if self.lexical_weight is not None:
+            return self.lexical_weight
+        return self.chosen_lexical_weight(snap)
 
     def _off_topic_score(
         self,

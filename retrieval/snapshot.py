@@ -43,6 +43,9 @@ class _Snapshot:
     answer_starts: np.ndarray | None = None  # first chunk of each run
     base_texts: list[str] = field(default_factory=list)  # base-embedder phrasings, in base_scorer order
     thresholds: dict[str, float] = field(default_factory=dict)  # calibrated per mode, on first use
+    # An untuned index's BM25 fusion weight, chosen on its own phrasings on first use
+    # (retrieval/calibration.py: IndexCalibration.chosen_lexical_weight).
+    lexical_weight: float | None = None
     answers: list[str] = field(default_factory=list)  # per entry row
     # Vectors of the questions admins rejected (retrieval/offtopic.py; their texts are lexical's
     # extra_texts), embedded on the first question that needs them.
