@@ -27,11 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from product_index import imported_now  # noqa: E402
-from retrieval_public import best_coverage_at  # noqa: E402
+from product_index import imported_now, now_figures  # noqa: E402
 
 import retrieval.tune as tune_module  # noqa: E402
-from retrieval.evaluate import evaluate  # noqa: E402
 
 SHIPPED_TUNE = tune_module.tune_embedder
 
@@ -64,23 +62,9 @@ def main() -> None:
             try:
                 with imported_now(name, args.data, args.clinc_sample) as (c, _items, queries):
                     took = time.perf_counter() - start
-                    c.index.retrieve("warm up")
-
-                    def search(q: str, index=c.index):
-                        r = index.retrieve(q, 5)
-                        return r.hits, r.abstain, r.language
-
-                    report = evaluate(queries, search)
-                    fig = report.to_json()
-                    oos = fig["oos_abstain"]
                     print(
-                        f"{name} frozen={int(frozen)} lr={args.lr or tune_module.TuneParams().learning_rate:g}: hit@1 {fig['hit@1']:.3f} hit@5 {fig['hit@5']:.3f} "
-                        f"P {fig['answer_precision'] or 0:.3f} C {fig['coverage']:.3f} "
-                        f"oos_abstain {oos if oos is None else round(oos, 3)} "
-                        f"threshold {sorted({round(t, 3) for t in c.index._snapshot.thresholds.values()})} "
-                        f"best C at P>=0.9 {best_coverage_at(report.results, 0.9):.3f} "
-                        f"at P>=0.8 {best_coverage_at(report.results, 0.8):.3f} "
-                        f"(import + tuning {took:.0f} s)",
+                        f"{name} frozen={int(frozen)} lr={args.lr or tune_module.TuneParams().learning_rate:g}: "
+                        f"{now_figures(c, queries)} (import + tuning {took:.0f} s)",
                         flush=True,
                     )
             finally:

@@ -28,11 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from product_index import imported_now  # noqa: E402
-from retrieval_public import best_coverage_at  # noqa: E402
+from product_index import imported_now, now_figures  # noqa: E402
 
 import retrieval.tune as tune_module  # noqa: E402
-from retrieval.evaluate import evaluate  # noqa: E402
 
 SHIPPED_TUNE = tune_module.tune_embedder
 
@@ -73,24 +71,7 @@ def main() -> None:
             tune_module.tune_embedder = interpolated(alpha)
             try:
                 with imported_now(name, args.data, args.clinc_sample) as (c, _items, queries):
-                    c.index.retrieve("warm up")
-
-                    def search(q: str, index=c.index):
-                        r = index.retrieve(q, 5)
-                        return r.hits, r.abstain, r.language
-
-                    report = evaluate(queries, search)
-                    fig = report.to_json()
-                    b90 = best_coverage_at(report.results, 0.9)
-                    b80 = best_coverage_at(report.results, 0.8)
-                    print(
-                        f"{name} alpha {alpha:.2f}: hit@1 {fig['hit@1']:.3f} hit@5 {fig['hit@5']:.3f} "
-                        f"P {fig['answer_precision'] or 0:.3f} C {fig['coverage']:.3f} "
-                        f"oos_abstain {fig['oos_abstain'] if fig['oos_abstain'] is None else round(fig['oos_abstain'], 3)} "
-                        f"threshold {sorted({round(t, 3) for t in c.index._snapshot.thresholds.values()})} "
-                        f"best C at P>=0.9 {b90:.3f} at P>=0.8 {b80:.3f}",
-                        flush=True,
-                    )
+                    print(f"{name} alpha {alpha:.2f}: {now_figures(c, queries)}", flush=True)
             finally:
                 tune_module.tune_embedder = SHIPPED_TUNE
 

@@ -56,3 +56,30 @@ def imported_now(
             yield c, items, queries
         finally:
             c.close()
+
+
+def now_figures(container: Container, queries: list) -> str:
+    """One line of the `now` figures of an index from ``imported_now`` on ``queries``: hit@1, hit@5,
+    answer precision and coverage at the calibrated threshold, out-of-scope abstained, the
+    thresholds, and the best coverage any threshold on the test reaches at precision 0.9 and 0.8
+    (separation, before calibration)."""
+    from retrieval.evaluate import evaluate
+
+    index = container.index
+    index.retrieve("warm up")
+
+    def search(q: str):
+        r = index.retrieve(q, 5)
+        return r.hits, r.abstain, r.language
+
+    report = evaluate(queries, search)
+    fig = report.to_json()
+    oos = fig["oos_abstain"]
+    return (
+        f"hit@1 {fig['hit@1']:.3f} hit@5 {fig['hit@5']:.3f} "
+        f"P {fig['answer_precision'] or 0:.3f} C {fig['coverage']:.3f} "
+        f"oos_abstain {oos if oos is None else round(oos, 3)} "
+        f"threshold {sorted({round(t, 3) for t in index._snapshot.thresholds.values()})} "
+        f"best C at P>=0.9 {retrieval_public.best_coverage_at(report.results, 0.9):.3f} "
+        f"at P>=0.8 {retrieval_public.best_coverage_at(report.results, 0.8):.3f}"
+    )
