@@ -241,11 +241,13 @@ class IndexCalibration:
     def _choose_lexical_weight(self, snap: _Snapshot) -> float:
         """Of LEXICAL_WEIGHTS, the one that ranks first most of the FAQ's own phrasings, each entry's
         last one asked with it left out of the index (its vector and its words), ties broken by the
-        mean reciprocal rank (and then by LEXICAL_WEIGHT); LEXICAL_WEIGHT while fewer than MIN_WEIGHT_QUESTIONS entries have two
-        phrasings or more, or when the embedder does not read the FAQ's language (its questions are
-        then ranked on words, with the embedder or without it: HYBRID). The weight that suits an
-        embedder differs: BM25 adds what the bundled MiniLM misses, and costs a stronger embedder
-        ranking (EmbeddingGemma, untuned: Spanish hit@1 0.549 fused at 0.3, 0.641 without BM25)."""
+        mean reciprocal rank, then in favour of LEXICAL_WEIGHT. LEXICAL_WEIGHT itself while fewer
+        than MIN_WEIGHT_QUESTIONS entries have two phrasings or more, or when the embedder does not
+        read the FAQ's language (its questions are then ranked on words, with the embedder or
+        without it: HYBRID). The weight that suits an embedder differs: BM25 adds what the bundled
+        MiniLM misses, and costs a stronger embedder ranking (EmbeddingGemma, untuned: Spanish
+        hit@1 0.549 fused at 0.3, 0.641 without BM25; docs/benchmarks.md, "The BM25 weight,
+        chosen by each FAQ")."""
         if snap.lexical is None or not self._reads(snap.language):
             return LEXICAL_WEIGHT
         scorer = snap.scorer
