@@ -48,7 +48,7 @@ from bot.db.models import IndexState, text_key
 from retrieval.chunking import split_sentences
 from retrieval.negatives import hard_negatives
 from retrieval.scoring import LexicalScorer, PhrasingScorer
-from retrieval.search import HYBRID, LEXICAL, LEXICAL_WEIGHT, SEMANTIC
+from retrieval.search import HYBRID, LEXICAL, LEXICAL_WEIGHT, SEMANTIC, fuse
 from retrieval.snapshot import _Snapshot
 
 # The facade's name: log lines read as they did before FaqIndex was split into modules.
@@ -266,7 +266,7 @@ class IndexCalibration:
             dense, _ = self._dense(held, scorer.embeddings[i])
             lexical = held.lexical.scores(snap.texts[i])
             top = float(lexical.max()) if len(lexical) else 0.0
-            fused = dense + weights * (lexical / top if top > 0 else 0.0)  # one row per weight
+            fused = fuse(dense, lexical, top, weights) if top > 0 else np.tile(dense, (len(weights), 1))
             rank = 1 + (fused > fused[:, right : right + 1]).sum(axis=1)
             first += rank == 1
             reciprocal += 1.0 / rank

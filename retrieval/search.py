@@ -49,6 +49,13 @@ HYBRID = "hybrid"
 HYBRID_LEXICAL_WEIGHT = 1.0  # how a question was ranked: with the embedder, or words only
 
 
+def fuse(dense: np.ndarray, lexical: np.ndarray, top: float, weight: float | np.ndarray) -> np.ndarray:
+    """Dense scores plus ``weight`` times BM25 over the question's top BM25 (``top`` > 0), divided
+    by 1 + ``weight`` so that they read like a cosine. ``weight`` may be a column of weights: one row
+    of scores each (IndexCalibration._choose_lexical_weight)."""
+    return (dense + weight * lexical / top) / (1 + weight)
+
+
 @dataclass(frozen=True)
 class RetrievedEntry:
     id: str
@@ -173,7 +180,7 @@ class IndexSearch:
             top = float(lexical.max()) if len(lexical) else 0.0
             weight = self._lexical_weight(snap, hybrid)
             if weight and top > 0:
-                scores = (scores + weight * lexical / top) / (1 + weight)
+                scores = fuse(scores, lexical, top, weight)
         if exclude is not None:
             scores = scores.copy()
             scores[exclude] = -np.inf
@@ -209,7 +216,7 @@ class IndexSearch:
         top = float(lexical.max()) if len(lexical) else 0.0
         weight = self._lexical_weight(snap, hybrid)
         if weight and top > 0:
-            scores = (scores + weight * extra / top) / (1 + weight)
+            scores = fuse(scores, extra, top, weight)
         return float(scores.max())
 
     def _confidence(
